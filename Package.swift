@@ -1,0 +1,51 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+/// Release builds for benchmarks add `-Xswiftc -target-cpu -Xswiftc native` (see README);
+/// a plain `swift build` stays portable (baseline x86-64 / aarch64).
+let package = Package(
+    name: "gpt2-edge",
+    platforms: [.macOS(.v14)],
+    products: [
+        .library(name: "GPT2Edge", targets: ["GPT2Edge"]),
+        .executable(name: "gpt2-edge", targets: ["gpt2-edge"]),
+        .executable(name: "gpt2-quant", targets: ["gpt2-quant"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+    ],
+    targets: [
+        .systemLibrary(
+            name: "CZstd",
+            pkgConfig: "libzstd",
+            providers: [.apt(["libzstd-dev"]), .brew(["zstd"])]
+        ),
+        .target(name: "GQZ", dependencies: ["CZstd"]),
+        .target(name: "Kernels"),
+        .target(name: "Tokenizer"),
+        .target(name: "Checkpoint"),
+        .target(name: "GPT2", dependencies: ["Kernels", "Checkpoint"]),
+        .target(name: "Generation", dependencies: ["Tokenizer"]),
+        .target(
+            name: "GPT2Edge",
+            dependencies: ["GPT2", "Generation", "Tokenizer", "Checkpoint", "Kernels", "GQZ"]
+        ),
+        .executableTarget(
+            name: "gpt2-edge",
+            dependencies: ["GPT2Edge", .product(name: "ArgumentParser", package: "swift-argument-parser")]
+        ),
+        .executableTarget(
+            name: "gpt2-quant",
+            dependencies: ["GPT2Edge", .product(name: "ArgumentParser", package: "swift-argument-parser")]
+        ),
+        .target(name: "TestSupport", dependencies: [], path: "Tests/TestSupport"),
+        .testTarget(name: "TokenizerTests", dependencies: ["Tokenizer", "TestSupport"]),
+        .testTarget(name: "CheckpointTests", dependencies: ["Checkpoint", "TestSupport"]),
+        .testTarget(name: "KernelsTests", dependencies: ["Kernels", "TestSupport"]),
+        .testTarget(name: "GPT2Tests", dependencies: ["GPT2", "Checkpoint", "Tokenizer", "TestSupport"]),
+        .testTarget(name: "GenerationTests", dependencies: ["Generation", "Tokenizer", "TestSupport"]),
+        .testTarget(name: "GQZTests", dependencies: ["GQZ"]),
+        .testTarget(name: "CLITests", dependencies: ["TestSupport"]),
+    ],
+    swiftLanguageModes: [.v5]
+)

@@ -1,0 +1,57 @@
+import CZstd
+
+/// One zstd frame with a content checksum: the unit every `.gqz` tensor payload is stored in.
+///
+/// ```swift
+/// let frame = try ZstdFrame.compress(bytes, level: 3)
+/// let back = try ZstdFrame.decompress(frame, expectedSize: bytes.count)
+/// ```
+public enum ZstdFrame {
+    /// A zstd failure, with libzstd's own message.
+    public struct Failure: Error, CustomStringConvertible {
+        public let description: String
+    }
+
+    /// Compresses `input` into a single frame that records its content size and checksum.
+    public static func compress(_ input: [UInt8], level: Int32 = 3) throws -> [UInt8] {
+        guard let context = ZSTD_createCCtx() else { throw Failure(description: "zstd: cannot create a compression context") }
+        defer { ZSTD_freeCCtx(context) }
+        try check(ZSTD_CCtx_setParameter(context, ZSTD_c_compressionLevel, level), "set level \(level)")
+        try check(ZSTD_CCtx_setParameter(context, ZSTD_c_checksumFlag, 1), "enable checksum")
+        var output = [UInt8](repeating: 0, count: ZSTD_compressBound(input.count))
+        let written = input.withUnsafeBytes { source in
+            output.withUnsafeMutableBytes { destination in
+                ZSTD_compress2(context, destination.baseAddress, destination.count, source.baseAddress, source.count)
+            }
+        }
+        try check(written, "compress \(input.count) bytes")
+        output.removeSubrange(written...)
+        return output
+    }
+
+    /// Decompresses one frame, which must hold exactly `expectedSize` bytes; the checksum is verified by libzstd.
+    public static func decompress(_ frame: [UInt8], expectedSize: Int) throws -> [UInt8] {
+        let declared = frame.withUnsafeBytes { ZSTD_getFrameContentSize($0.baseAddress, $0.count) }
+        if declared == ZSTD_CONTENTSIZE_ERROR { throw Failure(description: "zstd: not a zstd frame") }
+        if declared != ZSTD_CONTENTSIZE_UNKNOWN && declared != UInt64(expectedSize) {
+            throw Failure(description: "zstd: frame declares \(declared) bytes, expected \(expectedSize)")
+        }
+        var output = [UInt8](repeating: 0, count: expectedSize)
+        let written = frame.withUnsafeBytes { source in
+            output.withUnsafeMutableBytes { destination in
+                ZSTD_decompress(destination.baseAddress, destination.count, source.baseAddress, source.count)
+            }
+        }
+        try check(written, "decompress")
+        guard written == expectedSize else {
+            throw Failure(description: "zstd: frame holds \(written) bytes, expected \(expectedSize)")
+        }
+        return output
+    }
+
+    private static func check(_ code: Int, _ what: String) throws {
+        if ZSTD_isError(code) != 0 {
+            throw Failure(description: "zstd: \(what): \(String(cString: ZSTD_getErrorName(code)))")
+        }
+    }
+}
