@@ -24,7 +24,7 @@ let package = Package(
         .target(name: "Kernels"),
         .target(name: "Tokenizer"),
         .target(name: "Checkpoint"),
-        .target(name: "GPT2", dependencies: ["Kernels", "Checkpoint"]),
+        .target(name: "GPT2", dependencies: ["Kernels"]),
         .target(name: "Generation", dependencies: ["Tokenizer"]),
         .target(
             name: "GPT2Edge",

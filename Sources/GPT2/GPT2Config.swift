@@ -1,0 +1,120 @@
+import Foundation
+import Kernels
+
+/// The GPT-2 hyper-parameters that change the math, read from a Hugging Face `config.json`.
+///
+/// Values the forward pass cannot honour are refused by name instead of being ignored.
+public struct GPT2Config: Sendable, Equatable {
+    public var layerCount: Int
+    public var headCount: Int
+    public var embeddingWidth: Int
+    public var contextLength: Int
+    public var vocabularySize: Int
+    /// Width of the MLP's hidden layer (`n_inner`, default 4 × n_embd).
+    public var innerWidth: Int
+    public var layerNormEpsilon: Float
+    public var activation: Activation
+    /// Divide attention scores by √head_dim (`scale_attn_weights`, default true).
+    public var scaleAttentionWeights: Bool
+    /// Also divide layer i's scores by i + 1 (`scale_attn_by_inverse_layer_idx`).
+    public var scaleAttentionByInverseLayerIndex: Bool
+    /// `reorder_and_upcast_attn`: computes in float32, which this float32 path always does.
+    public var reorderAndUpcastAttention: Bool
+    /// Whether the LM head is the token embedding (`tie_word_embeddings`, default true).
+    public var tiedEmbeddings: Bool
+    public var endOfTextToken: Int?
+
+    public var headDim: Int { embeddingWidth / headCount }
+
+    /// The attention score multiplier for `layer` (0-based), exactly as transformers computes it.
+    public func attentionScale(layer: Int) -> Float {
+        var scale: Float = scaleAttentionWeights ? 1 / Float(headDim).squareRoot() : 1
+        if scaleAttentionByInverseLayerIndex { scale /= Float(layer + 1) }
+        return scale
+    }
+
+    public init(layerCount: Int, headCount: Int, embeddingWidth: Int, contextLength: Int, vocabularySize: Int,
+                innerWidth: Int? = nil, layerNormEpsilon: Float = 1e-5, activation: Activation = .geluNew,
+                scaleAttentionWeights: Bool = true, scaleAttentionByInverseLayerIndex: Bool = false,
+                reorderAndUpcastAttention: Bool = false, tiedEmbeddings: Bool = true, endOfTextToken: Int? = 50256) {
+        self.layerCount = layerCount
+        self.headCount = headCount
+        self.embeddingWidth = embeddingWidth
+        self.contextLength = contextLength
+        self.vocabularySize = vocabularySize
+        self.innerWidth = innerWidth ?? 4 * embeddingWidth
+        self.layerNormEpsilon = layerNormEpsilon
+        self.activation = activation
+        self.scaleAttentionWeights = scaleAttentionWeights
+        self.scaleAttentionByInverseLayerIndex = scaleAttentionByInverseLayerIndex
+        self.reorderAndUpcastAttention = reorderAndUpcastAttention
+        self.tiedEmbeddings = tiedEmbeddings
+        self.endOfTextToken = endOfTextToken
+    }
+
+    /// A config problem, naming the field.
+    public struct Invalid: Error, CustomStringConvertible, Equatable {
+        public let field: String
+        public let reason: String
+        public var description: String { "config field \(field): \(reason)" }
+    }
+
+    /// Reads the fields of a parsed Hugging Face `config.json`.
+    public init(huggingFace json: [String: Any]) throws {
+        func integer(_ key: String, aliases: [String] = [], required: Bool = true, default fallback: Int? = nil) throws -> Int? {
+            for name in [key] + aliases {
+                guard let value = json[name], !(value is NSNull) else { continue }
+                guard let number = value as? NSNumber, !(value is Bool), number.doubleValue == number.doubleValue.rounded(),
+                      number.intValue > 0, number.intValue < 1 << 30 else {
+                    throw Invalid(field: name, reason: "expected a positive integer, got \(value)")
+                }
+                return number.intValue
+            }
+            if required { throw Invalid(field: key, reason: "missing") }
+            return fallback
+        }
+        func flag(_ key: String, default fallback: Bool) throws -> Bool {
+            guard let value = json[key], !(value is NSNull) else { return fallback }
+            guard let bool = value as? Bool else { throw Invalid(field: key, reason: "expected true or false, got \(value)") }
+            return bool
+        }
+        if let type = json["model_type"] as? String, type != "gpt2" {
+            throw Invalid(field: "model_type", reason: "\(type) is not supported; only gpt2 checkpoints are")
+        }
+        if try flag("add_cross_attention", default: false) {
+            throw Invalid(field: "add_cross_attention", reason: "cross-attention (encoder-decoder GPT-2) is not supported")
+        }
+        let layerCount = try integer("n_layer", aliases: ["num_hidden_layers"])!
+        let headCount = try integer("n_head", aliases: ["num_attention_heads"])!
+        let width = try integer("n_embd", aliases: ["hidden_size"])!
+        let context = try integer("n_positions", aliases: ["n_ctx", "max_position_embeddings"])!
+        let vocabulary = try integer("vocab_size")!
+        guard width % headCount == 0 else {
+            throw Invalid(field: "n_head", reason: "n_embd \(width) is not divisible by n_head \(headCount)")
+        }
+        let inner = try integer("n_inner", required: false)
+        var epsilon: Float = 1e-5
+        if let value = json["layer_norm_epsilon"], !(value is NSNull) {
+            guard let number = value as? NSNumber, !(value is Bool), number.doubleValue > 0, number.doubleValue < 1 else {
+                throw Invalid(field: "layer_norm_epsilon", reason: "expected a small positive number, got \(value)")
+            }
+            epsilon = number.floatValue
+        }
+        var activation = Activation.geluNew
+        if let value = json["activation_function"], !(value is NSNull) {
+            guard let name = value as? String, let known = Activation(rawValue: name) else {
+                let supported = Activation.allCases.map(\.rawValue).joined(separator: ", ")
+                throw Invalid(field: "activation_function", reason: "\(value) is not supported (supported: \(supported))")
+            }
+            activation = known
+        }
+        let eos = (json["eos_token_id"] as? NSNumber)?.intValue
+        self.init(layerCount: layerCount, headCount: headCount, embeddingWidth: width, contextLength: context,
+                  vocabularySize: vocabulary, innerWidth: inner, layerNormEpsilon: epsilon, activation: activation,
+                  scaleAttentionWeights: try flag("scale_attn_weights", default: true),
+                  scaleAttentionByInverseLayerIndex: try flag("scale_attn_by_inverse_layer_idx", default: false),
+                  reorderAndUpcastAttention: try flag("reorder_and_upcast_attn", default: false),
+                  tiedEmbeddings: try flag("tie_word_embeddings", default: true),
+                  endOfTextToken: eos)
+    }
+}

@@ -1,0 +1,121 @@
+import Foundation
+
+/// Runs the decode loop: prompt in one forward pass, then one token at a time through the KV cache,
+/// streaming UTF-8-safe text pieces to a callback as they become final.
+public struct TextGenerator {
+    public let model: LoadedModel
+
+    public init(model: LoadedModel) { self.model = model }
+
+    /// A problem with the request itself, found before any work is done.
+    public enum RequestError: Error, CustomStringConvertible, Equatable {
+        case emptyPrompt
+        case promptTooLong(tokens: Int, contextLength: Int)
+        case invalidOption(String)
+
+        public var description: String {
+            switch self {
+            case .emptyPrompt:
+                return "the prompt is empty (it must have at least one token)"
+            case .promptTooLong(let tokens, let length):
+                return "the prompt is \(tokens) tokens but the model's context holds \(length); shorten it by at least \(tokens - length + 1) tokens to leave room for one new token"
+            case .invalidOption(let message):
+                return message
+            }
+        }
+    }
+
+    /// Generates a continuation of `prompt`. `onText` receives each new piece of text as soon as it is
+    /// final; return false from `shouldContinue` to stop early (finish reason `cancelled`).
+    public func generate(prompt: String, options: GenerationOptions,
+                         onText: (String) -> Void = { _ in },
+                         shouldContinue: () -> Bool = { true }) throws -> GenerationResult {
+        try generate(promptTokens: model.tokenizer.encode(prompt), options: options, onText: onText, shouldContinue: shouldContinue)
+    }
+
+    /// Generates a continuation of already tokenized input.
+    public func generate(promptTokens: [Int], options: GenerationOptions,
+                         onText: (String) -> Void = { _ in },
+                         shouldContinue: () -> Bool = { true }) throws -> GenerationResult {
+        let config = model.config
+        guard !promptTokens.isEmpty else { throw RequestError.emptyPrompt }
+        guard promptTokens.count < config.contextLength else {
+            throw RequestError.promptTooLong(tokens: promptTokens.count, contextLength: config.contextLength)
+        }
+        guard options.maxNewTokens >= 0 else { throw RequestError.invalidOption("max new tokens must be ≥ 0, got \(options.maxNewTokens)") }
+        do { try options.sampling.validate() } catch { throw RequestError.invalidOption("\(error)") }
+
+        let cache = KVCache(config: config)
+        var sampler = Sampler(options: options.sampling)
+        var context = promptTokens
+        var generated: [Int] = []
+        var stream = StopStringFilter(stopStrings: options.stopStrings)
+        var decoder = StreamingDecoder()
+        var text = ""
+        var finish = FinishReason.maxTokens
+        let endOfText = options.ignoreEndOfText ? nil : config.endOfTextToken ?? model.tokenizer.endOfText
+
+        let promptStart = Date()
+        var logits = options.maxNewTokens > 0 ? try model.network.forward(tokens: promptTokens, cache: cache) : []
+        let promptSeconds = Date().timeIntervalSince(promptStart)
+        let decodeStart = Date()
+
+        func emit(_ piece: String) { if !piece.isEmpty { text += piece; onText(piece) } }
+        while generated.count < options.maxNewTokens {
+            if !shouldContinue() { finish = .cancelled; break }
+            let token = sampler.next(logits: logits, context: context)
+            if token == endOfText { finish = .endOfText; break }
+            generated.append(token)
+            context.append(token)
+            let (piece, stopped) = stream.push(decoder.append(model.tokenizer.tokenBytes[token]))
+            emit(piece)
+            if stopped { finish = .stopString; break }
+            if generated.count == options.maxNewTokens { break }
+            if context.count >= config.contextLength { finish = .length; break }
+            logits = try model.network.forward(tokens: [token], cache: cache)
+        }
+        if finish != .stopString {
+            let (piece, stopped) = stream.push(decoder.finish())
+            emit(piece)
+            if stopped { finish = .stopString } else { emit(stream.flush()) }
+        }
+        return GenerationResult(promptTokens: promptTokens, tokens: generated, text: text, finishReason: finish,
+                                promptSeconds: promptSeconds, decodeSeconds: Date().timeIntervalSince(decodeStart))
+    }
+}
+
+/// Holds back streamed text that might be the start of a stop string, and cuts the output where one appears.
+struct StopStringFilter {
+    let stopStrings: [String]
+    private var held = ""
+
+    init(stopStrings: [String]) { self.stopStrings = stopStrings.filter { !$0.isEmpty } }
+
+    /// Adds text; returns what can be released and whether a stop string was found (text before it is released).
+    mutating func push(_ piece: String) -> (String, Bool) {
+        guard !stopStrings.isEmpty else { return (piece, false) }
+        held += piece
+        if let match = stopStrings.compactMap({ held.range(of: $0) }).min(by: { $0.lowerBound < $1.lowerBound }) {
+            let released = String(held[..<match.lowerBound])
+            held = ""
+            return (released, true)
+        }
+        // Keep the longest suffix that is a prefix of some stop string.
+        var keep = 0
+        for stop in stopStrings {
+            for length in stride(from: min(stop.count - 1, held.count), to: 0, by: -1) where held.hasSuffix(stop.prefix(length)) {
+                keep = max(keep, length)
+                break
+            }
+        }
+        let released = String(held.dropLast(keep))
+        held = String(held.suffix(keep))
+        return (released, false)
+    }
+
+    /// Releases whatever is held at the end of a run.
+    mutating func flush() -> String {
+        defer { held = "" }
+        return held
+    }
+}

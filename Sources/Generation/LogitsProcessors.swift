@@ -1,0 +1,67 @@
+import Foundation
+
+/// The logits processors of Hugging Face `generate()`, each a plain function on one row of scores,
+/// applied by `Sampler` in transformers' order: repetition penalty, then (when sampling)
+/// temperature → top-k → top-p. Removed tokens get −∞, as transformers' `filter_value`.
+public enum LogitsProcessors {
+    /// `RepetitionPenaltyLogitsProcessor`: every distinct token in `context` (prompt included) has its
+    /// logit divided by `penalty` if positive, multiplied if negative.
+    public static func applyRepetitionPenalty(_ logits: inout [Float], context: [Int], penalty: Float) {
+        guard penalty != 1 else { return }
+        for token in Set(context) where token >= 0 && token < logits.count {
+            let score = logits[token]
+            logits[token] = score < 0 ? score * penalty : score / penalty
+        }
+    }
+
+    /// `TemperatureLogitsWarper`.
+    public static func applyTemperature(_ logits: inout [Float], temperature: Float) {
+        guard temperature != 1 else { return }
+        for i in logits.indices { logits[i] /= temperature }
+    }
+
+    /// `TopKLogitsWarper`: removes every token whose logit is below the k-th largest (ties survive).
+    public static func applyTopK(_ logits: inout [Float], k: Int, minimumKept: Int = 1) {
+        let k = min(max(k, minimumKept), logits.count)
+        guard k > 0, k < logits.count else { return }
+        let threshold = kthLargest(logits, k)
+        for i in logits.indices where logits[i] < threshold { logits[i] = -.infinity }
+    }
+
+    /// `TopPLogitsWarper`: sorts ascending, removes tokens whose cumulative probability is ≤ 1 − p,
+    /// always keeping the most likely `minimumKept`.
+    public static func applyTopP(_ logits: inout [Float], p: Float, minimumKept: Int = 1) {
+        guard p < 1 else { return }
+        let order = logits.indices.sorted { logits[$0] < logits[$1] || (logits[$0] == logits[$1] && $0 < $1) }
+        let probabilities = softmax(order.map { logits[$0] })
+        var cumulative: Float = 0
+        for (rank, index) in order.enumerated() {
+            cumulative += probabilities[rank]
+            if cumulative <= 1 - p && rank < order.count - minimumKept { logits[index] = -.infinity }
+        }
+    }
+
+    /// exp(x − max) / Σ, with −∞ mapping to 0.
+    public static func softmax(_ logits: [Float]) -> [Float] {
+        let maximum = logits.max() ?? 0
+        guard maximum > -.infinity else { return logits.map { _ in 1 / Float(logits.count) } }
+        var sum: Double = 0
+        var result = logits.map { value -> Float in let e = exp(value - maximum); return e }
+        for value in result { sum += Double(value) }
+        let inverse = Float(1 / sum)
+        for i in result.indices { result[i] *= inverse }
+        return result
+    }
+
+    /// Index of the largest logit; the lowest index wins a tie, as `torch.argmax`.
+    public static func argmax(_ logits: [Float]) -> Int {
+        var best = 0
+        for i in logits.indices where logits[i] > logits[best] { best = i }
+        return best
+    }
+
+    private static func kthLargest(_ values: [Float], _ k: Int) -> Float {
+        // A bounded min-heap would be faster; the sort is fine next to a forward pass.
+        values.sorted(by: >)[k - 1]
+    }
+}

@@ -1,0 +1,47 @@
+/// How the next token is chosen, with Hugging Face `generate()` meanings and defaults.
+///
+/// ```swift
+/// var options = SamplingOptions(temperature: 0.8, topK: 40, topP: 0.95, seed: 7)
+/// ```
+/// `temperature == 0` means greedy decoding (argmax, ties to the lowest id), as `do_sample=False`.
+public struct SamplingOptions: Sendable, Equatable {
+    /// Divides logits before sampling; 0 selects greedy decoding.
+    public var temperature: Float
+    /// Keep only the k most likely tokens (ties with the k-th are kept); 0 disables.
+    public var topK: Int
+    /// Keep the smallest set of most likely tokens whose probability reaches p; 1 disables.
+    public var topP: Float
+    /// Divide positive logits (multiply negative ones) of every token already in the context; 1 disables.
+    public var repetitionPenalty: Float
+    /// Seed of the random generator; the same seed gives the same tokens on any thread count.
+    public var seed: UInt64
+
+    public init(temperature: Float = 1, topK: Int = 50, topP: Float = 1, repetitionPenalty: Float = 1, seed: UInt64 = 0) {
+        self.temperature = temperature
+        self.topK = topK
+        self.topP = topP
+        self.repetitionPenalty = repetitionPenalty
+        self.seed = seed
+    }
+
+    /// Greedy decoding.
+    public static let greedy = SamplingOptions(temperature: 0)
+
+    public var isGreedy: Bool { temperature == 0 }
+
+    /// Checks ranges, naming the offending option.
+    public func validate() throws {
+        func fail(_ message: String) -> SamplingError { SamplingError.invalidOption(message) }
+        guard temperature >= 0, temperature.isFinite else { throw fail("temperature must be ≥ 0, got \(temperature)") }
+        guard topK >= 0 else { throw fail("top-k must be ≥ 0, got \(topK)") }
+        guard topP > 0, topP <= 1 else { throw fail("top-p must be in (0, 1], got \(topP)") }
+        guard repetitionPenalty > 0, repetitionPenalty.isFinite else { throw fail("repetition penalty must be > 0, got \(repetitionPenalty)") }
+    }
+}
+
+public enum SamplingError: Error, CustomStringConvertible, Equatable {
+    case invalidOption(String)
+    public var description: String {
+        switch self { case .invalidOption(let message): return message }
+    }
+}

@@ -1,0 +1,58 @@
+import Foundation
+
+/// The activation functions a GPT-2 config may name, with the formulas transformers uses for each.
+public enum Activation: String, Sendable, CaseIterable {
+    /// tanh approximation: 0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³))); GPT-2's own.
+    case geluNew = "gelu_new"
+    case geluPyTorchTanh = "gelu_pytorch_tanh"
+    case geluAccurate = "gelu_accurate"
+    case geluPythonTanh = "gelu_python_tanh"
+    /// exact: 0.5·x·(1 + erf(x/√2))
+    case gelu = "gelu"
+    case geluPython = "gelu_python"
+    /// 0.5·x·(1 + tanh(0.7978845608·x·(1 + 0.044715·x²)))
+    case geluFast = "gelu_fast"
+    /// x·sigmoid(1.702·x)
+    case quickGelu = "quick_gelu"
+    case relu = "relu"
+    case silu = "silu"
+    case swish = "swish"
+    case tanh = "tanh"
+    case sigmoid = "sigmoid"
+    case linear = "linear"
+
+    /// The function applied to one value.
+    @inline(__always)
+    public func callAsFunction(_ x: Float) -> Float {
+        switch self {
+        case .geluNew, .geluPyTorchTanh, .geluAccurate, .geluPythonTanh:
+            return 0.5 * x * (1 + Foundation.tanh(0.7978845608028654 * (x + 0.044715 * x * x * x)))
+        case .gelu, .geluPython:
+            return 0.5 * x * (1 + erf(x * 0.7071067811865476))
+        case .geluFast:
+            return 0.5 * x * (1 + Foundation.tanh(x * 0.7978845608 * (1 + 0.044715 * x * x)))
+        case .quickGelu:
+            return x / (1 + exp(-1.702 * x))
+        case .relu:
+            return max(x, 0)
+        case .silu, .swish:
+            return x / (1 + exp(-x))
+        case .tanh:
+            return Foundation.tanh(x)
+        case .sigmoid:
+            return 1 / (1 + exp(-x))
+        case .linear:
+            return x
+        }
+    }
+
+    /// Applies the function to the first `count` values in place.
+    public func apply(_ values: FloatBuffer, count: Int, pool: ThreadPool) {
+        precondition(values.count >= count)
+        let chunk = 4096
+        let base = values.base
+        pool.parallelFor((count + chunk - 1) / chunk) { c in
+            for i in (c * chunk)..<min(count, (c + 1) * chunk) { base[i] = self(base[i]) }
+        }
+    }
+}

@@ -1,0 +1,34 @@
+import Foundation
+
+/// Causal multi-head attention of `newTokens` queries over a key/value cache that already holds
+/// their keys and values: query t (at position `past + t`) attends to positions 0...past+t.
+///
+/// Layouts: query row t starts at `queries[t · queryStride]`, head h at `+ h · headDim`; cache row j
+/// at `keys[j · cacheStride]` likewise; output row t at `output[t · heads · headDim]`.
+public func causalAttention(queries: FloatBuffer, queryStride: Int, newTokens: Int, past: Int,
+                            keys: FloatBuffer, values: FloatBuffer, cacheStride: Int,
+                            heads: Int, headDim: Int, scale: Float,
+                            output: FloatBuffer, pool: ThreadPool) {
+    let total = past + newTokens
+    precondition(keys.count >= total * cacheStride && values.count >= total * cacheStride)
+    precondition(queries.count >= (newTokens - 1) * queryStride + heads * headDim && output.count >= newTokens * heads * headDim)
+    let q = queries.base, k = keys.base, v = values.base, y = output.base
+    pool.parallelFor(heads * newTokens) { item in
+        let h = item % heads, t = item / heads
+        let visible = past + t + 1
+        var scores = [Float](repeating: 0, count: visible)
+        let query = q + t * queryStride + h * headDim
+        var maximum = -Float.infinity
+        for j in 0..<visible {
+            let s = dot(query, k + j * cacheStride + h * headDim, headDim) * scale
+            scores[j] = s
+            maximum = max(maximum, s)
+        }
+        var sum: Float = 0
+        for j in 0..<visible { scores[j] = exp(scores[j] - maximum); sum += scores[j] }
+        let out = y + t * heads * headDim + h * headDim
+        out.update(repeating: 0, count: headDim)
+        let inverse = 1 / sum
+        for j in 0..<visible { axpy(scores[j] * inverse, v + j * cacheStride + h * headDim, out, headDim) }
+    }
+}

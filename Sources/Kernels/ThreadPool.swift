@@ -1,0 +1,102 @@
+import Foundation
+import Synchronization
+
+/// A fixed set of worker threads that run `parallelFor` jobs; created once, reused for every call.
+///
+/// Work items are handed out one at a time from a shared counter, so a thread that is slowed down
+/// (another process on its core) simply takes fewer items instead of holding the others back.
+/// Idle workers spin briefly for the next job, then sleep on a condition variable.
+public final class ThreadPool: @unchecked Sendable {
+    /// Number of threads that run items, the calling thread included.
+    public let threadCount: Int
+
+    private let condition = NSCondition()
+    private let generation = Atomic<Int>(0)
+    private let nextItem = Atomic<Int>(0)
+    private let busyWorkers = Atomic<Int>(0)
+    private let liveWorkers = Atomic<Int>(0)
+    private var itemCount = 0
+    private var job: ((Int) -> Void)?
+    private var shuttingDown = false
+    private var threads: [Thread] = []
+
+    /// A pool running jobs on `threadCount` threads (at least 1; the caller is one of them).
+    public init(threadCount: Int) {
+        self.threadCount = max(1, threadCount)
+        liveWorkers.store(self.threadCount - 1, ordering: .sequentiallyConsistent)
+        for index in 1..<self.threadCount {
+            let thread = Thread { [unowned self] in self.workerLoop() }
+            thread.name = "gpt2-edge-worker-\(index)"
+            thread.stackSize = 1 << 20
+            threads.append(thread)
+            thread.start()
+        }
+    }
+
+    deinit {
+        condition.lock()
+        shuttingDown = true
+        generation.add(1, ordering: .sequentiallyConsistent)
+        condition.broadcast()
+        condition.unlock()
+        while liveWorkers.load(ordering: .acquiring) > 0 { sched_yield() }
+    }
+
+    /// Runs `body(i)` for every i in 0..<count across the pool and returns when all are done.
+    public func parallelFor(_ count: Int, _ body: (Int) -> Void) {
+        if threadCount == 1 || count <= 1 {
+            for i in 0..<count { body(i) }
+            return
+        }
+        withoutActuallyEscaping(body) { body in
+            condition.lock()
+            job = body
+            itemCount = count
+            nextItem.store(0, ordering: .sequentiallyConsistent)
+            busyWorkers.store(threadCount - 1, ordering: .sequentiallyConsistent)
+            generation.add(1, ordering: .sequentiallyConsistent)
+            condition.broadcast()
+            condition.unlock()
+
+            runItems(body, count: count)
+            var spins = 0
+            while busyWorkers.load(ordering: .acquiring) > 0 {
+                spins += 1
+                if spins > 2000 { sched_yield() }
+            }
+            condition.lock()
+            job = nil
+            condition.unlock()
+        }
+    }
+
+    private func runItems(_ body: (Int) -> Void, count: Int) {
+        while true {
+            let i = nextItem.wrappingAdd(1, ordering: .relaxed).oldValue
+            if i >= count { return }
+            body(i)
+        }
+    }
+
+    private func workerLoop() {
+        var seen = 0
+        while true {
+            // Spin a little: decode issues hundreds of small jobs per token.
+            var spins = 0
+            while generation.load(ordering: .acquiring) == seen && spins < 20_000 { spins += 1 }
+            condition.lock()
+            while generation.load(ordering: .acquiring) == seen && !shuttingDown { condition.wait() }
+            if shuttingDown {
+                condition.unlock()
+                liveWorkers.subtract(1, ordering: .releasing)
+                return
+            }
+            seen = generation.load(ordering: .acquiring)
+            let body = job
+            let count = itemCount
+            condition.unlock()
+            if let body { runItems(body, count: count) }
+            busyWorkers.subtract(1, ordering: .releasing)
+        }
+    }
+}

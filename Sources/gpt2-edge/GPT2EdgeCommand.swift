@@ -1,0 +1,49 @@
+import ArgumentParser
+import Foundation
+import GPT2Edge
+
+@main
+struct GPT2EdgeCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "gpt2-edge",
+        abstract: "Run GPT-2 models on small machines.",
+        discussion: "Exit codes: 0 success, 1 a runtime error (bad model file, prompt too long, …), 64 bad command-line usage.",
+        subcommands: [Generate.self, Tokenize.self, Logits.self],
+        defaultSubcommand: Generate.self
+    )
+}
+
+/// Options shared by every subcommand that loads a model.
+struct ModelOptions: ParsableArguments {
+    @Option(name: [.short, .long], help: "A Hugging Face GPT-2 folder (config.json, model.safetensors, vocab.json, merges.txt).")
+    var model: String?
+
+    @Option(name: [.short, .long], help: "Threads for the forward pass (default: physical cores).")
+    var threads: Int?
+
+    func load() throws -> LoadedModel {
+        guard let model else {
+            throw CLIError("no model given: pass -m <folder> with a Hugging Face GPT-2 checkpoint (an embedded default model is not built yet)")
+        }
+        let threadCount = threads ?? CPUInfo.physicalCoreCount
+        guard threadCount >= 1 && threadCount <= 256 else { throw CLIError("--threads must be between 1 and 256, got \(threadCount)") }
+        return try LoadedModel.load(path: model, threads: threadCount)
+    }
+}
+
+/// An error whose message is shown as is.
+struct CLIError: Error, CustomStringConvertible {
+    let description: String
+    init(_ description: String) { self.description = description }
+}
+
+/// Writes a line to standard error.
+func printError(_ text: String) {
+    FileHandle.standardError.write(Data((text + "\n").utf8))
+}
+
+/// JSON text for a value made of dictionaries, arrays, strings and numbers (keys sorted for stable output).
+func jsonText(_ value: Any) throws -> String {
+    let data = try JSONSerialization.data(withJSONObject: value, options: [.sortedKeys, .withoutEscapingSlashes])
+    return String(decoding: data, as: UTF8.self)
+}
