@@ -64,7 +64,7 @@ public struct GPT2Config: Sendable, Equatable {
         func integer(_ key: String, aliases: [String] = [], required: Bool = true, default fallback: Int? = nil) throws -> Int? {
             for name in [key] + aliases {
                 guard let value = json[name], !(value is NSNull) else { continue }
-                guard let number = value as? NSNumber, !(value is Bool), number.doubleValue == number.doubleValue.rounded(),
+                guard let number = value as? NSNumber, !isJSONBoolean(number), number.doubleValue == number.doubleValue.rounded(),
                       number.intValue > 0, number.intValue < 1 << 30 else {
                     throw Invalid(field: name, reason: "expected a positive integer, got \(value)")
                 }
@@ -75,7 +75,7 @@ public struct GPT2Config: Sendable, Equatable {
         }
         func flag(_ key: String, default fallback: Bool) throws -> Bool {
             guard let value = json[key], !(value is NSNull) else { return fallback }
-            guard let bool = value as? Bool else { throw Invalid(field: key, reason: "expected true or false, got \(value)") }
+            guard let number = value as? NSNumber, isJSONBoolean(number), let bool = value as? Bool else { throw Invalid(field: key, reason: "expected true or false, got \(value)") }
             return bool
         }
         if let type = json["model_type"] as? String, type != "gpt2" {
@@ -95,7 +95,7 @@ public struct GPT2Config: Sendable, Equatable {
         let inner = try integer("n_inner", required: false)
         var epsilon: Float = 1e-5
         if let value = json["layer_norm_epsilon"], !(value is NSNull) {
-            guard let number = value as? NSNumber, !(value is Bool), number.doubleValue > 0, number.doubleValue < 1 else {
+            guard let number = value as? NSNumber, !isJSONBoolean(number), number.doubleValue > 0, number.doubleValue < 1 else {
                 throw Invalid(field: "layer_norm_epsilon", reason: "expected a small positive number, got \(value)")
             }
             epsilon = number.floatValue
@@ -117,4 +117,9 @@ public struct GPT2Config: Sendable, Equatable {
                   tiedEmbeddings: try flag("tie_word_embeddings", default: true),
                   endOfTextToken: eos)
     }
+}
+
+/// JSONSerialization gives true/false as NSNumber too; on Linux `1 as? Bool` succeeds, so look at the stored type.
+private func isJSONBoolean(_ number: NSNumber) -> Bool {
+    String(cString: number.objCType) == "c"
 }

@@ -12,7 +12,8 @@ public final class KVCache {
     private(set) var keys: [FloatBuffer]
     private(set) var values: [FloatBuffer]
     private var capacity = 0
-    static let growthChunk = 64
+    /// Positions added each time the cache grows.
+    public static let growthChunk = 64
 
     public init(config: GPT2Config) {
         layerCount = config.layerCount
