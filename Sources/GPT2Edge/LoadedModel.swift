@@ -67,8 +67,7 @@ public final class LoadedModel: @unchecked Sendable {
     /// Binds every tensor the config needs, checking its shape first. Aligned F32 tensors are used in
     /// place from the mapped file (no copy, pages loaded on first use); F16/BF16 are widened to F32.
     static func loadWeights(_ checkpoint: HFCheckpoint, config: GPT2Config) throws -> GPT2Weights {
-        let expected = Dictionary(uniqueKeysWithValues: GPT2Weights.expectedTensors(for: config).map { ($0.name, $0.shape) })
-        for (name, shape) in expected {
+        for (name, shape) in GPT2Weights.expectedTensors(for: config) {
             let (file, info) = try checkpoint.info(name)
             if info.shape != shape {
                 throw CheckpointError.wrongShape(name: name, path: file.path, expected: shape, actual: info.shape)

@@ -1,0 +1,93 @@
+import Foundation
+import Testing
+import TestSupport
+@testable import GPT2Edge
+
+/// A broken model folder gets an error naming the file and the problem, never a crash.
+@Suite struct LoadErrorTests {
+    /// A copy of a committed model folder (tokenizer links resolved) to break in a test.
+    static func copyOf(_ name: String) throws -> URL {
+        let folder = try Fixtures.temporaryDirectory()
+        let source = Fixtures.local.appendingPathComponent("models/\(name)")
+        for file in try FileManager.default.contentsOfDirectory(atPath: source.path) {
+            try Data(contentsOf: source.appendingPathComponent(file)).write(to: folder.appendingPathComponent(file))
+        }
+        return folder
+    }
+
+    static func loadError(_ folder: URL) -> String? {
+        do { _ = try LoadedModel.load(path: folder.path, threads: 1); return nil } catch { return "\(error)" }
+    }
+
+    static func editConfig(_ folder: URL, _ edit: (inout [String: Any]) -> Void) throws {
+        let url = folder.appendingPathComponent("config.json")
+        var config = try Fixtures.json(url)
+        edit(&config)
+        try JSONSerialization.data(withJSONObject: config).write(to: url)
+    }
+
+    @Test(arguments: ["n_layer", "n_head", "n_embd", "n_positions", "vocab_size"])
+    func missingConfigFieldIsNamed(field: String) throws {
+        let folder = try Self.copyOf("flags-untied")
+        defer { try? FileManager.default.removeItem(at: folder) }
+        try Self.editConfig(folder) { $0.removeValue(forKey: field) }
+        let message = try #require(Self.loadError(folder))
+        #expect(message.contains("config.json") && message.contains(field) && message.contains("missing"), "\(message)")
+    }
+
+    @Test func unsupportedValuesAreRefusedByName() throws {
+        let folder = try Self.copyOf("flags-untied")
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let cases: [(String, Any, String)] = [
+            ("activation_function", "xielu", "xielu is not supported"),
+            ("model_type", "gpt_neox", "gpt_neox is not supported"),
+            ("add_cross_attention", true, "cross-attention"),
+            ("n_head", 5, "not divisible"),
+            ("scale_attn_weights", "yes", "expected true or false"),
+            ("layer_norm_epsilon", -1, "layer_norm_epsilon"),
+        ]
+        for (field, value, fragment) in cases {
+            let original = try Fixtures.json(folder.appendingPathComponent("config.json"))
+            try Self.editConfig(folder) { $0[field] = value }
+            let message = try #require(Self.loadError(folder))
+            #expect(message.contains(fragment) && message.contains("config.json"), "\(field): \(message)")
+            try JSONSerialization.data(withJSONObject: original).write(to: folder.appendingPathComponent("config.json"))
+        }
+        #expect(Self.loadError(folder) == nil)
+    }
+
+    @Test func wrongTensorShapeIsNamed() throws {
+        let folder = try Self.copyOf("flags-untied")
+        defer { try? FileManager.default.removeItem(at: folder) }
+        try Self.editConfig(folder) { $0["n_inner"] = 64 }   // the file's c_fc is [24, 96]
+        let message = try #require(Self.loadError(folder))
+        #expect(message.contains("h.0.mlp.c_fc.weight") && message.contains("[24, 96]") && message.contains("expected [24, 64]")
+                && message.contains("model.safetensors"), "\(message)")
+    }
+
+    @Test func missingTensorIsNamed() throws {
+        let folder = try Self.copyOf("flags-untied")
+        defer { try? FileManager.default.removeItem(at: folder) }
+        try Self.editConfig(folder) { $0["tie_word_embeddings"] = true; $0["n_layer"] = 2 }
+        let message = try #require(Self.loadError(folder))
+        #expect(message.contains("h.1.ln_1.weight not found"), "\(message)")
+    }
+
+    @Test(arguments: ["vocab.json", "merges.txt"])
+    func missingTokenizerFileIsNamed(file: String) throws {
+        let folder = try Self.copyOf("micro")
+        defer { try? FileManager.default.removeItem(at: folder) }
+        try FileManager.default.removeItem(at: folder.appendingPathComponent(file))
+        let message = try #require(Self.loadError(folder))
+        #expect(message.contains(folder.appendingPathComponent(file).path) && message.contains("not found"), "\(message)")
+    }
+
+    @Test func gqzFileSaysItIsNotReadableYet() throws {
+        let folder = try Fixtures.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let file = folder.appendingPathComponent("model.gqz")
+        try Data([1, 2, 3]).write(to: file)
+        let message = try #require(Self.loadError(file))
+        #expect(message.contains(".gqz files are not readable yet"))
+    }
+}

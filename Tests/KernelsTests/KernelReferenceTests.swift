@@ -1,0 +1,158 @@
+import Foundation
+import Testing
+@testable import Kernels
+
+/// Every kernel against a plain scalar loop that says what the math says, on awkward sizes.
+@Suite struct KernelReferenceTests {
+    struct Random {
+        var generator = SystemRandomNumberGenerator()
+        var state: UInt64
+        init(seed: UInt64) { state = seed }
+        mutating func next() -> Float {
+            state = state &* 6364136223846793005 &+ 1442695040888963407
+            return Float(Int64(bitPattern: state) >> 40) / Float(1 << 23)   // roughly uniform in [-1, 1)
+        }
+        mutating func array(_ count: Int) -> [Float] { (0..<count).map { _ in next() } }
+    }
+
+    static func relativeError(_ a: [Float], _ b: [Float]) -> Float {
+        var difference: Float = 0, norm: Float = 0
+        for (x, y) in zip(a, b) { difference += (x - y) * (x - y); norm += y * y }
+        return (difference / max(norm, 1e-30)).squareRoot()
+    }
+
+    static let shapes: [(rows: Int, inFeatures: Int, outFeatures: Int)] = [
+        (1, 1600, 75), (3, 64, 257), (7, 37, 1600), (5, 768, 11), (1, 5, 3), (4, 33, 513),
+    ]
+
+    @Test(arguments: [1, 2, 3, 4])
+    func linearInOutMatchesScalarLoop(threads: Int) {
+        let pool = ThreadPool(threadCount: threads)
+        var random = Random(seed: 1)
+        for shape in Self.shapes {
+            let x = random.array(shape.rows * shape.inFeatures)
+            let w = random.array(shape.inFeatures * shape.outFeatures)
+            let b = random.array(shape.outFeatures)
+            var expected = [Float](repeating: 0, count: shape.rows * shape.outFeatures)
+            for t in 0..<shape.rows {
+                for o in 0..<shape.outFeatures {
+                    var sum = Double(b[o])
+                    for i in 0..<shape.inFeatures { sum += Double(x[t * shape.inFeatures + i]) * Double(w[i * shape.outFeatures + o]) }
+                    expected[t * shape.outFeatures + o] = Float(sum)
+                }
+            }
+            let output = FloatBuffer(count: shape.rows * shape.outFeatures)
+            linearInOut(input: FloatBuffer(x), rows: shape.rows, inFeatures: shape.inFeatures, weight: FloatBuffer(w),
+                        bias: FloatBuffer(b), outFeatures: shape.outFeatures, output: output, pool: pool)
+            #expect(Self.relativeError(output.array(), expected) < 1e-6, "\(shape)")
+        }
+    }
+
+    @Test(arguments: [1, 2, 4])
+    func linearOutInMatchesScalarLoop(threads: Int) {
+        let pool = ThreadPool(threadCount: threads)
+        var random = Random(seed: 2)
+        for shape in Self.shapes {
+            let x = random.array(shape.rows * shape.inFeatures)
+            let w = random.array(shape.outFeatures * shape.inFeatures)
+            var expected = [Float](repeating: 0, count: shape.rows * shape.outFeatures)
+            for t in 0..<shape.rows {
+                for o in 0..<shape.outFeatures {
+                    var sum = 0.0
+                    for i in 0..<shape.inFeatures { sum += Double(x[t * shape.inFeatures + i]) * Double(w[o * shape.inFeatures + i]) }
+                    expected[t * shape.outFeatures + o] = Float(sum)
+                }
+            }
+            let output = FloatBuffer(count: shape.rows * shape.outFeatures)
+            linearOutIn(input: FloatBuffer(x), rows: shape.rows, inFeatures: shape.inFeatures, weight: FloatBuffer(w),
+                        bias: nil, outFeatures: shape.outFeatures, output: output, pool: pool)
+            #expect(Self.relativeError(output.array(), expected) < 1e-6, "\(shape)")
+        }
+    }
+
+    @Test(arguments: [(heads: 25, headDim: 64, past: 0, new: 7), (heads: 3, headDim: 32, past: 5, new: 1),
+                      (heads: 12, headDim: 64, past: 40, new: 3), (heads: 1, headDim: 5, past: 2, new: 4)])
+    func causalAttentionMatchesScalarLoop(heads: Int, headDim: Int, past: Int, new: Int) {
+        let pool = ThreadPool(threadCount: 3)
+        var random = Random(seed: UInt64(heads * 1000 + past))
+        let width = heads * headDim, total = past + new
+        let queryStride = 3 * width
+        let queries = random.array(new * queryStride)
+        let keys = random.array(total * width), values = random.array(total * width)
+        let scale = 1 / Float(headDim).squareRoot()
+        var expected = [Float](repeating: 0, count: new * width)
+        for h in 0..<heads {
+            for t in 0..<new {
+                let visible = past + t + 1
+                var scores = (0..<visible).map { j -> Double in
+                    var s = 0.0
+                    for d in 0..<headDim { s += Double(queries[t * queryStride + h * headDim + d]) * Double(keys[j * width + h * headDim + d]) }
+                    return s * Double(scale)
+                }
+                let maximum = scores.max()!
+                scores = scores.map { exp($0 - maximum) }
+                let sum = scores.reduce(0, +)
+                for d in 0..<headDim {
+                    var value = 0.0
+                    for j in 0..<visible { value += scores[j] / sum * Double(values[j * width + h * headDim + d]) }
+                    expected[t * width + h * headDim + d] = Float(value)
+                }
+            }
+        }
+        let output = FloatBuffer(count: new * width)
+        causalAttention(queries: FloatBuffer(queries), queryStride: queryStride, newTokens: new, past: past,
+                        keys: FloatBuffer(keys), values: FloatBuffer(values), cacheStride: width,
+                        heads: heads, headDim: headDim, scale: scale, output: output, pool: pool)
+        #expect(Self.relativeError(output.array(), expected) < 1e-5)
+    }
+
+    @Test func layerNormMatchesScalarLoop() {
+        var random = Random(seed: 3)
+        let rows = 3, width = 1600
+        let x = random.array(rows * width).map { $0 * 10 + 3 }, gain = random.array(width), bias = random.array(width)
+        let output = FloatBuffer(count: rows * width)
+        layerNorm(input: FloatBuffer(x), rows: rows, width: width, gain: FloatBuffer(gain), bias: FloatBuffer(bias), epsilon: 1e-5, output: output)
+        var expected: [Float] = []
+        for t in 0..<rows {
+            let row = x[(t * width)..<((t + 1) * width)].map(Double.init)
+            let mean = row.reduce(0, +) / Double(width)
+            let variance = row.map { ($0 - mean) * ($0 - mean) }.reduce(0, +) / Double(width)
+            for i in 0..<width { expected.append(Float((row[i] - mean) / (variance + 1e-5).squareRoot() * Double(gain[i]) + Double(bias[i]))) }
+        }
+        #expect(Self.relativeError(output.array(), expected) < 1e-6)
+    }
+
+    @Test func activationsMatchTheirFormulas() {
+        let pool = ThreadPool(threadCount: 2)
+        let xs: [Float] = stride(from: -6, through: 6, by: 0.37).map { Float($0) }
+        let formulas: [Activation: (Double) -> Double] = [
+            .geluNew: { 0.5 * $0 * (1 + tanh((2 / Double.pi).squareRoot() * ($0 + 0.044715 * $0 * $0 * $0))) },
+            .gelu: { 0.5 * $0 * (1 + erf($0 / 2.0.squareRoot())) },
+            .geluFast: { 0.5 * $0 * (1 + tanh($0 * 0.7978845608 * (1 + 0.044715 * $0 * $0))) },
+            .quickGelu: { $0 / (1 + exp(-1.702 * $0)) },
+            .relu: { max($0, 0) },
+            .silu: { $0 / (1 + exp(-$0)) },
+            .tanh: { tanh($0) },
+            .sigmoid: { 1 / (1 + exp(-$0)) },
+            .linear: { $0 },
+        ]
+        for (activation, formula) in formulas {
+            let buffer = FloatBuffer(xs)
+            activation.apply(buffer, count: xs.count, pool: pool)
+            for (x, y) in zip(xs, buffer.array()) {
+                #expect(abs(Double(y) - formula(Double(x))) < 1e-5, "\(activation) at \(x)")
+            }
+        }
+    }
+
+    @Test func threadPoolRunsEveryItemExactlyOnce() {
+        for threads in 1...4 {
+            let pool = ThreadPool(threadCount: threads)
+            for count in [0, 1, 2, 3, 17, 1000] {
+                let hits = FloatBuffer(count: max(count, 1))
+                pool.parallelFor(count) { hits.base[$0] += 1 }
+                #expect(hits.array(0..<count).allSatisfy { $0 == 1 }, "threads \(threads), count \(count)")
+            }
+        }
+    }
+}
