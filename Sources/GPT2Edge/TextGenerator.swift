@@ -25,6 +25,16 @@ public struct TextGenerator {
         }
     }
 
+    /// Checks a request without running it: a non-empty prompt that leaves room for a new token, valid options.
+    public func validate(promptTokens: [Int], options: GenerationOptions) throws {
+        guard !promptTokens.isEmpty else { throw RequestError.emptyPrompt }
+        guard promptTokens.count < model.config.contextLength else {
+            throw RequestError.promptTooLong(tokens: promptTokens.count, contextLength: model.config.contextLength)
+        }
+        guard options.maxNewTokens >= 0 else { throw RequestError.invalidOption("max new tokens must be ≥ 0, got \(options.maxNewTokens)") }
+        do { try options.sampling.validate() } catch { throw RequestError.invalidOption("\(error)") }
+    }
+
     /// Generates a continuation of `prompt`. `onText` receives each new piece of text as soon as it is
     /// final; return false from `shouldContinue` to stop early (finish reason `cancelled`).
     public func generate(prompt: String, options: GenerationOptions,
@@ -38,12 +48,7 @@ public struct TextGenerator {
                          onText: (String) -> Void = { _ in },
                          shouldContinue: () -> Bool = { true }) throws -> GenerationResult {
         let config = model.config
-        guard !promptTokens.isEmpty else { throw RequestError.emptyPrompt }
-        guard promptTokens.count < config.contextLength else {
-            throw RequestError.promptTooLong(tokens: promptTokens.count, contextLength: config.contextLength)
-        }
-        guard options.maxNewTokens >= 0 else { throw RequestError.invalidOption("max new tokens must be ≥ 0, got \(options.maxNewTokens)") }
-        do { try options.sampling.validate() } catch { throw RequestError.invalidOption("\(error)") }
+        try validate(promptTokens: promptTokens, options: options)
 
         let cache = KVCache(config: config)
         var sampler = Sampler(options: options.sampling)

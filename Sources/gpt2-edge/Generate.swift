@@ -59,18 +59,28 @@ struct Generate: ParsableCommand {
     var quiet = false
 
     func run() throws {
+        // First, so a Ctrl-C at any point ends the run through the normal path (text so far, timings, exit 130).
+        _ = interrupted.load(ordering: .relaxed)   // initialize the global before a handler can touch it
+        signal(SIGINT) { _ in interrupted.store(true, ordering: .relaxed) }
+        var mask = sigset_t()
+        sigemptyset(&mask)
+        sigaddset(&mask, SIGINT)
+        pthread_sigmask(SIG_UNBLOCK, &mask, nil)   // a parent may have left it blocked
         let promptText = try readPrompt()
         let model = try modelOptions.load()
         let seed = self.seed ?? UInt64.random(in: 0...UInt64(UInt32.max))
         let sampling = SamplingOptions(temperature: greedy ? 0 : temperature, topK: topK, topP: topP,
                                        repetitionPenalty: repetitionPenalty, seed: seed)
         let options = GenerationOptions(maxNewTokens: maxNewTokens, sampling: sampling, ignoreEndOfText: ignoreEos, stopStrings: stop)
-        signal(SIGINT) { _ in interrupted.store(true, ordering: .relaxed) }
+
+        let generator = TextGenerator(model: model)
+        let promptTokens = model.tokenizer.encode(promptText)
+        try generator.validate(promptTokens: promptTokens, options: options)   // before anything is printed
 
         let output = FileHandle.standardOutput
         if !json { output.write(Data(promptText.utf8)) }
-        let result = try TextGenerator(model: model).generate(
-            prompt: promptText, options: options,
+        let result = try generator.generate(
+            promptTokens: promptTokens, options: options,
             onText: { piece in if !json { output.write(Data(piece.utf8)) } },
             shouldContinue: { !interrupted.load(ordering: .relaxed) })
         let peak = ProcessMemory.peakResidentBytes

@@ -82,7 +82,6 @@ import TestSupport
     @Test(arguments: localModels)
     func incrementalDecodingEqualsFullSequence(model name: String) throws {
         let model = try Self.load(Self.localFolder(name))
-        let vocabulary = model.config.vocabularySize
         let prompt = try Self.localPrompts(name).first { $0.name == "long" }!
         let full = try model.network.forward(tokens: prompt.ids, cache: KVCache(config: model.config), logits: .allPositions)
         let cache = KVCache(config: model.config)
