@@ -14,6 +14,12 @@ struct Tokenize: ParsableCommand {
     @Flag(help: "Treat <|endoftext|> as ordinary text.")
     var noSpecial = false
 
+    @Option(name: [.customShort("f"), .long], help: "Read the text from this file.")
+    var file: String?
+
+    @Flag(help: "Print only counts and encoding speed: {\"bytes\", \"tokens\", \"seconds\", \"megabytes_per_second\"}.")
+    var countOnly = false
+
     @Argument(help: "The text (default: read standard input).")
     var text: String?
 
@@ -21,8 +27,22 @@ struct Tokenize: ParsableCommand {
         let folder = URL(fileURLWithPath: model)
         if model.hasSuffix(".gqz") { throw CLIError("\(model): .gqz files are not readable yet; pass a Hugging Face GPT-2 folder") }
         let tokenizer = try GPT2Tokenizer(folder: folder)
-        let input = text ?? String(decoding: FileHandle.standardInput.readDataToEndOfFile(), as: UTF8.self)
+        let input: String
+        if let file {
+            guard let data = FileManager.default.contents(atPath: file) else { throw CLIError("cannot read \(file)") }
+            input = String(decoding: data, as: UTF8.self)
+        } else {
+            input = text ?? String(decoding: FileHandle.standardInput.readDataToEndOfFile(), as: UTF8.self)
+        }
+        let start = Date()
         let ids = tokenizer.encode(input, allowSpecialTokens: !noSpecial)
+        let seconds = Date().timeIntervalSince(start)
+        if countOnly {
+            let bytes = input.utf8.count
+            print(try jsonText(["bytes": bytes, "tokens": ids.count, "seconds": seconds,
+                                "megabytes_per_second": Double(bytes) / 1_000_000 / seconds]))
+            return
+        }
         let pieces = try ids.map { try tokenizer.decode([$0]) }
         print(try jsonText(["ids": ids, "tokens": pieces]))
     }
