@@ -20,17 +20,18 @@ let package = Package(
             pkgConfig: "libzstd",
             providers: [.apt(["libzstd-dev"]), .brew(["zstd"])]
         ),
-        .target(name: "GQZ", dependencies: ["CZstd"]),
+        .target(name: "GQZ", dependencies: ["CZstd", "Quantization"]),
         // Kernels are compiled optimized even in debug builds: unoptimized SIMD loops are ~50× slower,
         // which would make the test suite crawl without testing anything more.
         .target(name: "Kernels", swiftSettings: [.unsafeFlags(["-O"], .when(configuration: .debug))]),
+        .target(name: "Quantization"),
         .target(name: "Tokenizer"),
         .target(name: "Checkpoint"),
         .target(name: "GPT2", dependencies: ["Kernels"]),
         .target(name: "Generation", dependencies: ["Tokenizer"]),
         .target(
             name: "GPT2Edge",
-            dependencies: ["GPT2", "Generation", "Tokenizer", "Checkpoint", "Kernels", "GQZ"]
+            dependencies: ["GPT2", "Generation", "Tokenizer", "Checkpoint", "Kernels", "GQZ", "Quantization"]
         ),
         .executableTarget(
             name: "gpt2-edge",
@@ -46,7 +47,8 @@ let package = Package(
         .testTarget(name: "KernelsTests", dependencies: ["Kernels", "TestSupport"]),
         .testTarget(name: "GPT2Tests", dependencies: ["GPT2Edge", "TestSupport"]),
         .testTarget(name: "GenerationTests", dependencies: ["Generation", "Tokenizer", "TestSupport"]),
-        .testTarget(name: "GQZTests", dependencies: ["GQZ"]),
+        .testTarget(name: "GQZTests", dependencies: ["GQZ", "TestSupport"]),
+        .testTarget(name: "QuantizationTests", dependencies: ["Quantization"]),
         .testTarget(name: "CLITests", dependencies: ["TestSupport"]),
     ],
     swiftLanguageModes: [.v5]

@@ -62,8 +62,7 @@ public final class GPT2Model: @unchecked Sendable {
             // Attention block: x += c_proj(attention(c_attn(ln_1(x))))
             layerNorm(input: residual, rows: count, width: c, gain: layer.norm1Gain, bias: layer.norm1Bias,
                       epsilon: config.layerNormEpsilon, output: normed)
-            linearInOut(input: normed, rows: count, inFeatures: c, weight: layer.attentionWeight, bias: layer.attentionBias,
-                        outFeatures: 3 * c, output: qkv, pool: pool)
+            layer.attentionWeight.apply(input: normed, rows: count, bias: layer.attentionBias, output: qkv, pool: pool)
             for t in 0..<count {
                 copy(qkv, from: t * 3 * c + c, to: cache.keys[index], at: (past + t) * c, count: c)
                 copy(qkv, from: t * 3 * c + 2 * c, to: cache.values[index], at: (past + t) * c, count: c)
@@ -72,18 +71,17 @@ public final class GPT2Model: @unchecked Sendable {
                             keys: cache.keys[index], values: cache.values[index], cacheStride: c,
                             heads: config.headCount, headDim: config.headDim, scale: config.attentionScale(layer: index),
                             output: attended, pool: pool)
-            linearInOut(input: attended, rows: count, inFeatures: c, weight: layer.attentionProjectionWeight,
-                        bias: layer.attentionProjectionBias, outFeatures: c, output: projected, pool: pool)
+            layer.attentionProjectionWeight.apply(input: attended, rows: count, bias: layer.attentionProjectionBias,
+                                                  output: projected, pool: pool)
             addInPlace(residual, projected, count: count * c)
 
             // MLP block: x += c_proj(act(c_fc(ln_2(x))))
             layerNorm(input: residual, rows: count, width: c, gain: layer.norm2Gain, bias: layer.norm2Bias,
                       epsilon: config.layerNormEpsilon, output: normed)
-            linearInOut(input: normed, rows: count, inFeatures: c, weight: layer.feedForwardWeight, bias: layer.feedForwardBias,
-                        outFeatures: inner, output: hidden, pool: pool)
+            layer.feedForwardWeight.apply(input: normed, rows: count, bias: layer.feedForwardBias, output: hidden, pool: pool)
             config.activation.apply(hidden, count: count * inner, pool: pool)
-            linearInOut(input: hidden, rows: count, inFeatures: inner, weight: layer.feedForwardProjectionWeight,
-                        bias: layer.feedForwardProjectionBias, outFeatures: c, output: projected, pool: pool)
+            layer.feedForwardProjectionWeight.apply(input: hidden, rows: count, bias: layer.feedForwardProjectionBias,
+                                                    output: projected, pool: pool)
             addInPlace(residual, projected, count: count * c)
         }
         cache.commit(adding: count)
@@ -95,8 +93,7 @@ public final class GPT2Model: @unchecked Sendable {
         layerNorm(input: finalInput, rows: rows, width: c, gain: weights.finalNormGain, bias: weights.finalNormBias,
                   epsilon: config.layerNormEpsilon, output: finalInput)
         let logits = FloatBuffer(count: rows * config.vocabularySize)
-        linearOutIn(input: finalInput, rows: rows, inFeatures: c, weight: weights.languageModelHead, bias: nil,
-                    outFeatures: config.vocabularySize, output: logits, pool: pool)
+        weights.languageModelHead.apply(input: finalInput, rows: rows, bias: nil, output: logits, pool: pool)
         return logits.array()
     }
 }

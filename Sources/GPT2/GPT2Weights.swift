@@ -1,23 +1,41 @@
 import Kernels
 
-/// The float32 weights of a GPT-2 model, by role. Matrices keep the checkpoint's Conv1D [in, out]
-/// layout; the token embedding is [vocab, width] and doubles as the LM head when tied.
+/// The weights of a GPT-2 model, by role. Each matrix is stored however its file gave it (float32 in
+/// Conv1D layout from a checkpoint, int8/int4 groups from a .gqz file); vectors are always float32.
+/// The token embedding is [vocab, C] and doubles as the LM head when tied.
 public struct GPT2Weights: Sendable {
     public struct Layer: Sendable {
         public var norm1Gain, norm1Bias: FloatBuffer
-        public var attentionWeight, attentionBias: FloatBuffer          // [C, 3C], [3C]
-        public var attentionProjectionWeight, attentionProjectionBias: FloatBuffer  // [C, C], [C]
+        public var attentionWeight: WeightMatrix                 // C → 3C
+        public var attentionBias: FloatBuffer
+        public var attentionProjectionWeight: WeightMatrix       // C → C
+        public var attentionProjectionBias: FloatBuffer
         public var norm2Gain, norm2Bias: FloatBuffer
-        public var feedForwardWeight, feedForwardBias: FloatBuffer      // [C, inner], [inner]
-        public var feedForwardProjectionWeight, feedForwardProjectionBias: FloatBuffer  // [inner, C], [C]
+        public var feedForwardWeight: WeightMatrix               // C → inner
+        public var feedForwardBias: FloatBuffer
+        public var feedForwardProjectionWeight: WeightMatrix     // inner → C
+        public var feedForwardProjectionBias: FloatBuffer
     }
 
-    public var tokenEmbedding: FloatBuffer      // [vocab, C]
+    public var tokenEmbedding: WeightMatrix     // [vocab, C]: rows are entries
     public var positionEmbedding: FloatBuffer   // [n_positions, C]
     public var layers: [Layer]
     public var finalNormGain, finalNormBias: FloatBuffer
-    /// [vocab, C]; the token embedding itself when tied.
-    public var languageModelHead: FloatBuffer
+    /// C → vocab; the token embedding itself when tied.
+    public var languageModelHead: WeightMatrix
+
+    /// Bytes of weights a forward pass reads for one token (every matrix once, plus the vectors).
+    public var bytesPerToken: Int {
+        let matrices = layers.reduce(0) { $0 + $1.attentionWeight.byteCount + $1.attentionProjectionWeight.byteCount
+            + $1.feedForwardWeight.byteCount + $1.feedForwardProjectionWeight.byteCount }
+        return matrices + languageModelHead.byteCount
+    }
+
+    /// Whether a name (canonical, as in `expectedTensors`) is a matrix of a linear layer in Conv1D terms,
+    /// i.e. stored `[in, out]` by Hugging Face checkpoints.
+    public static func isConv1DMatrix(_ name: String) -> Bool {
+        name.hasSuffix("c_attn.weight") || name.hasSuffix("c_proj.weight") || name.hasSuffix("c_fc.weight")
+    }
 
     /// The checkpoint name and expected shape of every tensor a config needs, in load order.
     public static func expectedTensors(for config: GPT2Config) -> [(name: String, shape: [Int])] {
@@ -37,21 +55,24 @@ public struct GPT2Weights: Sendable {
         return list
     }
 
-    /// Binds weights by name through `load`, which returns a tensor already checked against its expected shape.
-    public init(config: GPT2Config, load: (String) throws -> FloatBuffer) throws {
-        tokenEmbedding = try load("wte.weight")
-        positionEmbedding = try load("wpe.weight")
+    /// Binds weights by name: `matrix(name, inFeatures, outFeatures)` and `vector(name)` return tensors
+    /// already checked against their expected shapes.
+    public init(config: GPT2Config, matrix: (String, Int, Int) throws -> WeightMatrix, vector: (String) throws -> FloatBuffer) throws {
+        let c = config.embeddingWidth, inner = config.innerWidth
+        tokenEmbedding = try matrix("wte.weight", c, config.vocabularySize)
+        positionEmbedding = try vector("wpe.weight")
         layers = try (0..<config.layerCount).map { i in
             let p = "h.\(i)."
-            return Layer(norm1Gain: try load(p + "ln_1.weight"), norm1Bias: try load(p + "ln_1.bias"),
-                         attentionWeight: try load(p + "attn.c_attn.weight"), attentionBias: try load(p + "attn.c_attn.bias"),
-                         attentionProjectionWeight: try load(p + "attn.c_proj.weight"), attentionProjectionBias: try load(p + "attn.c_proj.bias"),
-                         norm2Gain: try load(p + "ln_2.weight"), norm2Bias: try load(p + "ln_2.bias"),
-                         feedForwardWeight: try load(p + "mlp.c_fc.weight"), feedForwardBias: try load(p + "mlp.c_fc.bias"),
-                         feedForwardProjectionWeight: try load(p + "mlp.c_proj.weight"), feedForwardProjectionBias: try load(p + "mlp.c_proj.bias"))
+            return Layer(norm1Gain: try vector(p + "ln_1.weight"), norm1Bias: try vector(p + "ln_1.bias"),
+                         attentionWeight: try matrix(p + "attn.c_attn.weight", c, 3 * c), attentionBias: try vector(p + "attn.c_attn.bias"),
+                         attentionProjectionWeight: try matrix(p + "attn.c_proj.weight", c, c), attentionProjectionBias: try vector(p + "attn.c_proj.bias"),
+                         norm2Gain: try vector(p + "ln_2.weight"), norm2Bias: try vector(p + "ln_2.bias"),
+                         feedForwardWeight: try matrix(p + "mlp.c_fc.weight", c, inner), feedForwardBias: try vector(p + "mlp.c_fc.bias"),
+                         feedForwardProjectionWeight: try matrix(p + "mlp.c_proj.weight", inner, c),
+                         feedForwardProjectionBias: try vector(p + "mlp.c_proj.bias"))
         }
-        finalNormGain = try load("ln_f.weight")
-        finalNormBias = try load("ln_f.bias")
-        languageModelHead = config.tiedEmbeddings ? tokenEmbedding : try load("lm_head.weight")
+        finalNormGain = try vector("ln_f.weight")
+        finalNormBias = try vector("ln_f.bias")
+        languageModelHead = config.tiedEmbeddings ? tokenEmbedding : try matrix("lm_head.weight", c, config.vocabularySize)
     }
 }

@@ -76,7 +76,8 @@ public final class LoadedModel: @unchecked Sendable {
                 throw CheckpointError.unsupportedDType(name: name, path: file.path, dtype: info.dtype.rawValue)
             }
         }
-        return try GPT2Weights(config: config) { name in
+        /// A float32 view of a tensor: in place from the mapping when aligned F32, else converted.
+        func floats(_ name: String) throws -> FloatBuffer {
             let (file, info) = try checkpoint.info(name)
             if info.dtype == .f32 {
                 let view = try file.withUnsafeBytes(of: info.name) { bytes -> FloatBuffer? in
@@ -87,5 +88,10 @@ public final class LoadedModel: @unchecked Sendable {
             }
             return FloatBuffer(try file.floats(info.name))
         }
+        return try GPT2Weights(config: config, matrix: { name, inFeatures, outFeatures in
+            GPT2Weights.isConv1DMatrix(name)
+                ? .inOut(try floats(name), inFeatures: inFeatures, outFeatures: outFeatures)
+                : .outIn(try floats(name), inFeatures: inFeatures, outFeatures: outFeatures)
+        }, vector: floats)
     }
 }

@@ -49,6 +49,25 @@ public enum ZstdFrame {
         return output
     }
 
+    /// Decompresses one frame into `destination`, which it must fill exactly; the checksum is verified by libzstd.
+    public static func decompress(_ frame: [UInt8], into destination: UnsafeMutableRawBufferPointer) throws {
+        let declared = frame.withUnsafeBytes { ZSTD_getFrameContentSize($0.baseAddress, $0.count) }
+        if declared == ZSTD_CONTENTSIZE_ERROR { throw Failure(description: "zstd: not a zstd frame") }
+        if declared != ZSTD_CONTENTSIZE_UNKNOWN && declared != UInt64(destination.count) {
+            throw Failure(description: "zstd: frame declares \(declared) bytes, expected \(destination.count)")
+        }
+        let written = frame.withUnsafeBytes { source in
+            ZSTD_decompress(destination.baseAddress, destination.count, source.baseAddress, source.count)
+        }
+        try check(written, "decompress")
+        guard written == destination.count else {
+            throw Failure(description: "zstd: frame holds \(written) bytes, expected \(destination.count)")
+        }
+    }
+
+    /// The largest frame `compress` can produce for `size` input bytes.
+    public static func compressBound(_ size: Int) -> Int { ZSTD_compressBound(size) }
+
     private static func check(_ code: Int, _ what: String) throws {
         if ZSTD_isError(code) != 0 {
             throw Failure(description: "zstd: \(what): \(String(cString: ZSTD_getErrorName(code)))")

@@ -29,11 +29,12 @@ public func copy(_ source: FloatBuffer, from sourceOffset: Int, to destination: 
 }
 
 /// `output[t] = tokenTable[tokens[t]] + positionTable[positions[t]]`, each a row of `width` floats.
-public func embed(tokens: [Int], positions: [Int], tokenTable: FloatBuffer, positionTable: FloatBuffer, width: Int, output: FloatBuffer) {
-    precondition(tokens.count == positions.count && output.count >= tokens.count * width)
-    for (t, (token, position) ) in zip(tokens, positions).enumerated() {
-        precondition((token + 1) * width <= tokenTable.count && (position + 1) * width <= positionTable.count)
-        let y = output.base + t * width, a = tokenTable.base + token * width, b = positionTable.base + position * width
-        for i in 0..<width { y[i] = a[i] + b[i] }
+public func embed(tokens: [Int], positions: [Int], tokenTable: WeightMatrix, positionTable: FloatBuffer, width: Int, output: FloatBuffer) {
+    precondition(tokens.count == positions.count && output.count >= tokens.count * width && tokenTable.inFeatures == width)
+    for (t, (token, position)) in zip(tokens, positions).enumerated() {
+        precondition(token >= 0 && token < tokenTable.outFeatures && (position + 1) * width <= positionTable.count)
+        tokenTable.copyRow(token, into: output, at: t * width)
+        let y = output.base + t * width, b = positionTable.base + position * width
+        for i in 0..<width { y[i] += b[i] }
     }
 }

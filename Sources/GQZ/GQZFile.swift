@@ -1,0 +1,225 @@
+import Foundation
+import Quantization
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A `.gqz` file opened for reading: preamble, index and every index entry are validated on open
+/// (offsets and lengths inside the file, sizes consistent with each scheme); payloads are read and
+/// decompressed on demand, each checked by its zstd checksum and the index's CRC-32.
+///
+/// ```swift
+/// let file = try GQZFile(path: "gpt2.gqz")
+/// let vocabulary = try file.payload("tokenizer/vocab.json")
+/// ```
+public final class GQZFile: @unchecked Sendable {
+    public let path: String
+    public let fileSize: Int
+    public let version: UInt32
+    /// Entries in file order.
+    public let entries: [GQZEntry]
+    /// The index's `metadata` object (model config, quantization settings, converter).
+    public let metadata: [String: Any]
+    private let entryByName: [String: GQZEntry]
+    private let descriptor: Int32
+
+    public init(path: String) throws {
+        self.path = path
+        let descriptor = open(path, O_RDONLY)
+        guard descriptor >= 0 else { throw GQZError.unreadable(path: path, reason: String(cString: strerror(errno))) }
+        self.descriptor = descriptor
+        var info = stat()
+        guard fstat(descriptor, &info) == 0 else {
+            close(descriptor)
+            throw GQZError.unreadable(path: path, reason: String(cString: strerror(errno)))
+        }
+        fileSize = Int(info.st_size)
+        do {
+            (version, entries, metadata) = try Self.readIndex(descriptor: descriptor, path: path, fileSize: fileSize)
+        } catch {
+            close(descriptor)
+            throw error
+        }
+        entryByName = Dictionary(uniqueKeysWithValues: entries.map { ($0.name, $0) })
+    }
+
+    deinit { close(descriptor) }
+
+    /// The entry for `name`, or an error naming the file.
+    public func entry(_ name: String) throws -> GQZEntry {
+        guard let entry = entryByName[name] else { throw GQZError.missingTensor(path: path, tensor: name) }
+        return entry
+    }
+
+    public func contains(_ name: String) -> Bool { entryByName[name] != nil }
+
+    /// The decompressed, checksum-verified payload of `name`.
+    public func payload(_ name: String) throws -> [UInt8] {
+        let entry = try entry(name)
+        var bytes = [UInt8](repeating: 0, count: entry.rawBytes)
+        try bytes.withUnsafeMutableBytes { try readPayload(entry, into: $0) }
+        return bytes
+    }
+
+    /// Decompresses `entry`'s payload into `destination` (exactly `rawBytes` long) and verifies it.
+    public func readPayload(_ entry: GQZEntry, into destination: UnsafeMutableRawBufferPointer) throws {
+        precondition(destination.count == entry.rawBytes)
+        let frame = try Self.read(descriptor: descriptor, path: path, offset: entry.offset, count: entry.storedBytes)
+        do {
+            try Self.requireChecksummedFrame(frame)
+            try ZstdFrame.decompress(frame, into: destination)
+        } catch let failure as ZstdFrame.Failure {
+            throw GQZError.corruptPayload(path: path, tensor: entry.name, reason: failure.description)
+        }
+        let crc = CRC32.checksum(UnsafeRawBufferPointer(destination))
+        guard crc == entry.crc32 else {
+            throw GQZError.corruptPayload(path: path, tensor: entry.name,
+                                          reason: "CRC-32 is \(String(crc, radix: 16)), the index says \(String(entry.crc32, radix: 16))")
+        }
+    }
+
+    /// Reads and checks every payload; returns the first problem found per tensor (empty when the file is sound).
+    public func verify() -> [GQZError] {
+        var problems: [GQZError] = []
+        for entry in entries {
+            do {
+                var buffer = [UInt8](repeating: 0, count: entry.rawBytes)
+                try buffer.withUnsafeMutableBytes { try readPayload(entry, into: $0) }
+            } catch let error as GQZError {
+                problems.append(error)
+            } catch {
+                problems.append(.corruptPayload(path: path, tensor: entry.name, reason: "\(error)"))
+            }
+        }
+        return problems
+    }
+
+    // MARK: Reading the index
+
+    private static func readIndex(descriptor: Int32, path: String, fileSize: Int) throws -> (UInt32, [GQZEntry], [String: Any]) {
+        guard fileSize >= GQZFormat.preambleSize else {
+            if fileSize >= 8, try read(descriptor: descriptor, path: path, offset: 0, count: 8) != GQZFormat.magic { throw GQZError.notGQZ(path: path) }
+            throw GQZError.corruptPreamble(path: path, reason: "file is \(fileSize) bytes, shorter than the \(GQZFormat.preambleSize)-byte preamble")
+        }
+        let preamble = try read(descriptor: descriptor, path: path, offset: 0, count: GQZFormat.preambleSize)
+        guard Array(preamble[0..<8]) == GQZFormat.magic else { throw GQZError.notGQZ(path: path) }
+        func integer<T: FixedWidthInteger>(_ offset: Int, _: T.Type) -> T {
+            preamble.withUnsafeBytes { T(littleEndian: $0.loadUnaligned(fromByteOffset: offset, as: T.self)) }
+        }
+        let version = integer(8, UInt32.self)
+        guard version >= 1 else { throw GQZError.corruptPreamble(path: path, reason: "format version 0 does not exist") }
+        guard version <= GQZFormat.version else { throw GQZError.unsupportedVersion(path: path, version: version, supported: GQZFormat.version) }
+        let indexOffset = integer(16, UInt64.self), indexStored = integer(24, UInt64.self), indexRaw = integer(32, UInt64.self)
+        guard indexOffset >= UInt64(GQZFormat.preambleSize), indexOffset <= UInt64(fileSize),
+              indexStored > 0, indexStored <= UInt64(fileSize) - indexOffset else {
+            throw GQZError.corruptPreamble(path: path, reason: "index at byte \(indexOffset), \(indexStored) bytes long, does not fit in the \(fileSize)-byte file (truncated?)")
+        }
+        guard indexStored <= UInt64(GQZFormat.maximumIndexBytes), indexRaw > 0, indexRaw <= UInt64(GQZFormat.maximumIndexBytes) else {
+            throw GQZError.corruptPreamble(path: path, reason: "index sizes \(indexStored) / \(indexRaw) bytes are out of range")
+        }
+        let frame = try read(descriptor: descriptor, path: path, offset: Int(indexOffset), count: Int(indexStored))
+        let json: [UInt8]
+        do {
+            try requireChecksummedFrame(frame)
+            json = try ZstdFrame.decompress(frame, expectedSize: Int(indexRaw))
+        } catch let failure as ZstdFrame.Failure {
+            throw GQZError.corruptIndex(path: path, reason: failure.description)
+        }
+        guard let object = try? JSONSerialization.jsonObject(with: Data(json)), let index = object as? [String: Any] else {
+            throw GQZError.corruptIndex(path: path, reason: "not a JSON object")
+        }
+        guard index["format"] as? String == "gqz" else { throw GQZError.corruptIndex(path: path, reason: "format is not \"gqz\"") }
+        guard let indexVersion = index["version"] as? Int, indexVersion == Int(version) else {
+            throw GQZError.corruptIndex(path: path, reason: "version \(index["version"] ?? "missing") disagrees with the preamble's \(version)")
+        }
+        guard let features = index["required_features"] as? [String] else {
+            throw GQZError.corruptIndex(path: path, reason: "required_features is not a list of strings")
+        }
+        let unknown = features.filter { !GQZFormat.knownFeatures.contains($0) }
+        if !unknown.isEmpty { throw GQZError.unsupportedFeatures(path: path, features: unknown) }
+        let metadata = index["metadata"] as? [String: Any] ?? [:]
+        guard let list = index["tensors"] as? [Any] else { throw GQZError.corruptIndex(path: path, reason: "tensors is not a list") }
+
+        var entries: [GQZEntry] = []
+        var names = Set<String>()
+        for (position, item) in list.enumerated() {
+            let entry = try parseEntry(item, position: position, path: path, payloadEnd: Int(indexOffset))
+            guard names.insert(entry.name).inserted else {
+                throw GQZError.invalidEntry(path: path, tensor: entry.name, reason: "the name appears twice")
+            }
+            entries.append(entry)
+        }
+        let ordered = entries.sorted { $0.offset < $1.offset }
+        for (previous, next) in zip(ordered, ordered.dropFirst()) where next.offset < previous.offset + previous.storedBytes {
+            throw GQZError.invalidEntry(path: path, tensor: next.name, reason: "its bytes overlap those of \(previous.name)")
+        }
+        return (version, entries, metadata)
+    }
+
+    private static func parseEntry(_ item: Any, position: Int, path: String, payloadEnd: Int) throws -> GQZEntry {
+        guard let json = item as? [String: Any] else { throw GQZError.corruptIndex(path: path, reason: "tensor entry \(position) is not an object") }
+        guard let name = json["name"] as? String, !name.isEmpty else {
+            throw GQZError.corruptIndex(path: path, reason: "tensor entry \(position) has no name")
+        }
+        func invalid(_ reason: String) -> GQZError { .invalidEntry(path: path, tensor: name, reason: reason) }
+        func count(_ key: String) throws -> Int {
+            guard let number = json[key] as? NSNumber, String(cString: number.objCType) != "c",
+                  number.doubleValue >= 0, number.doubleValue == number.doubleValue.rounded(), number.doubleValue < 9e15 else {
+                throw invalid("\(key) is \(json[key] ?? "missing"), not a non-negative integer")
+            }
+            return number.intValue
+        }
+        guard let shapeList = json["shape"] as? [Any], (1...2).contains(shapeList.count) else {
+            throw invalid("shape must be a list of 1 or 2 sizes")
+        }
+        var shape: [Int] = []
+        for dimension in shapeList {
+            guard let number = dimension as? NSNumber, number.doubleValue >= 0, number.doubleValue == number.doubleValue.rounded(),
+                  number.doubleValue < 1e9 else { throw invalid("shape \(shapeList) has an entry that is not a size") }
+            shape.append(number.intValue)
+        }
+        guard let scheme = json["scheme"] as? String else { throw invalid("no scheme") }
+        let groupSize = json["group_size"] == nil ? nil : try count("group_size")
+        let offset = try count("offset"), stored = try count("stored_bytes"), raw = try count("raw_bytes"), crc = try count("crc32")
+        guard crc <= Int(UInt32.max) else { throw invalid("crc32 \(crc) does not fit in 32 bits") }
+        guard offset >= GQZFormat.preambleSize, stored > 0, offset <= payloadEnd, stored <= payloadEnd - offset else {
+            throw invalid("bytes \(offset)..<\(offset + stored) are outside the payload area \(GQZFormat.preambleSize)..<\(payloadEnd)")
+        }
+        let rows = shape.count == 2 ? shape[0] : 1, columns = shape.last!
+        let expected: Int
+        if scheme == GQZFormat.bytesScheme {
+            guard shape.count == 1, groupSize == nil else { throw invalid("a bytes entry has one dimension and no group size") }
+            expected = columns
+        } else if let known = QuantizationScheme(name: scheme, groupSize: groupSize) {
+            let (product, overflow) = rows.multipliedReportingOverflow(by: columns)
+            guard !overflow, product < 1 << 40 else { throw invalid("shape \(shape) is too large") }
+            expected = known.payloadBytes(rows: rows, columns: columns)
+        } else {
+            throw invalid("unknown scheme \(scheme)\(groupSize.map { " with group size \($0)" } ?? "")")
+        }
+        guard raw == expected else { throw invalid("raw_bytes is \(raw), but \(scheme) \(shape) needs \(expected)") }
+        guard stored <= ZstdFrame.compressBound(raw) else { throw invalid("stored_bytes \(stored) is larger than zstd can produce for \(raw) bytes") }
+        return GQZEntry(name: name, shape: shape, scheme: scheme, groupSize: groupSize, offset: offset,
+                        storedBytes: stored, rawBytes: raw, crc32: UInt32(crc))
+    }
+
+    /// A zstd frame whose header declares a content checksum (so libzstd verifies it).
+    private static func requireChecksummedFrame(_ frame: [UInt8]) throws {
+        guard frame.count >= 5, frame[0] == 0x28, frame[1] == 0xB5, frame[2] == 0x2F, frame[3] == 0xFD else {
+            throw ZstdFrame.Failure(description: "not a zstd frame")
+        }
+        guard frame[4] & 0x04 != 0 else { throw ZstdFrame.Failure(description: "zstd frame has no content checksum") }
+    }
+
+    private static func read(descriptor: Int32, path: String, offset: Int, count: Int) throws -> [UInt8] {
+        var bytes = [UInt8](repeating: 0, count: count)
+        var done = 0
+        while done < count {
+            let got = bytes.withUnsafeMutableBytes { pread(descriptor, $0.baseAddress! + done, count - done, off_t(offset + done)) }
+            if got < 0 { throw GQZError.unreadable(path: path, reason: String(cString: strerror(errno))) }
+            if got == 0 { throw GQZError.corruptPreamble(path: path, reason: "file ends at byte \(offset + done), expected \(count - done) more bytes") }
+            done += got
+        }
+        return bytes
+    }
+}

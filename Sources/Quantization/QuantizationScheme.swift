@@ -1,0 +1,69 @@
+/// How one tensor's values are stored in a `.gqz` file (see formats/GQZ.md §4).
+///
+/// ```swift
+/// let scheme = QuantizationScheme.int4(groupSize: 32)
+/// scheme.name            // "q4"
+/// scheme.payloadBytes(rows: 768, columns: 2304)
+/// ```
+public enum QuantizationScheme: Sendable, Equatable, Hashable, CustomStringConvertible {
+    /// Little-endian float32, row-major.
+    case float32
+    /// Symmetric int8 per group of `groupSize` columns: x ≈ d·q, q ∈ [−127, 127], d an fp16 scale.
+    case int8(groupSize: Int)
+    /// 4-bit per group: x ≈ d·(q − 8), q ∈ [0, 15], two per byte, d an fp16 scale.
+    case int4(groupSize: Int)
+
+    /// Group sizes a file may use; multiples of 32 keep every SIMD unpack whole.
+    public static let supportedGroupSizes = [32, 64, 128]
+
+    /// The scheme's name in the file index.
+    public var name: String {
+        switch self {
+        case .float32: return "f32"
+        case .int8: return "q8"
+        case .int4: return "q4"
+        }
+    }
+
+    public var groupSize: Int? {
+        switch self {
+        case .float32: return nil
+        case .int8(let size), .int4(let size): return size
+        }
+    }
+
+    public var description: String { groupSize.map { "\(name)/g\($0)" } ?? name }
+
+    /// Parses an index entry's scheme name and group size.
+    public init?(name: String, groupSize: Int?) {
+        switch (name, groupSize) {
+        case ("f32", nil): self = .float32
+        case ("q8", let size?) where Self.supportedGroupSizes.contains(size): self = .int8(groupSize: size)
+        case ("q4", let size?) where Self.supportedGroupSizes.contains(size): self = .int4(groupSize: size)
+        default: return nil
+        }
+    }
+
+    /// Groups per row: the last one may be partial, and is stored padded with zeros.
+    public func groupsPerRow(columns: Int) -> Int {
+        guard let size = groupSize else { return 0 }
+        return (columns + size - 1) / size
+    }
+
+    /// Bytes of one row's quantized values (padded to whole groups).
+    public func quantBytesPerRow(columns: Int) -> Int {
+        switch self {
+        case .float32: return 4 * columns
+        case .int8(let size): return groupsPerRow(columns: columns) * size
+        case .int4(let size): return groupsPerRow(columns: columns) * size / 2
+        }
+    }
+
+    /// Total payload size: scales (fp16, row by row) then quants, or plain floats.
+    public func payloadBytes(rows: Int, columns: Int) -> Int {
+        switch self {
+        case .float32: return 4 * rows * columns
+        case .int8, .int4: return rows * groupsPerRow(columns: columns) * 2 + rows * quantBytesPerRow(columns: columns)
+        }
+    }
+}

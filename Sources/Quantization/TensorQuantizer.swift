@@ -1,0 +1,108 @@
+/// Turns a row-major float matrix into a `.gqz` payload and back (the reference dequantize).
+///
+/// Payload layout (formats/GQZ.md §4): for q8/q4, `rows × groupsPerRow` fp16 scales (little-endian,
+/// row by row), then each row's quants padded to whole groups; a q4 group of G values packs value j in
+/// the low nibble and value j + G/2 in the high nibble of byte j, as llama.cpp's q4_0. For f32, the floats.
+public enum TensorQuantizer {
+    /// Quantizes a `rows × columns` matrix given row by row by `row(r, into:)`, which fills a buffer of `columns` floats.
+    /// `importance` (per column) weights the scale search; nil means uniform.
+    public static func quantize(rows: Int, columns: Int, scheme: QuantizationScheme, search: Bool = true,
+                                importance: [Float]? = nil, row: (Int, UnsafeMutableBufferPointer<Float>) -> Void) -> [UInt8] {
+        precondition(importance == nil || importance!.count == columns)
+        var payload = [UInt8](repeating: 0, count: scheme.payloadBytes(rows: rows, columns: columns))
+        var values = [Float](repeating: 0, count: columns)
+        switch scheme {
+        case .float32:
+            for r in 0..<rows {
+                values.withUnsafeMutableBufferPointer { row(r, $0) }
+                payload.withUnsafeMutableBytes { bytes in
+                    for (c, value) in values.enumerated() {
+                        bytes.storeBytes(of: value.bitPattern.littleEndian, toByteOffset: 4 * (r * columns + c), as: UInt32.self)
+                    }
+                }
+            }
+        case .int8(let groupSize), .int4(let groupSize):
+            let groups = scheme.groupsPerRow(columns: columns)
+            let rowBytes = scheme.quantBytesPerRow(columns: columns)
+            let quantStart = rows * groups * 2
+            for r in 0..<rows {
+                values.withUnsafeMutableBufferPointer { row(r, $0) }
+                for g in 0..<groups {
+                    let range = (g * groupSize)..<min(columns, (g + 1) * groupSize)
+                    let (scale, quants) = values.withUnsafeBufferPointer { all in
+                        let group = UnsafeBufferPointer(rebasing: all[range])
+                        if let importance {
+                            return importance.withUnsafeBufferPointer { weights in
+                                encode(group, weights: UnsafeBufferPointer(rebasing: weights[range]), scheme: scheme, search: search)
+                            }
+                        }
+                        return encode(group, weights: nil, scheme: scheme, search: search)
+                    }
+                    payload.withUnsafeMutableBytes { bytes in
+                        bytes.storeBytes(of: scale.bitPattern.littleEndian, toByteOffset: 2 * (r * groups + g), as: UInt16.self)
+                        let base = quantStart + r * rowBytes
+                        if case .int4 = scheme {
+                            let half = groupSize / 2
+                            for (j, q) in quants.enumerated() {
+                                let byte = base + g * half + (j % half)
+                                bytes[byte] |= j < half ? q : q << 4
+                            }
+                            // A partial group's missing values are stored as 8, which dequantizes to 0.
+                            for j in quants.count..<groupSize {
+                                let byte = base + g * half + (j % half)
+                                bytes[byte] |= j < half ? 8 : 8 << 4
+                            }
+                        } else {
+                            for (j, q) in quants.enumerated() { bytes[base + g * groupSize + j] = q }
+                        }
+                    }
+                }
+            }
+        }
+        return payload
+    }
+
+    private static func encode(_ group: UnsafeBufferPointer<Float>, weights: UnsafeBufferPointer<Float>?,
+                               scheme: QuantizationScheme, search: Bool) -> (Float16, [UInt8]) {
+        if case .int4 = scheme {
+            return GroupQuantizer.quantizeInt4(group, weights: weights, search: search)
+        }
+        let (scale, quants) = GroupQuantizer.quantizeInt8(group, weights: weights, search: search)
+        return (scale, quants.map { UInt8(bitPattern: $0) })
+    }
+
+    /// The reference dequantize: the `rows × columns` floats a payload stands for.
+    public static func dequantize(_ payload: [UInt8], rows: Int, columns: Int, scheme: QuantizationScheme) -> [Float] {
+        precondition(payload.count == scheme.payloadBytes(rows: rows, columns: columns), "payload size does not match \(scheme) [\(rows), \(columns)]")
+        var values = [Float](repeating: 0, count: rows * columns)
+        payload.withUnsafeBytes { bytes in
+            switch scheme {
+            case .float32:
+                for i in 0..<values.count {
+                    values[i] = Float(bitPattern: UInt32(littleEndian: bytes.loadUnaligned(fromByteOffset: 4 * i, as: UInt32.self)))
+                }
+            case .int8(let groupSize), .int4(let groupSize):
+                let groups = scheme.groupsPerRow(columns: columns)
+                let rowBytes = scheme.quantBytesPerRow(columns: columns)
+                let quantStart = rows * groups * 2
+                for r in 0..<rows {
+                    for c in 0..<columns {
+                        let g = c / groupSize, j = c % groupSize
+                        let scale = Float(Float16(bitPattern: UInt16(littleEndian: bytes.loadUnaligned(fromByteOffset: 2 * (r * groups + g), as: UInt16.self))))
+                        let base = quantStart + r * rowBytes
+                        let q: Float
+                        if case .int4 = scheme {
+                            let half = groupSize / 2
+                            let byte = bytes[base + g * half + (j % half)]
+                            q = Float(Int(j < half ? byte & 0x0F : byte >> 4) - 8)
+                        } else {
+                            q = Float(Int8(bitPattern: bytes[base + g * groupSize + j]))
+                        }
+                        values[r * columns + c] = scale * q
+                    }
+                }
+            }
+        }
+        return values
+    }
+}
