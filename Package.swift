@@ -24,7 +24,7 @@ let package = Package(
         // Kernels are compiled optimized even in debug builds: unoptimized SIMD loops are ~50× slower,
         // which would make the test suite crawl without testing anything more.
         .target(name: "Kernels", swiftSettings: [.unsafeFlags(["-O"], .when(configuration: .debug))]),
-        .target(name: "Quantization"),
+        .target(name: "Quantization", swiftSettings: [.unsafeFlags(["-O"], .when(configuration: .debug))]),
         .target(name: "Tokenizer"),
         .target(name: "Checkpoint"),
         .target(name: "GPT2", dependencies: ["Kernels"]),

@@ -38,6 +38,16 @@ public final class MappedFile: @unchecked Sendable {
         if let base { munmap(UnsafeMutableRawPointer(mutating: base), count) }
     }
 
+    /// Tells the kernel the pages of `range` are no longer needed, so they stop counting toward RSS
+    /// (they are read again from disk if touched later).
+    public func releasePages(in range: Range<Int>) {
+        guard let base, !range.isEmpty else { return }
+        let page = Int(sysconf(Int32(_SC_PAGESIZE)))
+        let start = (range.lowerBound / page) * page
+        let end = min(count, ((range.upperBound + page - 1) / page) * page)
+        madvise(UnsafeMutableRawPointer(mutating: base + start), end - start, Int32(MADV_DONTNEED))
+    }
+
     /// Calls `body` with the bytes in `range`, which the caller has checked lies inside the file.
     public func withUnsafeBytes<R>(in range: Range<Int>, _ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R {
         precondition(range.lowerBound >= 0 && range.upperBound <= count, "range \(range) outside \(path) (\(count) bytes)")

@@ -112,6 +112,11 @@ public final class SafetensorsFile: @unchecked Sendable {
         try file.withUnsafeBytes(in: info(name).byteRange, body)
     }
 
+    /// Drops a tensor's pages from memory (after it has been converted); reading it again re-reads the disk.
+    public func releasePages(of name: String) {
+        if let info = tensors[name] { file.releasePages(in: info.byteRange) }
+    }
+
     /// The tensor's values as Float, converted from F16 or BF16 when stored that way.
     public func floats(_ name: String) throws -> [Float] {
         let info = try info(name)

@@ -59,6 +59,19 @@ public struct GPT2Config: Sendable, Equatable {
         public var description: String { "config field \(field): \(reason)" }
     }
 
+    /// The fields that change the math, spelled as in a Hugging Face `config.json` (read back by `init(huggingFace:)`).
+    public var huggingFaceJSON: [String: Any] {
+        var json: [String: Any] = [
+            "model_type": "gpt2", "n_layer": layerCount, "n_head": headCount, "n_embd": embeddingWidth,
+            "n_positions": contextLength, "vocab_size": vocabularySize, "n_inner": innerWidth,
+            "layer_norm_epsilon": Double("\(layerNormEpsilon)") ?? Double(layerNormEpsilon), "activation_function": activation.rawValue,
+            "scale_attn_weights": scaleAttentionWeights, "scale_attn_by_inverse_layer_idx": scaleAttentionByInverseLayerIndex,
+            "reorder_and_upcast_attn": reorderAndUpcastAttention, "tie_word_embeddings": tiedEmbeddings,
+        ]
+        if let endOfTextToken { json["eos_token_id"] = endOfTextToken }
+        return json
+    }
+
     /// Reads the fields of a parsed Hugging Face `config.json`.
     public init(huggingFace json: [String: Any]) throws {
         func integer(_ key: String, aliases: [String] = [], required: Bool = true, default fallback: Int? = nil) throws -> Int? {

@@ -1,5 +1,7 @@
 import Foundation
 @_exported import Checkpoint
+@_exported import GQZ
+@_exported import Quantization
 @_exported import GPT2
 @_exported import Generation
 @_exported import Kernels
@@ -47,11 +49,8 @@ public final class LoadedModel: @unchecked Sendable {
         var isDirectory: ObjCBool = false
         guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else { throw LoadError.notFound(path) }
         if !isDirectory.boolValue {
-            if path.hasSuffix(".gqz") {
-                throw LoadError.notYetSupported("\(path): .gqz files are not readable yet; the quantized format and its reader are "
-                    + "being built (gpt2-quant convert). For now pass a Hugging Face GPT-2 folder with -m.")
-            }
-            throw LoadError.notFound("\(path) is a file; expected a Hugging Face GPT-2 folder")
+            let (network, tokenizer) = try loadGQZ(path: path, threads: threads)
+            return LoadedModel(network: network, tokenizer: tokenizer, source: path, loadSeconds: Date().timeIntervalSince(start))
         }
         let checkpoint = try HFCheckpoint(folder: URL(fileURLWithPath: path))
         let config: GPT2Config
@@ -62,6 +61,55 @@ public final class LoadedModel: @unchecked Sendable {
         let weights = try loadWeights(checkpoint, config: config)
         let network = GPT2Model(config: config, weights: weights, threads: threads)
         return LoadedModel(network: network, tokenizer: tokenizer, source: path, loadSeconds: Date().timeIntervalSince(start))
+    }
+
+    /// Loads a `.gqz` file: config and tokenizer from the file, every tensor decompressed (and checksummed)
+    /// straight into the memory the kernels read.
+    static func loadGQZ(path: String, threads: Int) throws -> (GPT2Model, GPT2Tokenizer) {
+        let file = try GQZFile(path: path)
+        guard let model = file.metadata["model"] as? [String: Any], model["architecture"] as? String == "gpt2",
+              let configJSON = model["config"] as? [String: Any] else {
+            throw GQZError.corruptIndex(path: path, reason: "metadata.model does not describe a gpt2 model")
+        }
+        let config: GPT2Config
+        do { config = try GPT2Config(huggingFace: configJSON) } catch let error as GPT2Config.Invalid {
+            throw GQZError.corruptIndex(path: path, reason: error.description)
+        }
+        let tokenizer = try GPT2Tokenizer(vocabularyJSON: Data(try file.payload("tokenizer/vocab.json")),
+                                          mergesText: Data(try file.payload("tokenizer/merges.txt")),
+                                          source: (path + ":tokenizer/vocab.json", path + ":tokenizer/merges.txt"))
+        var expected: [String: [Int]] = [:]
+        for (name, shape) in GPT2Weights.expectedTensors(for: config) {
+            // Matrices are stored [out, in]; Conv1D shapes are [in, out] in the config's terms.
+            expected[name] = GPT2Weights.isConv1DMatrix(name) ? [shape[1], shape[0]] : shape
+        }
+        func entry(_ name: String) throws -> GQZEntry {
+            let entry = try file.entry(name)
+            guard entry.shape == expected[name] else {
+                throw GQZError.invalidEntry(path: path, tensor: name, reason: "shape \(entry.shape), the config needs \(expected[name]!)")
+            }
+            return entry
+        }
+        func floats(_ name: String) throws -> FloatBuffer {
+            let entry = try entry(name)
+            guard entry.scheme == "f32" else { throw GQZError.invalidEntry(path: path, tensor: name, reason: "scheme \(entry.scheme), expected f32") }
+            let buffer = FloatBuffer(count: entry.elementCount)
+            try buffer.withUnsafeMutableBytes { try file.readPayload(entry, into: $0) }
+            return buffer
+        }
+        let weights = try GPT2Weights(config: config, matrix: { name, inFeatures, outFeatures in
+            let entry = try entry(name)
+            switch entry.scheme {
+            case "f32":
+                return .outIn(try floats(name), inFeatures: inFeatures, outFeatures: outFeatures)
+            case "q8", "q4":
+                return .quantized(try QuantizedMatrix(rows: outFeatures, columns: inFeatures, groupSize: entry.groupSize!,
+                                                      bits: entry.scheme == "q8" ? .eight : .four) { try file.readPayload(entry, into: $0) })
+            default:
+                throw GQZError.invalidEntry(path: path, tensor: name, reason: "scheme \(entry.scheme) cannot hold a weight matrix")
+            }
+        }, vector: floats)
+        return (GPT2Model(config: config, weights: weights, threads: threads), tokenizer)
     }
 
     /// Binds every tensor the config needs, checking its shape first. Aligned F32 tensors are used in

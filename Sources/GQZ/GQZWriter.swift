@@ -15,7 +15,7 @@ public final class GQZWriter {
     private let handle: FileHandle
     private var entries: [[String: Any]] = []
     private var names: Set<String> = []
-    private var offset = GQZFormat.preambleSize
+    private var offset = 0
     private var finished = false
 
     public init(destination: URL, compressionLevel: Int32 = 3) throws {

@@ -60,6 +60,12 @@ public final class FloatBuffer: @unchecked Sendable {
         values.withUnsafeBufferPointer { (base + offset).update(from: $0.baseAddress!, count: values.count) }
     }
 
+    /// Lets `body` fill the buffer's bytes (e.g. a decompressor writing straight into it).
+    public func withUnsafeMutableBytes<R>(_ body: (UnsafeMutableRawBufferPointer) throws -> R) rethrows -> R {
+        precondition(ownsMemory, "cannot write to a borrowed buffer")
+        return try body(UnsafeMutableRawBufferPointer(start: base, count: 4 * count))
+    }
+
     /// A new owned buffer of `newCount` floats starting with this one's contents (for growing caches).
     public func resized(to newCount: Int) -> FloatBuffer {
         let grown = FloatBuffer(count: newCount)

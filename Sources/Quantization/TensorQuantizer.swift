@@ -1,65 +1,68 @@
+import Dispatch
+
 /// Turns a row-major float matrix into a `.gqz` payload and back (the reference dequantize).
 ///
 /// Payload layout (formats/GQZ.md §4): for q8/q4, `rows × groupsPerRow` fp16 scales (little-endian,
 /// row by row), then each row's quants padded to whole groups; a q4 group of G values packs value j in
 /// the low nibble and value j + G/2 in the high nibble of byte j, as llama.cpp's q4_0. For f32, the floats.
 public enum TensorQuantizer {
-    /// Quantizes a `rows × columns` matrix given row by row by `row(r, into:)`, which fills a buffer of `columns` floats.
-    /// `importance` (per column) weights the scale search; nil means uniform.
+    /// Quantizes a `rows × columns` matrix given row by row by `row(r, into:)`, which fills a buffer of `columns` floats
+    /// (and may be called from several threads at once). `importance` (per column) weights the scale search; nil means uniform.
     public static func quantize(rows: Int, columns: Int, scheme: QuantizationScheme, search: Bool = true,
-                                importance: [Float]? = nil, row: (Int, UnsafeMutableBufferPointer<Float>) -> Void) -> [UInt8] {
+                                importance: [Float]? = nil, threads: Int = 1,
+                                row: (Int, UnsafeMutableBufferPointer<Float>) -> Void) -> [UInt8] {
         precondition(importance == nil || importance!.count == columns)
         var payload = [UInt8](repeating: 0, count: scheme.payloadBytes(rows: rows, columns: columns))
-        var values = [Float](repeating: 0, count: columns)
+        let rowsPerChunk = max(1, min(64, rows / max(1, threads * 8)))
+        let chunks = (rows + rowsPerChunk - 1) / rowsPerChunk
+        payload.withUnsafeMutableBytes { bytes in
+            // Every row writes only its own scales and quants, so chunks of rows can run concurrently.
+            let shared = UnsafeMutableRawBufferPointer(start: bytes.baseAddress, count: bytes.count)
+            let work = { (chunk: Int) in
+                var values = [Float](repeating: 0, count: columns)
+                for r in (chunk * rowsPerChunk)..<min(rows, (chunk + 1) * rowsPerChunk) {
+                    values.withUnsafeMutableBufferPointer { row(r, $0) }
+                    values.withUnsafeBufferPointer { quantizeRow(r, $0, rows: rows, scheme: scheme, search: search, importance: importance, into: shared) }
+                }
+            }
+            if threads > 1 { DispatchQueue.concurrentPerform(iterations: chunks, execute: work) } else { (0..<chunks).forEach(work) }
+        }
+        return payload
+    }
+
+    /// Writes row `r`'s scales and quants (or floats) into their places in `payload`.
+    private static func quantizeRow(_ r: Int, _ values: UnsafeBufferPointer<Float>, rows: Int, scheme: QuantizationScheme,
+                                    search: Bool, importance: [Float]?, into payload: UnsafeMutableRawBufferPointer) {
+        let columns = values.count
         switch scheme {
         case .float32:
-            for r in 0..<rows {
-                values.withUnsafeMutableBufferPointer { row(r, $0) }
-                payload.withUnsafeMutableBytes { bytes in
-                    for (c, value) in values.enumerated() {
-                        bytes.storeBytes(of: value.bitPattern.littleEndian, toByteOffset: 4 * (r * columns + c), as: UInt32.self)
-                    }
-                }
+            for (c, value) in values.enumerated() {
+                payload.storeBytes(of: value.bitPattern.littleEndian, toByteOffset: 4 * (r * columns + c), as: UInt32.self)
             }
         case .int8(let groupSize), .int4(let groupSize):
             let groups = scheme.groupsPerRow(columns: columns)
-            let rowBytes = scheme.quantBytesPerRow(columns: columns)
-            let quantStart = rows * groups * 2
-            for r in 0..<rows {
-                values.withUnsafeMutableBufferPointer { row(r, $0) }
-                for g in 0..<groups {
-                    let range = (g * groupSize)..<min(columns, (g + 1) * groupSize)
-                    let (scale, quants) = values.withUnsafeBufferPointer { all in
-                        let group = UnsafeBufferPointer(rebasing: all[range])
-                        if let importance {
-                            return importance.withUnsafeBufferPointer { weights in
-                                encode(group, weights: UnsafeBufferPointer(rebasing: weights[range]), scheme: scheme, search: search)
-                            }
-                        }
-                        return encode(group, weights: nil, scheme: scheme, search: search)
+            let base = rows * groups * 2 + r * scheme.quantBytesPerRow(columns: columns)
+            for g in 0..<groups {
+                let range = (g * groupSize)..<min(columns, (g + 1) * groupSize)
+                let group = UnsafeBufferPointer(rebasing: values[range])
+                let (scale, quants) = importance.map { importance in
+                    importance.withUnsafeBufferPointer { encode(group, weights: UnsafeBufferPointer(rebasing: $0[range]), scheme: scheme, search: search) }
+                } ?? encode(group, weights: nil, scheme: scheme, search: search)
+                payload.storeBytes(of: scale.bitPattern.littleEndian, toByteOffset: 2 * (r * groups + g), as: UInt16.self)
+                if case .int4 = scheme {
+                    // Byte k of the group: value k in the low nibble, value k + G/2 in the high nibble.
+                    // A partial group's missing values are stored as 8, which dequantizes to 0.
+                    let half = groupSize / 2
+                    for k in 0..<half {
+                        let low = k < quants.count ? quants[k] : 8
+                        let high = k + half < quants.count ? quants[k + half] : 8
+                        payload[base + g * half + k] = low | high << 4
                     }
-                    payload.withUnsafeMutableBytes { bytes in
-                        bytes.storeBytes(of: scale.bitPattern.littleEndian, toByteOffset: 2 * (r * groups + g), as: UInt16.self)
-                        let base = quantStart + r * rowBytes
-                        if case .int4 = scheme {
-                            let half = groupSize / 2
-                            for (j, q) in quants.enumerated() {
-                                let byte = base + g * half + (j % half)
-                                bytes[byte] |= j < half ? q : q << 4
-                            }
-                            // A partial group's missing values are stored as 8, which dequantizes to 0.
-                            for j in quants.count..<groupSize {
-                                let byte = base + g * half + (j % half)
-                                bytes[byte] |= j < half ? 8 : 8 << 4
-                            }
-                        } else {
-                            for (j, q) in quants.enumerated() { bytes[base + g * groupSize + j] = q }
-                        }
-                    }
+                } else {
+                    for (j, q) in quants.enumerated() { payload[base + g * groupSize + j] = q }
                 }
             }
         }
-        return payload
     }
 
     private static func encode(_ group: UnsafeBufferPointer<Float>, weights: UnsafeBufferPointer<Float>?,

@@ -32,8 +32,13 @@ public final class GPT2Tokenizer: @unchecked Sendable {
 
     /// Loads the two tokenizer files.
     public convenience init(vocabulary vocabularyURL: URL, merges mergesURL: URL) throws {
-        let vocabularyData = try Self.read(vocabularyURL)
-        let mergesData = try Self.read(mergesURL)
+        try self.init(vocabularyJSON: try Self.read(vocabularyURL), mergesText: try Self.read(mergesURL),
+                      source: (vocabularyURL.path, mergesURL.path))
+    }
+
+    /// Builds the tokenizer from the contents of vocab.json and merges.txt (e.g. as stored in a .gqz file).
+    public convenience init(vocabularyJSON vocabularyData: Data, mergesText mergesData: Data, source: (vocabulary: String, merges: String)) throws {
+        let vocabularyURL = URL(fileURLWithPath: source.vocabulary), mergesURL = URL(fileURLWithPath: source.merges)
         guard let object = try? JSONSerialization.jsonObject(with: vocabularyData),
               let vocabulary = object as? [String: Any] else {
             throw TokenizerError.malformedVocabulary(path: vocabularyURL.path, reason: "not a JSON object of token → id")

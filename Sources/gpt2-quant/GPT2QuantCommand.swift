@@ -2,12 +2,23 @@ import ArgumentParser
 import Foundation
 import GPT2Edge
 
+/// Writes a line to standard error.
+func printError(_ text: String) {
+    FileHandle.standardError.write(Data((text + "\n").utf8))
+}
+
+func jsonText(_ value: Any) throws -> String {
+    String(decoding: try JSONSerialization.data(withJSONObject: value, options: [.sortedKeys, .withoutEscapingSlashes]), as: UTF8.self)
+}
+
+func megabytes(_ bytes: Int) -> String { String(format: "%.2f MB", Double(bytes) / 1e6) }
+
 @main
 struct GPT2QuantCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "gpt2-quant",
         abstract: "Inspect and convert GPT-2 checkpoints.",
-        subcommands: [Info.self, Convert.self]
+        subcommands: [Convert.self, Inspect.self, Verify.self, Info.self]
     )
 }
 
@@ -41,8 +52,7 @@ struct Info: ParsableCommand {
             "activation_function": config.activation.rawValue, "parameters": parameters, "tensors": rows,
         ]
         if json {
-            let data = try JSONSerialization.data(withJSONObject: summary, options: [.sortedKeys])
-            print(String(decoding: data, as: UTF8.self))
+            print(try jsonText(summary))
             return
         }
         print("\(source): GPT-2, \(config.layerCount) layers, n_embd \(config.embeddingWidth), \(config.headCount) heads, "
@@ -51,14 +61,3 @@ struct Info: ParsableCommand {
     }
 }
 
-/// Not built yet: the quantized format is the next piece of work.
-struct Convert: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Convert a checkpoint to a quantized .gqz file (not built yet).")
-
-    @Argument(help: "A Hugging Face GPT-2 folder or model id.")
-    var source: String
-
-    func run() throws {
-        throw ValidationError("gpt2-quant convert is not built yet: the .gqz format, int8/int4 quantization and hub download are the next piece of work. `gpt2-quant info \(source)` validates a checkpoint today, and gpt2-edge runs Hugging Face folders directly.")
-    }
-}

@@ -1,0 +1,166 @@
+import Foundation
+import GQZ
+import Quantization
+
+/// How `ModelConverter` stores a model.
+public struct ConversionOptions: Sendable {
+    /// 8 or 4: the scheme of every linear layer's weights.
+    public var bits: Int = 8
+    /// 8, 4 or 32 (float32) for the token embedding / LM head (and a separate lm_head.weight); nil means the same as `bits`.
+    public var embeddingBits: Int? = nil
+    /// Columns per scale: 32, 64 or 128.
+    public var groupSize: Int = 32
+    /// zstd level; 3 measured best for time against size on quantized payloads (see tools/README.md).
+    public var compressionLevel: Int32 = 3
+    /// Least-squares scale search instead of plain absmax.
+    public var scaleSearch: Bool = true
+    public var threads: Int = CPUInfo.physicalCoreCount
+
+    public init(bits: Int = 8, embeddingBits: Int? = nil, groupSize: Int = 32, compressionLevel: Int32 = 3,
+                scaleSearch: Bool = true, threads: Int = CPUInfo.physicalCoreCount) {
+        self.bits = bits
+        self.embeddingBits = embeddingBits
+        self.groupSize = groupSize
+        self.compressionLevel = compressionLevel
+        self.scaleSearch = scaleSearch
+        self.threads = threads
+    }
+
+    func scheme(bits: Int) throws -> QuantizationScheme {
+        guard QuantizationScheme.supportedGroupSizes.contains(groupSize) else {
+            throw ConversionError.invalidOption("group size must be one of \(QuantizationScheme.supportedGroupSizes), got \(groupSize)")
+        }
+        switch bits {
+        case 32: return .float32
+        case 8: return .int8(groupSize: groupSize)
+        case 4: return .int4(groupSize: groupSize)
+        default: throw ConversionError.invalidOption("bits must be 8 or 4 (or 32 for embeddings), got \(bits)")
+        }
+    }
+}
+
+public enum ConversionError: Error, CustomStringConvertible, Equatable {
+    case invalidOption(String)
+    public var description: String {
+        switch self { case .invalidOption(let message): return message }
+    }
+}
+
+/// What a conversion wrote.
+public struct ConversionReport: Sendable {
+    public struct Tensor: Sendable {
+        public let name: String
+        public let shape: [Int]
+        public let scheme: String
+        public let rawBytes: Int
+        public let storedBytes: Int
+    }
+    public var tensors: [Tensor] = []
+    public var outputBytes = 0
+    public var seconds = 0.0
+    /// Σ raw / Σ stored over all payloads.
+    public var compressionRatio: Double {
+        Double(tensors.reduce(0) { $0 + $1.rawBytes }) / Double(max(1, tensors.reduce(0) { $0 + $1.storedBytes }))
+    }
+}
+
+/// Converts a Hugging Face GPT-2 folder to a `.gqz` file, one tensor at a time: each source tensor is read
+/// from the mapped checkpoint, laid out as the kernels want it ([out, in] rows), quantized, compressed,
+/// appended to a temporary file, and its pages released, so memory stays near one tensor. The file is
+/// renamed into place only when complete.
+public enum ModelConverter {
+    /// Converts `folder` to `output`. `progress(done, total, name)` is called before each tensor;
+    /// `temporaryFile` receives the path written until the final rename (to remove it on a signal).
+    public static func convert(folder: URL, to output: URL, options: ConversionOptions,
+                               temporaryFile: (URL) -> Void = { _ in },
+                               progress: (Int, Int, String) -> Void = { _, _, _ in }) throws -> ConversionReport {
+        let start = Date()
+        let bodyScheme = try options.scheme(bits: options.bits)
+        let embeddingScheme = try options.scheme(bits: options.embeddingBits ?? options.bits)
+
+        // Everything that can be checked is checked before a byte is written.
+        let checkpoint = try HFCheckpoint(folder: folder)
+        let config: GPT2Config
+        do { config = try GPT2Config(huggingFace: checkpoint.config) } catch let error as GPT2Config.Invalid {
+            throw CheckpointError.invalidConfig(path: checkpoint.configURL.path, reason: error.description)
+        }
+        let expected = GPT2Weights.expectedTensors(for: config)
+        for (name, shape) in expected {
+            let (file, info) = try checkpoint.info(name)
+            if info.shape != shape { throw CheckpointError.wrongShape(name: name, path: file.path, expected: shape, actual: info.shape) }
+            if !info.dtype.isLoadableWeight { throw CheckpointError.unsupportedDType(name: name, path: file.path, dtype: info.dtype.rawValue) }
+        }
+        let vocabulary = try readTokenizerFile(checkpoint.vocabularyURL)
+        let merges = try readTokenizerFile(checkpoint.mergesURL)
+        _ = try GPT2Tokenizer(vocabularyJSON: vocabulary, mergesText: merges, source: (checkpoint.vocabularyURL.path, checkpoint.mergesURL.path))
+
+        let writer = try GQZWriter(destination: output, compressionLevel: options.compressionLevel)
+        temporaryFile(writer.temporaryURL)
+        var report = ConversionReport()
+        func record(_ entry: GQZEntry) {
+            report.tensors.append(.init(name: entry.name, shape: entry.shape, scheme: entry.scheme, rawBytes: entry.rawBytes, storedBytes: entry.storedBytes))
+        }
+        record(try writer.add(name: "tokenizer/vocab.json", shape: [vocabulary.count], scheme: GQZFormat.bytesScheme, groupSize: nil, payload: Array(vocabulary)))
+        record(try writer.add(name: "tokenizer/merges.txt", shape: [merges.count], scheme: GQZFormat.bytesScheme, groupSize: nil, payload: Array(merges)))
+
+        for (index, (name, shape)) in expected.enumerated() {
+            progress(index, expected.count, name)
+            let (file, info) = try checkpoint.info(name)
+            let source = try file.floats(info.name)
+            let scheme: QuantizationScheme
+            let rows: Int, columns: Int
+            let payload: [UInt8]
+            if shape.count == 1 {
+                (scheme, rows, columns) = (.float32, 1, shape[0])
+                payload = TensorQuantizer.quantize(rows: 1, columns: columns, scheme: .float32) { _, out in
+                    _ = out.update(fromContentsOf: source)
+                }
+            } else if name == "wpe.weight" {
+                // Position embeddings are only looked up, one row per token: float32 costs little and loses nothing.
+                (scheme, rows, columns) = (.float32, shape[0], shape[1])
+                payload = TensorQuantizer.quantize(rows: rows, columns: columns, scheme: .float32) { r, out in
+                    for c in 0..<columns { out[c] = source[r * columns + c] }
+                }
+            } else if GPT2Weights.isConv1DMatrix(name) {
+                // Conv1D [in, out] → [out, in] rows, so each output's weights are contiguous for the kernels.
+                let (inFeatures, outFeatures) = (shape[0], shape[1])
+                (scheme, rows, columns) = (bodyScheme, outFeatures, inFeatures)
+                payload = TensorQuantizer.quantize(rows: rows, columns: columns, scheme: scheme, search: options.scaleSearch,
+                                                   threads: options.threads) { o, out in
+                    for i in 0..<inFeatures { out[i] = source[i * outFeatures + o] }
+                }
+            } else {
+                // wte / lm_head: already [vocab, C], one row per token.
+                (scheme, rows, columns) = (embeddingScheme, shape[0], shape[1])
+                payload = TensorQuantizer.quantize(rows: rows, columns: columns, scheme: scheme, search: options.scaleSearch,
+                                                   threads: options.threads) { r, out in
+                    for c in 0..<columns { out[c] = source[r * columns + c] }
+                }
+            }
+            let storedShape = shape.count == 1 ? shape : [rows, columns]
+            record(try writer.add(name: name, shape: storedShape, scheme: scheme.name, groupSize: scheme.groupSize, payload: payload))
+            file.releasePages(of: info.name)
+        }
+        progress(expected.count, expected.count, "index")
+
+        var generation: [String: Any] = [:]
+        for key in ["eos_token_id", "bos_token_id", "pad_token_id"] {
+            if let value = checkpoint.generationConfig?[key] as? Int ?? checkpoint.config[key] as? Int { generation[key] = value }
+        }
+        try writer.finish(metadata: [
+            "model": ["architecture": "gpt2", "config": config.huggingFaceJSON, "generation": generation],
+            "quantization": ["bits": options.bits, "embedding_bits": options.embeddingBits ?? options.bits,
+                             "group_size": options.groupSize, "scale_search": options.scaleSearch ? "weighted-least-squares" : "absmax",
+                             "position_embedding": "f32", "vectors": "f32"],
+            "converter": ["program": "gpt2-quant", "source": folder.lastPathComponent, "zstd_level": Int(options.compressionLevel)],
+        ])
+        report.outputBytes = (try? FileManager.default.attributesOfItem(atPath: output.path)[.size] as? Int) ?? 0
+        report.seconds = Date().timeIntervalSince(start)
+        return report
+    }
+
+    private static func readTokenizerFile(_ url: URL) throws -> Data {
+        guard FileManager.default.fileExists(atPath: url.path) else { throw TokenizerError.missingFile(path: url.path) }
+        do { return try Data(contentsOf: url) } catch { throw TokenizerError.unreadableFile(path: url.path, reason: error.localizedDescription) }
+    }
+}

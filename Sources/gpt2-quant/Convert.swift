@@ -1,0 +1,86 @@
+import ArgumentParser
+import Foundation
+import GPT2Edge
+
+/// The temporary output file, removed by the signal handler if the user interrupts a conversion.
+nonisolated(unsafe) var temporaryOutputPath: UnsafeMutablePointer<CChar>?
+
+struct Convert: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Convert a Hugging Face GPT-2 checkpoint to a quantized .gqz file.",
+        discussion: """
+        SOURCE is a local folder with config.json, model.safetensors (or shards), vocab.json and merges.txt.
+        The output is written to a temporary file beside -o and renamed at the end: an interrupted or failed
+        conversion leaves nothing behind. Tensors are converted one at a time, so memory stays near one
+        source tensor plus its output.
+        """
+    )
+
+    @Argument(help: "A Hugging Face GPT-2 folder.")
+    var source: String
+
+    @Option(name: [.short, .long], help: "Output file (default: <source name>-q<bits>.gqz in the current folder).")
+    var output: String?
+
+    @Option(help: "Bits per weight of the linear layers: 8 or 4.")
+    var bits: Int = 8
+
+    @Option(name: .long, help: "Bits of the token embedding / LM head: 8 or 4 (default: same as --bits).")
+    var embeddings: Int?
+
+    @Option(help: "Weights per scale: 32, 64 or 128.")
+    var groupSize: Int = 32
+
+    @Option(help: "zstd compression level (1-19).")
+    var level: Int32 = 3
+
+    @Flag(help: "Plain absmax scales instead of the least-squares scale search.")
+    var noScaleSearch = false
+
+    @Option(name: [.short, .long], help: "Threads for quantization (default: physical cores).")
+    var threads: Int?
+
+    @Flag(name: [.short, .long], help: "No progress and no summary.")
+    var quiet = false
+
+    func validate() throws {
+        guard bits == 8 || bits == 4 else { throw ValidationError("--bits must be 8 or 4, got \(bits)") }
+        if let embeddings, embeddings != 8 && embeddings != 4 { throw ValidationError("--embeddings must be 8 or 4, got \(embeddings)") }
+        guard [32, 64, 128].contains(groupSize) else { throw ValidationError("--group-size must be 32, 64 or 128, got \(groupSize)") }
+        guard (1...19).contains(level) else { throw ValidationError("--level must be between 1 and 19, got \(level)") }
+    }
+
+    func run() throws {
+        let folder = URL(fileURLWithPath: source)
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: source, isDirectory: &isDirectory), isDirectory.boolValue else {
+            throw ValidationError("\(source) is not a folder; give a local Hugging Face GPT-2 folder (downloading from the hub is not built yet)")
+        }
+        let name = folder.standardizedFileURL.lastPathComponent
+        let destination = URL(fileURLWithPath: output ?? "\(name)-q\(bits).gqz")
+        let options = ConversionOptions(bits: bits, embeddingBits: embeddings, groupSize: groupSize, compressionLevel: level,
+                                        scaleSearch: !noScaleSearch, threads: threads ?? CPUInfo.physicalCoreCount)
+        let onTerminal = isatty(STDERR_FILENO) == 1 && !quiet
+        for signalNumber in [SIGINT, SIGTERM] {
+            signal(signalNumber) { number in
+                if let path = temporaryOutputPath { unlink(path) }   // async-signal-safe
+                _exit(128 + number)
+            }
+        }
+        let report = try ModelConverter.convert(folder: folder, to: destination, options: options, temporaryFile: { url in
+            temporaryOutputPath = strdup(url.path)
+        }, progress: { done, total, tensor in
+            guard onTerminal else { return }
+            let width = 30, filled = width * done / max(total, 1)
+            let bar = String(repeating: "█", count: filled) + String(repeating: "·", count: width - filled)
+            FileHandle.standardError.write(Data("\r\u{1B}[K[\(bar)] \(done)/\(total) \(tensor)".utf8))
+        })
+        temporaryOutputPath = nil
+        if onTerminal { FileHandle.standardError.write(Data("\r\u{1B}[K".utf8)) }
+        guard !quiet else { return }
+        let raw = report.tensors.reduce(0) { $0 + $1.rawBytes }
+        print("wrote \(destination.path): \(megabytes(report.outputBytes)) (\(report.tensors.count) entries, "
+              + "\(megabytes(raw)) before zstd, ratio \(String(format: "%.3f", report.compressionRatio)))")
+        print(String(format: "%.1f s, peak RSS %@", report.seconds, ProcessMemory.format(ProcessMemory.peakResidentBytes)))
+    }
+}

@@ -1,0 +1,63 @@
+import ArgumentParser
+import Foundation
+import GPT2Edge
+
+struct Inspect: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Show what a .gqz file holds: config, tokenizer, each tensor's scheme and sizes.")
+
+    @Argument(help: "A .gqz file.")
+    var file: String
+
+    @Flag(help: "Print JSON.")
+    var json = false
+
+    func run() throws {
+        let gqz = try GQZFile(path: file)
+        let tensors: [[String: Any]] = gqz.entries.map { entry in
+            var row: [String: Any] = ["name": entry.name, "shape": entry.shape, "scheme": entry.scheme,
+                                      "stored_bytes": entry.storedBytes, "raw_bytes": entry.rawBytes,
+                                      "compression_ratio": entry.compressionRatio]
+            if let groupSize = entry.groupSize { row["group_size"] = groupSize }
+            return row
+        }
+        let tokenizerBytes = gqz.entries.filter { $0.name.hasPrefix("tokenizer/") }.reduce(0) { $0 + $1.rawBytes }
+        if json {
+            print(try jsonText(["path": file, "file_bytes": gqz.fileSize, "version": Int(gqz.version), "metadata": gqz.metadata,
+                                "tokenizer_bytes": tokenizerBytes, "tensors": tensors]))
+            return
+        }
+        print("\(file): .gqz version \(gqz.version), \(megabytes(gqz.fileSize)), \(gqz.entries.count) entries")
+        if let model = gqz.metadata["model"] as? [String: Any], let config = model["config"] as? [String: Any] {
+            let keys = ["n_layer", "n_head", "n_embd", "n_positions", "vocab_size", "n_inner", "activation_function", "layer_norm_epsilon"]
+            print("config: " + keys.compactMap { key in config[key].map { "\(key) \($0)" } }.joined(separator: ", "))
+        }
+        if let quantization = gqz.metadata["quantization"] as? [String: Any] {
+            print("quantization: " + quantization.keys.sorted().map { "\($0) \(quantization[$0]!)" }.joined(separator: ", "))
+        }
+        print("tokenizer: \(megabytes(tokenizerBytes))")
+        print("tensor".padding(toLength: 28, withPad: " ", startingAt: 0) + "scheme    shape          stored        raw   ratio")
+        for entry in gqz.entries {
+            let scheme = entry.groupSize.map { "\(entry.scheme)/g\($0)" } ?? entry.scheme
+            print(entry.name.padding(toLength: 28, withPad: " ", startingAt: 0)
+                  + scheme.padding(toLength: 10, withPad: " ", startingAt: 0)
+                  + "\(entry.shape)".padding(toLength: 14, withPad: " ", startingAt: 0)
+                  + String(format: "%10d %10d %7.3f", entry.storedBytes, entry.rawBytes, entry.compressionRatio))
+        }
+    }
+}
+
+struct Verify: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Check a .gqz file's structure and every tensor's checksums.",
+                                                    discussion: "Exit code 0 when sound, 1 with one line per problem otherwise.")
+
+    @Argument(help: "A .gqz file.")
+    var file: String
+
+    func run() throws {
+        let gqz = try GQZFile(path: file)
+        let problems = gqz.verify()
+        for problem in problems { printError(problem.description) }
+        guard problems.isEmpty else { throw ExitCode(1) }
+        print("\(file): OK (\(gqz.entries.count) entries, every checksum verified)")
+    }
+}

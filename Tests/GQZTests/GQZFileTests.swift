@@ -1,0 +1,185 @@
+import Foundation
+import Testing
+import TestSupport
+@testable import GQZ
+@testable import Quantization
+
+@Suite struct GQZFileTests {
+    /// A small file: a q8 matrix with a partial group, a q4 matrix, a float vector and a bytes blob.
+    static func writeSample(to url: URL) throws -> [String: [UInt8]] {
+        let writer = try GQZWriter(destination: url)
+        var payloads: [String: [UInt8]] = [:]
+        let specs: [(String, [Int], QuantizationScheme)] = [("a", [5, 40], .int8(groupSize: 32)), ("b", [3, 64], .int4(groupSize: 64)),
+                                                             ("c", [7], .float32)]
+        for (index, (name, shape, scheme)) in specs.enumerated() {
+            let rows = shape.count == 2 ? shape[0] : 1, columns = shape.last!
+            let payload = TensorQuantizer.quantize(rows: rows, columns: columns, scheme: scheme) { r, out in
+                for c in 0..<columns { out[c] = sin(Float(index * 1000 + r * columns + c)) }
+            }
+            try writer.add(name: name, shape: shape, scheme: scheme.name, groupSize: scheme.groupSize, payload: payload)
+            payloads[name] = payload
+        }
+        let blob = Array("hello, tokenizer".utf8)
+        try writer.add(name: "tokenizer/blob", shape: [blob.count], scheme: "bytes", groupSize: nil, payload: blob)
+        payloads["tokenizer/blob"] = blob
+        try writer.finish(metadata: ["model": ["architecture": "test"], "future_key": 1])
+        return payloads
+    }
+
+    @Test func roundTripsEveryPayloadAndTheMetadata() throws {
+        let folder = try Fixtures.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let url = folder.appendingPathComponent("sample.gqz")
+        let payloads = try Self.writeSample(to: url)
+        #expect(try FileManager.default.contentsOfDirectory(atPath: folder.path) == ["sample.gqz"])   // no temporary left
+        let file = try GQZFile(path: url.path)
+        #expect(file.entries.map(\.name) == ["a", "b", "c", "tokenizer/blob"])
+        for (name, payload) in payloads { #expect(try file.payload(name) == payload) }
+        #expect((file.metadata["model"] as? [String: Any])?["architecture"] as? String == "test")
+        #expect(file.verify().isEmpty)
+        #expect(throws: GQZError.missingTensor(path: url.path, tensor: "zzz")) { try file.payload("zzz") }
+    }
+
+    @Test func droppedWriterLeavesNothingBehind() throws {
+        let folder = try Fixtures.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: folder) }
+        do {
+            let writer = try GQZWriter(destination: folder.appendingPathComponent("x.gqz"))
+            try writer.add(name: "a", shape: [2], scheme: "f32", groupSize: nil, payload: [UInt8](repeating: 0, count: 8))
+        }
+        #expect(try FileManager.default.contentsOfDirectory(atPath: folder.path).isEmpty)
+        #expect(throws: GQZError.self) { try GQZWriter(destination: URL(fileURLWithPath: "/nonexistent-folder/x.gqz")) }
+    }
+
+    /// Rewrites the file with an edited index (the payloads unchanged), as a buggy or hostile writer might.
+    static func rewriteIndex(of bytes: [UInt8], _ edit: (inout [String: Any]) -> Void) throws -> [UInt8] {
+        let integer = { (offset: Int) in bytes.withUnsafeBytes { Int(UInt64(littleEndian: $0.loadUnaligned(fromByteOffset: offset, as: UInt64.self))) } }
+        let indexOffset = integer(16), stored = integer(24), raw = integer(32)
+        let json = try ZstdFrame.decompress(Array(bytes[indexOffset..<(indexOffset + stored)]), expectedSize: raw)
+        var index = try JSONSerialization.jsonObject(with: Data(json)) as! [String: Any]
+        edit(&index)
+        let newJSON = Array(try JSONSerialization.data(withJSONObject: index))
+        let frame = try ZstdFrame.compress(newJSON)
+        var result = Array(bytes[..<indexOffset]) + frame
+        result.withUnsafeMutableBytes { buffer in
+            buffer.storeBytes(of: UInt64(frame.count).littleEndian, toByteOffset: 24, as: UInt64.self)
+            buffer.storeBytes(of: UInt64(newJSON.count).littleEndian, toByteOffset: 32, as: UInt64.self)
+        }
+        return result
+    }
+
+    static func openError(_ bytes: [UInt8], at url: URL) -> GQZError? {
+        try? Data(bytes).write(to: url)
+        do { _ = try GQZFile(path: url.path); return nil } catch let error as GQZError { return error } catch {
+            Issue.record("non-GQZ error \(error)"); return nil
+        }
+    }
+
+    @Test func versionsFeaturesAndUnknownKeys() throws {
+        let folder = try Fixtures.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let url = folder.appendingPathComponent("s.gqz"), probe = folder.appendingPathComponent("p.gqz")
+        _ = try Self.writeSample(to: url)
+        let bytes = Array(try Data(contentsOf: url))
+        var newer = bytes
+        newer[8] = 2
+        #expect(Self.openError(newer, at: probe) == .unsupportedVersion(path: probe.path, version: 2, supported: 1))
+        let featured = try Self.rewriteIndex(of: bytes) { $0["required_features"] = ["sparse-tensors"] }
+        #expect(Self.openError(featured, at: probe) == .unsupportedFeatures(path: probe.path, features: ["sparse-tensors"]))
+        // Unknown keys, at the top level and in entries, are ignored.
+        let extended = try Self.rewriteIndex(of: bytes) { index in
+            index["optional_thing"] = ["x": 1]
+            var tensors = index["tensors"] as! [[String: Any]]
+            tensors[0]["statistics"] = [1, 2, 3]
+            index["tensors"] = tensors
+        }
+        #expect(Self.openError(extended, at: probe) == nil)
+        #expect(Self.openError(Array("not a model at all, just text".utf8) + [UInt8](repeating: 0, count: 40), at: probe) == .notGQZ(path: probe.path))
+    }
+
+    @Test func checksumErrorNamesTheTensor() throws {
+        let folder = try Fixtures.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let url = folder.appendingPathComponent("s.gqz")
+        _ = try Self.writeSample(to: url)
+        let file = try GQZFile(path: url.path)
+        let b = try file.entry("b")
+        // Same bytes of b, but the index claims another CRC: the payload decompresses, the CRC check names b.
+        let edited = try Self.rewriteIndex(of: Array(try Data(contentsOf: url))) { index in
+            var tensors = index["tensors"] as! [[String: Any]]
+            tensors[1]["crc32"] = Int(b.crc32 ^ 1)
+            index["tensors"] = tensors
+        }
+        try Data(edited).write(to: url)
+        let problems = try GQZFile(path: url.path).verify()
+        #expect(problems.count == 1)
+        #expect(problems.first?.description.contains("tensor b is corrupt: CRC-32") == true, "\(problems)")
+    }
+
+    /// Thousands of mutations of a valid file: byte flips, truncations, extensions, and edited index values.
+    /// The reader must only ever throw a GQZError (never crash, never hand out a wrong payload silently).
+    @Test func mutatedFilesOnlyEverThrow() throws {
+        let folder = try Fixtures.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let url = folder.appendingPathComponent("s.gqz"), probe = folder.appendingPathComponent("m.gqz")
+        let payloads = try Self.writeSample(to: url)
+        let original = Array(try Data(contentsOf: url))
+        var state: UInt64 = 0x5EED
+        func random(_ bound: Int) -> Int {
+            state = state &* 6364136223846793005 &+ 1442695040888963407
+            return Int((state >> 33) % UInt64(bound))
+        }
+        var outcomes = [String: Int]()
+        func check(_ bytes: [UInt8], _ kind: String) throws {
+            try Data(bytes).write(to: probe)
+            do {
+                let file = try GQZFile(path: probe.path)
+                // Opened: every payload must either fail verification or equal the original.
+                for entry in file.entries {
+                    do {
+                        let payload = try file.payload(entry.name)
+                        if let expected = payloads[entry.name] { #expect(payload == expected || entry.rawBytes != expected.count, "\(kind): \(entry.name) decoded to different bytes") }
+                    } catch is GQZError { outcomes[kind + ": payload error", default: 0] += 1 }
+                }
+                outcomes[kind + ": opened", default: 0] += 1
+            } catch let error as GQZError {
+                #expect(!error.description.isEmpty)
+                outcomes[kind + ": refused", default: 0] += 1
+            }
+        }
+        let integerKeys = ["offset", "stored_bytes", "raw_bytes", "crc32", "group_size"]
+        let hostileValues: [Any] = [-1, 0, 1, 3, 40, 1 << 40, Int.max, 2.5, "7", NSNull(), [1], true]
+        for iteration in 0..<2500 {
+            var bytes = original
+            switch iteration % 5 {
+            case 0, 1:
+                for _ in 0..<(1 + random(4)) { bytes[random(bytes.count)] ^= UInt8(1 << random(8)) }
+                try check(bytes, "flip")
+            case 2:
+                try check(Array(bytes[..<random(bytes.count)]), "truncate")
+            case 3:
+                try check(bytes + (0..<(1 + random(64))).map { _ in UInt8(random(256)) }, "extend")
+            default:
+                let edited = try Self.rewriteIndex(of: bytes) { index in
+                    var tensors = index["tensors"] as! [[String: Any]]
+                    let i = random(tensors.count), j = random(tensors.count)
+                    switch random(4) {
+                    case 0:   // swap a value between two entries
+                        let key = (integerKeys + ["shape", "scheme", "name"])[random(8)]
+                        (tensors[i][key], tensors[j][key]) = (tensors[j][key], tensors[i][key])
+                    case 1:
+                        tensors[i][integerKeys[random(integerKeys.count)]] = hostileValues[random(hostileValues.count)]
+                    case 2:
+                        tensors[i]["shape"] = [[random(9)], [random(9), random(70)], [], [1, 2, 3], [-4, 2]][random(5)]
+                    default:
+                        tensors[i]["scheme"] = ["q8", "q4", "f32", "bytes", "q3", ""][random(6)]
+                    }
+                    index["tensors"] = tensors
+                }
+                try check(edited, "index")
+            }
+        }
+        #expect((outcomes["flip: refused"] ?? 0) + (outcomes["flip: payload error"] ?? 0) > 100)
+        #expect((outcomes["index: refused"] ?? 0) > 100)
+    }
+}
