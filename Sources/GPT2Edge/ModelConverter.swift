@@ -34,7 +34,7 @@ public struct ConversionOptions: Sendable {
         case 32: return .float32
         case 8: return .int8(groupSize: groupSize)
         case 4: return .int4(groupSize: groupSize)
-        default: throw ConversionError.invalidOption("bits must be 8 or 4 (or 32 for embeddings), got \(bits)")
+        default: throw ConversionError.invalidOption("embedding bits must be 8, 4 or 32, got \(bits)")
         }
     }
 }
@@ -75,6 +75,7 @@ public enum ModelConverter {
                                temporaryFile: (URL) -> Void = { _ in },
                                progress: (Int, Int, String) -> Void = { _, _, _ in }) throws -> ConversionReport {
         let start = Date()
+        guard options.bits == 8 || options.bits == 4 else { throw ConversionError.invalidOption("bits must be 8 or 4, got \(options.bits)") }
         let bodyScheme = try options.scheme(bits: options.bits)
         let embeddingScheme = try options.scheme(bits: options.embeddingBits ?? options.bits)
 

@@ -25,7 +25,7 @@ struct Convert: ParsableCommand {
     @Option(help: "Bits per weight of the linear layers: 8 or 4.")
     var bits: Int = 8
 
-    @Option(name: .long, help: "Bits of the token embedding / LM head: 8 or 4 (default: same as --bits).")
+    @Option(name: .long, help: "Bits of the token embedding / LM head: 8, 4, or 32 for float32 (default: same as --bits).")
     var embeddings: Int?
 
     @Option(help: "Weights per scale: 32, 64 or 128.")
@@ -45,7 +45,7 @@ struct Convert: ParsableCommand {
 
     func validate() throws {
         guard bits == 8 || bits == 4 else { throw ValidationError("--bits must be 8 or 4, got \(bits)") }
-        if let embeddings, embeddings != 8 && embeddings != 4 { throw ValidationError("--embeddings must be 8 or 4, got \(embeddings)") }
+        if let embeddings, ![8, 4, 32].contains(embeddings) { throw ValidationError("--embeddings must be 8, 4 or 32, got \(embeddings)") }
         guard [32, 64, 128].contains(groupSize) else { throw ValidationError("--group-size must be 32, 64 or 128, got \(groupSize)") }
         guard (1...19).contains(level) else { throw ValidationError("--level must be between 1 and 19, got \(level)") }
     }

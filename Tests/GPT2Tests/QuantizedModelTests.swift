@@ -123,7 +123,8 @@ import TestSupport
         let original = try LoadedModel.load(path: folder.path, threads: 1)
         #expect(model.config == original.config)
         #expect(model.tokenizer.encode("Hello world") == [15496, 995])
-        #expect(model.network.weights.bytesPerToken < original.network.weights.bytesPerToken / 3)
+        // 24 columns pad to one 32-wide group, so int8 is 2.7× smaller than float32 here (≈3.8× at real widths).
+        #expect(model.network.weights.bytesPerToken < original.network.weights.bytesPerToken / 2)
     }
 
     @Test func failedConversionLeavesNothingBehind() throws {

@@ -1,0 +1,151 @@
+#!/usr/bin/env python3
+"""An independent reader of .gqz files, written from formats/GQZ.md alone (no shared code with the Swift one).
+
+    python tools/gqz_read.py FILE                       # list the index
+    python tools/gqz_read.py FILE --dump NAME           # print one tensor's values
+    python tools/gqz_read.py formats/example.gqz --check formats/example.json
+                                                        # decode every entry and compare with the expected values
+
+Needs the `zstandard` package (pip install zstandard) or, failing that, the `zstd` command.
+"""
+import argparse
+import json
+import struct
+import subprocess
+import sys
+import zlib
+
+MAGIC = b"GQZ\x00\r\n\x1a\n"
+SUPPORTED_VERSION = 1
+MAX_INDEX = 64 << 20
+
+
+class FormatError(Exception):
+    pass
+
+
+def zstd_decompress(frame, size):
+    if frame[:4] != b"\x28\xb5\x2f\xfd":
+        raise FormatError("not a zstd frame")
+    if not frame[4] & 0x04:
+        raise FormatError("zstd frame has no content checksum (GQZ.md §3)")
+    try:
+        import zstandard
+        data = zstandard.ZstdDecompressor().decompress(frame, max_output_size=size)
+    except ImportError:
+        data = subprocess.run(["zstd", "-d", "-c", "-q"], input=frame, capture_output=True, check=True).stdout
+    if len(data) != size:
+        raise FormatError(f"frame holds {len(data)} bytes, expected {size}")
+    return data
+
+
+def payload_size(scheme, shape, group_size):
+    """Bytes the scheme needs for the shape (GQZ.md §5)."""
+    rows, columns = (shape[0], shape[1]) if len(shape) == 2 else (1, shape[0])
+    if scheme == "bytes":
+        return shape[0]
+    if scheme == "f32":
+        return 4 * rows * columns
+    if scheme in ("q8", "q4") and group_size in (32, 64, 128):
+        groups = -(-columns // group_size)
+        per_row = groups * group_size if scheme == "q8" else groups * group_size // 2
+        return rows * groups * 2 + rows * per_row
+    raise FormatError(f"unknown scheme {scheme} / group size {group_size}")
+
+
+class GQZ:
+    def __init__(self, path):
+        self.path = path
+        with open(path, "rb") as f:
+            self.data = f.read()
+        d = self.data
+        if len(d) < 40 or d[:8] != MAGIC:
+            raise FormatError("not a .gqz file")
+        version, _reserved, index_offset, index_stored, index_raw = struct.unpack_from("<IIQQQ", d, 8)
+        if not 1 <= version <= SUPPORTED_VERSION:
+            raise FormatError(f"version {version} not supported")
+        if index_offset < 40 or index_stored == 0 or index_offset + index_stored > len(d):
+            raise FormatError("index outside the file")
+        if index_stored > MAX_INDEX or index_raw > MAX_INDEX:
+            raise FormatError("index too large")
+        self.index = json.loads(zstd_decompress(d[index_offset:index_offset + index_stored], index_raw))
+        if self.index.get("format") != "gqz" or self.index.get("version") != version:
+            raise FormatError("index format/version mismatch")
+        if self.index.get("required_features"):
+            raise FormatError(f"unknown required features {self.index['required_features']}")
+        self.entries = {}
+        spans = []
+        for e in self.index["tensors"]:
+            name = e["name"]
+            if name in self.entries:
+                raise FormatError(f"duplicate tensor {name}")
+            if not (40 <= e["offset"] and e["stored_bytes"] > 0 and e["offset"] + e["stored_bytes"] <= index_offset):
+                raise FormatError(f"{name}: frame outside the payload area")
+            if e["raw_bytes"] != payload_size(e["scheme"], e["shape"], e.get("group_size")):
+                raise FormatError(f"{name}: raw_bytes does not match scheme and shape")
+            spans.append((e["offset"], e["offset"] + e["stored_bytes"], name))
+            self.entries[name] = e
+        spans.sort()
+        for (_, end, a), (start, _, b) in zip(spans, spans[1:]):
+            if start < end:
+                raise FormatError(f"{a} and {b} overlap")
+
+    def payload(self, name):
+        e = self.entries[name]
+        raw = zstd_decompress(self.data[e["offset"]:e["offset"] + e["stored_bytes"]], e["raw_bytes"])
+        if zlib.crc32(raw) != e["crc32"]:
+            raise FormatError(f"{name}: CRC-32 mismatch")
+        return raw
+
+    def values(self, name):
+        """The tensor's values, row-major, as Python floats (bytes entries as a string)."""
+        e = self.entries[name]
+        raw = self.payload(name)
+        scheme, shape, group = e["scheme"], e["shape"], e.get("group_size")
+        if scheme == "bytes":
+            return raw.decode("utf-8", "replace")
+        rows, columns = (shape[0], shape[1]) if len(shape) == 2 else (1, shape[0])
+        if scheme == "f32":
+            return list(struct.unpack_from(f"<{rows * columns}f", raw))
+        groups = -(-columns // group)
+        scales = struct.unpack_from(f"<{rows * groups}e", raw)       # fp16, row by row
+        base = 2 * rows * groups
+        out = []
+        for r in range(rows):
+            if scheme == "q8":
+                row = raw[base + r * groups * group: base + (r + 1) * groups * group]
+                for c in range(columns):
+                    q = struct.unpack_from("b", row, c)[0]
+                    out.append(scales[r * groups + c // group] * q)
+            else:
+                half = group // 2
+                row = raw[base + r * groups * half: base + (r + 1) * groups * half]
+                for c in range(columns):
+                    g, j = divmod(c, group)
+                    byte = row[g * half + j % half]
+                    q = byte & 0x0F if j < half else byte >> 4
+                    out.append(scales[r * groups + g] * (q - 8))
+        return out
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("file")
+    parser.add_argument("--dump")
+    parser.add_argument("--check", help="JSON of expected values per tensor name")
+    args = parser.parse_args()
+    g = GQZ(args.file)
+    if args.dump:
+        print(json.dumps(g.values(args.dump)))
+        return
+    if args.check:
+        expected = json.load(open(args.check))
+        bad = [name for name in expected if g.values(name) != expected[name]]
+        print(f"{args.file}: {len(expected) - len(bad)} of {len(expected)} entries decode to the expected values")
+        sys.exit(1 if bad else 0)
+    for name, e in g.entries.items():
+        print(f"{name:32} {e['scheme']:5} {str(e.get('group_size') or ''):4} {str(e['shape']):16} {e['stored_bytes']:>10} {e['raw_bytes']:>10}")
+
+
+if __name__ == "__main__":
+    main()
