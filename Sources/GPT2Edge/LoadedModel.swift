@@ -37,13 +37,13 @@ public final class LoadedModel: @unchecked Sendable {
 
         public var description: String {
             switch self {
-            case .notFound(let path): return "model not found: \(path) (pass a Hugging Face GPT-2 folder with -m)"
+            case .notFound(let path): return "model not found: \(path) (pass a .gqz file or a Hugging Face GPT-2 folder with -m)"
             case .notYetSupported(let what): return what
             }
         }
     }
 
-    /// Loads a Hugging Face GPT-2 folder (config.json, model.safetensors, vocab.json, merges.txt).
+    /// Loads a `.gqz` file, or a Hugging Face GPT-2 folder (config.json, model.safetensors, vocab.json, merges.txt) in float32.
     public static func load(path: String, threads: Int) throws -> LoadedModel {
         let start = Date()
         var isDirectory: ObjCBool = false
@@ -63,6 +63,20 @@ public final class LoadedModel: @unchecked Sendable {
         return LoadedModel(network: network, tokenizer: tokenizer, source: path, loadSeconds: Date().timeIntervalSince(start))
     }
 
+    /// Only the tokenizer of a model (a Hugging Face folder or a .gqz file): cheap, no weights are read.
+    public static func loadTokenizer(path: String) throws -> GPT2Tokenizer {
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else { throw LoadError.notFound(path) }
+        if isDirectory.boolValue { return try GPT2Tokenizer(folder: URL(fileURLWithPath: path)) }
+        return try tokenizer(of: GQZFile(path: path))
+    }
+
+    static func tokenizer(of file: GQZFile) throws -> GPT2Tokenizer {
+        try GPT2Tokenizer(vocabularyJSON: Data(try file.payload("tokenizer/vocab.json")),
+                          mergesText: Data(try file.payload("tokenizer/merges.txt")),
+                          source: (file.path + ":tokenizer/vocab.json", file.path + ":tokenizer/merges.txt"))
+    }
+
     /// Loads a `.gqz` file: config and tokenizer from the file, every tensor decompressed (and checksummed)
     /// straight into the memory the kernels read.
     static func loadGQZ(path: String, threads: Int) throws -> (GPT2Model, GPT2Tokenizer) {
@@ -75,9 +89,7 @@ public final class LoadedModel: @unchecked Sendable {
         do { config = try GPT2Config(huggingFace: configJSON) } catch let error as GPT2Config.Invalid {
             throw GQZError.corruptIndex(path: path, reason: error.description)
         }
-        let tokenizer = try GPT2Tokenizer(vocabularyJSON: Data(try file.payload("tokenizer/vocab.json")),
-                                          mergesText: Data(try file.payload("tokenizer/merges.txt")),
-                                          source: (path + ":tokenizer/vocab.json", path + ":tokenizer/merges.txt"))
+        let tokenizer = try tokenizer(of: file)
         var expected: [String: [Int]] = [:]
         for (name, shape) in GPT2Weights.expectedTensors(for: config) {
             // Matrices are stored [out, in]; Conv1D shapes are [in, out] in the config's terms.

@@ -31,12 +31,8 @@ public final class QuantizedMatrix: @unchecked Sendable {
         storage = UnsafeMutableRawPointer.allocate(byteCount: byteCount, alignment: 64)
         scales = storage.bindMemory(to: Float16.self, capacity: rows * groupsPerRow)
         quants = (storage + scaleBytes).bindMemory(to: UInt8.self, capacity: rows * rowBytes)
-        do {
-            try fill(UnsafeMutableRawBufferPointer(start: storage, count: byteCount))
-        } catch {
-            storage.deallocate()
-            throw error
-        }
+        // Every property is set, so if `fill` throws, deinit runs and frees the storage.
+        try fill(UnsafeMutableRawBufferPointer(start: storage, count: byteCount))
     }
 
     deinit { storage.deallocate() }

@@ -15,7 +15,7 @@ struct GPT2EdgeCommand: ParsableCommand {
 
 /// Options shared by every subcommand that loads a model.
 struct ModelOptions: ParsableArguments {
-    @Option(name: [.short, .long], help: "A Hugging Face GPT-2 folder (config.json, model.safetensors, vocab.json, merges.txt).")
+    @Option(name: [.short, .long], help: "A .gqz file (gpt2-quant convert), or a Hugging Face GPT-2 folder run in float32.")
     var model: String?
 
     @Option(name: [.short, .long], help: "Threads for the forward pass (default: physical cores).")
@@ -23,7 +23,7 @@ struct ModelOptions: ParsableArguments {
 
     func load() throws -> LoadedModel {
         guard let model else {
-            throw CLIError("no model given: pass -m <folder> with a Hugging Face GPT-2 checkpoint (an embedded default model is not built yet)")
+            throw CLIError("no model given: pass -m with a .gqz file or a Hugging Face GPT-2 folder (an embedded default model is not built yet)")
         }
         let threadCount = threads ?? CPUInfo.physicalCoreCount
         guard threadCount >= 1 && threadCount <= 256 else { throw CLIError("--threads must be between 1 and 256, got \(threadCount)") }

@@ -8,7 +8,7 @@ struct Tokenize: ParsableCommand {
         discussion: "Output: {\"ids\": [...], \"tokens\": [...]} where tokens are each id's text (bytes that are not valid UTF-8 on their own show as U+FFFD)."
     )
 
-    @Option(name: [.short, .long], help: "A Hugging Face GPT-2 folder (only vocab.json and merges.txt are read).")
+    @Option(name: [.short, .long], help: "A .gqz file or a Hugging Face GPT-2 folder (only the tokenizer is read).")
     var model: String
 
     @Flag(help: "Treat <|endoftext|> as ordinary text.")
@@ -24,9 +24,7 @@ struct Tokenize: ParsableCommand {
     var text: String?
 
     func run() throws {
-        let folder = URL(fileURLWithPath: model)
-        if model.hasSuffix(".gqz") { throw CLIError("\(model): .gqz files are not readable yet; pass a Hugging Face GPT-2 folder") }
-        let tokenizer = try GPT2Tokenizer(folder: folder)
+        let tokenizer = try LoadedModel.loadTokenizer(path: model)
         let input: String
         if let file {
             guard let data = FileManager.default.contents(atPath: file) else { throw CLIError("cannot read \(file)") }

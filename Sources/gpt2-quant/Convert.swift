@@ -9,14 +9,17 @@ struct Convert: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Convert a Hugging Face GPT-2 checkpoint to a quantized .gqz file.",
         discussion: """
-        SOURCE is a local folder with config.json, model.safetensors (or shards), vocab.json and merges.txt.
+        SOURCE is a local folder with config.json, model.safetensors (or shards), vocab.json and merges.txt, or a
+        model id (gpt2, gpt2-medium, gpt2-large, gpt2-xl, distilgpt2, org/name, optionally @revision): found in the
+        Hugging Face cache (HF_HUB_CACHE, HF_HOME) or downloaded from the hub (HF_ENDPOINT; resumable, SHA-256
+        checked; HF_HUB_OFFLINE=1 uses the cache only; HF_TOKEN for gated models).
         The output is written to a temporary file beside -o and renamed at the end: an interrupted or failed
         conversion leaves nothing behind. Tensors are converted one at a time, so memory stays near one
         source tensor plus its output.
         """
     )
 
-    @Argument(help: "A Hugging Face GPT-2 folder.")
+    @Argument(help: "A Hugging Face GPT-2 folder, or a model id such as gpt2-xl or org/name.")
     var source: String
 
     @Option(name: [.short, .long], help: "Output file (default: <source name>-q<bits>.gqz in the current folder).")
@@ -51,16 +54,14 @@ struct Convert: ParsableCommand {
     }
 
     func run() throws {
-        let folder = URL(fileURLWithPath: source)
-        var isDirectory: ObjCBool = false
-        guard FileManager.default.fileExists(atPath: source, isDirectory: &isDirectory), isDirectory.boolValue else {
-            throw ValidationError("\(source) is not a folder; give a local Hugging Face GPT-2 folder (downloading from the hub is not built yet)")
-        }
-        let name = folder.standardizedFileURL.lastPathComponent
+        let onTerminal = isatty(STDERR_FILENO) == 1 && !quiet
+        let folder = try resolveSource(showProgress: onTerminal)
+        let name = FileManager.default.fileExists(atPath: source)
+            ? folder.standardizedFileURL.lastPathComponent
+            : String(source.split(separator: "/").last ?? "model").replacingOccurrences(of: "@", with: "-")
         let destination = URL(fileURLWithPath: output ?? "\(name)-q\(bits).gqz")
         let options = ConversionOptions(bits: bits, embeddingBits: embeddings, groupSize: groupSize, compressionLevel: level,
                                         scaleSearch: !noScaleSearch, threads: threads ?? CPUInfo.physicalCoreCount)
-        let onTerminal = isatty(STDERR_FILENO) == 1 && !quiet
         for signalNumber in [SIGINT, SIGTERM] {
             signal(signalNumber) { number in
                 if let path = temporaryOutputPath { unlink(path) }   // async-signal-safe
@@ -82,5 +83,27 @@ struct Convert: ParsableCommand {
         print("wrote \(destination.path): \(megabytes(report.outputBytes)) (\(report.tensors.count) entries, "
               + "\(megabytes(raw)) before zstd, ratio \(String(format: "%.3f", report.compressionRatio)))")
         print(String(format: "%.1f s, peak RSS %@", report.seconds, ProcessMemory.format(ProcessMemory.peakResidentBytes)))
+    }
+
+    /// A local folder as given, else the model id through the Hugging Face cache and hub.
+    private func resolveSource(showProgress: Bool) throws -> URL {
+        var isDirectory: ObjCBool = false
+        if FileManager.default.fileExists(atPath: source, isDirectory: &isDirectory) {
+            guard isDirectory.boolValue else { throw ValidationError("\(source) is a file; give a Hugging Face GPT-2 folder or a model id") }
+            return URL(fileURLWithPath: source)
+        }
+        if source.hasPrefix("/") || source.hasPrefix(".") {
+            throw ValidationError("\(source) does not exist")
+        }
+        let client = HubClient.fromEnvironment()
+        var lastDraw = Date.distantPast
+        let folder = try client.resolve(source) { file, received, total in
+            guard showProgress, Date().timeIntervalSince(lastDraw) > 0.1 || received == total else { return }
+            lastDraw = Date()
+            let percent = total > 0 ? Int(100 * received / total) : 0
+            FileHandle.standardError.write(Data("\r\u{1B}[Kdownloading \(file): \(megabytes(Int(received))) of \(total > 0 ? megabytes(Int(total)) : "?") (\(percent)%)".utf8))
+        }
+        if showProgress { FileHandle.standardError.write(Data("\r\u{1B}[K".utf8)) }
+        return folder
     }
 }

@@ -14,7 +14,7 @@ struct Inspect: ParsableCommand {
     func run() throws {
         let gqz = try GQZFile(path: file)
         let tensors: [[String: Any]] = gqz.entries.map { entry in
-            var row: [String: Any] = ["name": entry.name, "shape": entry.shape, "scheme": entry.scheme,
+            var row: [String: Any] = ["name": entry.name, "shape": entry.shape, "scheme": entry.scheme, "offset": entry.offset, "crc32": Int(entry.crc32),
                                       "stored_bytes": entry.storedBytes, "raw_bytes": entry.rawBytes,
                                       "compression_ratio": entry.compressionRatio]
             if let groupSize = entry.groupSize { row["group_size"] = groupSize }

@@ -145,3 +145,36 @@ import TestSupport
         }
     }
 }
+
+/// Loading whole models from damaged files: every failure must be a thrown error, never a crash or a double free.
+@Suite struct DamagedModelFileTests {
+    @Test func mutatedModelFilesOnlyEverThrow() throws {
+        let directory = try Fixtures.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let path = directory.appendingPathComponent("m.gqz")
+        _ = try ModelConverter.convert(folder: Fixtures.local.appendingPathComponent("models/flags-untied"), to: path,
+                                       options: ConversionOptions(bits: 4, threads: 1))
+        let original = Array(try Data(contentsOf: path))
+        let file = try GQZFile(path: path.path)
+        // Flip bytes inside each weight payload (after the tokenizer, which is large and slow to re-read).
+        let targets = file.entries.filter { !$0.name.hasPrefix("tokenizer/") }
+        var state: UInt64 = 99
+        func random(_ bound: Int) -> Int {
+            state = state &* 6364136223846793005 &+ 1442695040888963407
+            return Int((state >> 33) % UInt64(bound))
+        }
+        let probe = directory.appendingPathComponent("probe.gqz")
+        var refused = 0
+        for _ in 0..<50 {
+            var bytes = original
+            let entry = targets[random(targets.count)]
+            bytes[entry.offset + random(entry.storedBytes)] ^= UInt8(1 << random(8))
+            try Data(bytes).write(to: probe)
+            do { _ = try LoadedModel.load(path: probe.path, threads: 1) } catch let error as GQZError {
+                refused += 1
+                #expect(error.description.contains(entry.name) || error.description.contains("index"), "\(error)")
+            }
+        }
+        #expect(refused >= 45)   // a flip can only go unnoticed if it lands in a frame's unused padding bits
+    }
+}

@@ -13,7 +13,8 @@ public enum CommandRunner {
 
     /// Runs `product` (e.g. "gpt2-edge") with `arguments`, feeding `input` on standard input.
     public static func run(_ product: String, _ arguments: [String], input: String? = nil,
-                           interruptAfter delay: Double? = nil) throws -> Output {
+                           interruptAfter delay: Double? = nil, environment: [String: String] = [:],
+                           directory: URL? = nil) throws -> Output {
         let executable = productsFolder.appendingPathComponent(product)
         guard FileManager.default.isExecutableFile(atPath: executable.path) else {
             throw NSError(domain: "CommandRunner", code: 1, userInfo: [NSLocalizedDescriptionKey: "\(executable.path) not built; run `swift build` before the tests"])
@@ -21,6 +22,8 @@ public enum CommandRunner {
         let process = Process()
         process.executableURL = executable
         process.arguments = arguments
+        if !environment.isEmpty { process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 } }
+        if let directory { process.currentDirectoryURL = directory }
         let stdout = Pipe(), stderr = Pipe(), stdin = Pipe()
         process.standardOutput = stdout
         process.standardError = stderr

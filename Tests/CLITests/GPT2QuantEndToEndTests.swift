@@ -1,0 +1,94 @@
+import Foundation
+import Testing
+import TestSupport
+
+/// `gpt2-quant` as a user runs it: convert (from a folder and from a hub id), inspect, verify, and the result in gpt2-edge.
+@Suite struct GPT2QuantEndToEndTests {
+    static let micro = Fixtures.local.appendingPathComponent("models/micro").path
+
+    static func json(_ text: String) throws -> [String: Any] {
+        try JSONSerialization.jsonObject(with: Data(text.utf8)) as! [String: Any]
+    }
+
+    @Test func convertInspectVerifyAndGenerate() throws {
+        let directory = try Fixtures.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let output = directory.appendingPathComponent("micro.gqz").path
+        let convert = try CommandRunner.run("gpt2-quant", ["convert", Self.micro, "-o", output, "--bits", "8"])
+        #expect(convert.status == 0, "\(convert.standardError)")
+        #expect(convert.standardOutput.contains("wrote \(output)") && convert.standardOutput.contains("peak RSS"))
+        #expect(try FileManager.default.contentsOfDirectory(atPath: directory.path) == ["micro.gqz"])
+
+        let inspect = try CommandRunner.run("gpt2-quant", ["inspect", output, "--json"])
+        #expect(inspect.status == 0)
+        let object = try Self.json(inspect.standardOutput)
+        let tensors = object["tensors"] as! [[String: Any]]
+        let expectedCount = 2 + 2 + 2 * 12 + 2   // tokenizer files, embeddings, 2 layers, ln_f
+        #expect(tensors.count == expectedCount)
+        let feedForward: [String: Any] = tensors.first { $0["name"] as? String == "h.0.mlp.c_fc.weight" } ?? [:]
+        let shape = feedForward["shape"] as? [Int]
+        #expect(shape == [64, 16])   // [out, in]
+        #expect(feedForward["scheme"] as? String == "q8")
+        #expect(try CommandRunner.run("gpt2-quant", ["inspect", output]).standardOutput.contains("q8/g32"))
+
+        let verify = try CommandRunner.run("gpt2-quant", ["verify", output])
+        #expect(verify.status == 0 && verify.standardOutput.contains("OK"))
+
+        let generate = try CommandRunner.run("gpt2-edge", ["generate", "-m", output, "-p", "The quick brown fox", "-n", "8", "--greedy", "--json", "-q"])
+        #expect(generate.status == 0, "\(generate.standardError)")
+        #expect((try Self.json(generate.standardOutput)["tokens"] as! [Any]).count == 8)
+        let tokenize = try CommandRunner.run("gpt2-edge", ["tokenize", "-m", output, "Hello world"])
+        #expect(tokenize.status == 0, "\(tokenize.standardError)")
+        #expect((try Self.json(tokenize.standardOutput)["ids"] as! [Any]).ints == [15496, 995])
+
+        // A damaged file: verify names the tensor and fails; loading fails with the same kind of message.
+        var bytes = Array(try Data(contentsOf: URL(fileURLWithPath: output)))
+        let entry = tensors.first { $0["name"] as? String == "h.1.attn.c_proj.weight" }!
+        let offset = (entry["offset"] as! NSNumber).intValue + (entry["stored_bytes"] as! NSNumber).intValue / 2
+        bytes[offset] ^= 0x55
+        try Data(bytes).write(to: URL(fileURLWithPath: output))
+        let broken = try CommandRunner.run("gpt2-quant", ["verify", output])
+        #expect(broken.status == 1 && broken.standardError.contains("tensor h.1.attn.c_proj.weight is corrupt"), "\(broken.standardError)")
+        let load = try CommandRunner.run("gpt2-edge", ["generate", "-m", output, "-p", "x"])
+        #expect(load.status == 1 && load.standardError.contains("h.1.attn.c_proj.weight"), "\(load.standardError)")
+    }
+
+    @Test func convertFromAHubIDThroughTheCache() throws {
+        let repository = try HubClientTestsRepository.make()
+        let home = try Fixtures.temporaryDirectory("hf-home"), work = try Fixtures.temporaryDirectory()
+        defer { for url in [repository, home, work] { try? FileManager.default.removeItem(at: url) } }
+        let server = try HubServer(repositories: ["test-org/tiny-gpt2": repository])
+        let environment = ["HF_ENDPOINT": server.endpoint.absoluteString, "HF_HOME": home.path]
+        let run = try CommandRunner.run("gpt2-quant", ["convert", "test-org/tiny-gpt2", "--bits", "4"], environment: environment, directory: work)
+        #expect(run.status == 0, "\(run.standardError)")
+        #expect(FileManager.default.fileExists(atPath: work.appendingPathComponent("tiny-gpt2-q4.gqz").path))
+        #expect(FileManager.default.fileExists(atPath: home.appendingPathComponent("hub/models--test-org--tiny-gpt2/refs/main").path))
+        // Offline now works from the cache; an id that was never downloaded says what to do.
+        let offline = environment.merging(["HF_HUB_OFFLINE": "1"]) { $1 }
+        let again = try CommandRunner.run("gpt2-quant", ["convert", "test-org/tiny-gpt2", "-o", "again.gqz"], environment: offline, directory: work)
+        #expect(again.status == 0, "\(again.standardError)")
+        let missing = try CommandRunner.run("gpt2-quant", ["convert", "gpt2"], environment: offline, directory: work)
+        #expect(missing.status == 1 && missing.standardError.contains("openai-community/gpt2 is not in the Hugging Face cache"), "\(missing.standardError)")
+    }
+
+    @Test func badArgumentsAndUnwritableOutput() throws {
+        let usage = try CommandRunner.run("gpt2-quant", ["convert", Self.micro, "--bits", "3"])
+        #expect(usage.status == 64 && usage.standardError.contains("--bits must be 8 or 4"))
+        let unwritable = try CommandRunner.run("gpt2-quant", ["convert", Self.micro, "-o", "/nonexistent-dir/x.gqz"])
+        #expect(unwritable.status == 1 && unwritable.standardError.contains("/nonexistent-dir"), "\(unwritable.standardError)")
+        let notGQZ = try CommandRunner.run("gpt2-quant", ["verify", Self.micro + "/config.json"])
+        #expect(notGQZ.status == 1 && notGQZ.standardError.contains("not a .gqz file"), "\(notGQZ.standardError)")
+    }
+}
+
+/// The hub repository used by the download tests: a plain copy of a committed model.
+enum HubClientTestsRepository {
+    static func make() throws -> URL {
+        let folder = try Fixtures.temporaryDirectory("hub-repo")
+        let source = Fixtures.local.appendingPathComponent("models/flags-untied")
+        for name in ["config.json", "generation_config.json", "model.safetensors", "vocab.json", "merges.txt"] {
+            try Data(contentsOf: source.appendingPathComponent(name)).write(to: folder.appendingPathComponent(name))
+        }
+        return folder
+    }
+}
