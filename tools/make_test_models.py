@@ -14,6 +14,10 @@ Swift suite checks them without ../shared:
   flags-untied   separate lm_head.weight (tie_word_embeddings false), quick_gelu, epsilon 1e-6,
                  a 16-position context.
 
+The trained model (tools/train_default_model.py) is copied in as `kjv`, with references for prompts taken
+from its held-out text:
+    python tools/make_test_models.py --trained build/kjv
+
 Usage (needs torch, transformers, safetensors, numpy: see tools/requirements-reference.txt):
     python tools/make_test_models.py [--out Tests/Fixtures/models]
 Running it twice gives identical files.
@@ -113,17 +117,18 @@ def write_model(name, spec, out):
     return folder
 
 
-def reference(folder, spec):
+def reference(folder, spec, prompts=None):
     """Logits for a few prompts at every position, and greedy continuations, from transformers."""
     from transformers import GPT2LMHeadModel
     model = GPT2LMHeadModel.from_pretrained(folder, dtype=torch.float32, attn_implementation="eager").eval()
     vocab, n_pos = spec["vocab_size"], spec["n_positions"]
-    rng = np.random.RandomState(spec["seed"] + 1000)
-    prompts = {"single": [int(rng.randint(vocab))],
-               "short": [int(x) for x in rng.randint(0, vocab, size=7)],
-               "long": [int(x) for x in rng.randint(0, vocab, size=n_pos - 8)]}
-    if vocab == 50257:
-        prompts["text"] = [464, 2068, 7586, 21831, 18045, 625, 262, 16931, 3290, 13]  # "The quick brown fox jumps over the lazy dog."
+    if prompts is None:
+        rng = np.random.RandomState(spec["seed"] + 1000)
+        prompts = {"single": [int(rng.randint(vocab))],
+                   "short": [int(x) for x in rng.randint(0, vocab, size=7)],
+                   "long": [int(x) for x in rng.randint(0, vocab, size=n_pos - 8)]}
+        if vocab == 50257:
+            prompts["text"] = [464, 2068, 7586, 21831, 18045, 625, 262, 16931, 3290, 13]  # "The quick brown fox jumps over the lazy dog."
     out = {"format": "gpt2-edge-test-reference-v1", "model": os.path.basename(folder),
            "computed_with": {"torch": torch.__version__, "transformers": __import__("transformers").__version__,
                              "dtype": "float32", "attn_implementation": "eager"},
@@ -151,12 +156,34 @@ def reference(folder, spec):
         json.dump(out, f, separators=(",", ":"))
 
 
+def add_trained(source, out):
+    """Copies a trained model folder in as `kjv` and computes references on held-out prompts."""
+    from tokenizers import ByteLevelBPETokenizer
+    folder = os.path.join(out, "kjv")
+    shutil.rmtree(folder, ignore_errors=True)
+    os.makedirs(folder)
+    for name in ("config.json", "generation_config.json", "model.safetensors", "vocab.json", "merges.txt", "heldout.txt", "train_log.json"):
+        shutil.copy(os.path.join(source, name), os.path.join(folder, name))
+    tokenizer = ByteLevelBPETokenizer(os.path.join(folder, "vocab.json"), os.path.join(folder, "merges.txt"), add_prefix_space=False)
+    ids = tokenizer.encode(open(os.path.join(folder, "heldout.txt")).read()).ids
+    # Prompts from the held-out Gospel of John, which the model never saw: 1, 12, 64, 128 and 240 tokens.
+    prompts = {"single": ids[:1], "short": ids[100:112], "medium": ids[1000:1064], "long": ids[5000:5128], "near_max": ids[9000:9240]}
+    with open(os.path.join(folder, "config.json")) as f:
+        config = json.load(f)
+    reference(folder, dict(vocab_size=config["vocab_size"], n_positions=config["n_positions"], full_logits=False), prompts)
+    print(f"kjv: {folder}")
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", default=os.path.join(ROOT, "Tests", "Fixtures", "models"))
     parser.add_argument("--only", nargs="*", default=list(MODELS))
+    parser.add_argument("--trained", help="a folder written by tools/train_default_model.py")
     args = parser.parse_args()
     torch.set_num_threads(1)
+    if args.trained:
+        add_trained(args.trained, args.out)
+        return
     for name in args.only:
         folder = write_model(name, MODELS[name], args.out)
         reference(folder, MODELS[name])

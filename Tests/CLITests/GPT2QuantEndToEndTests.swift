@@ -54,7 +54,7 @@ import TestSupport
     }
 
     @Test func convertFromAHubIDThroughTheCache() throws {
-        let repository = try HubClientTestsRepository.make()
+        let repository = try Fixtures.hubRepositoryCopy()
         let home = try Fixtures.temporaryDirectory("hf-home"), work = try Fixtures.temporaryDirectory()
         defer { for url in [repository, home, work] { try? FileManager.default.removeItem(at: url) } }
         let server = try HubServer(repositories: ["test-org/tiny-gpt2": repository])
@@ -81,14 +81,3 @@ import TestSupport
     }
 }
 
-/// The hub repository used by the download tests: a plain copy of a committed model.
-enum HubClientTestsRepository {
-    static func make() throws -> URL {
-        let folder = try Fixtures.temporaryDirectory("hub-repo")
-        let source = Fixtures.local.appendingPathComponent("models/flags-untied")
-        for name in ["config.json", "generation_config.json", "model.safetensors", "vocab.json", "merges.txt"] {
-            try Data(contentsOf: source.appendingPathComponent(name)).write(to: folder.appendingPathComponent(name))
-        }
-        return folder
-    }
-}

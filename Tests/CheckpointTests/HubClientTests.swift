@@ -7,16 +7,6 @@ import TestSupport
 @Suite(.serialized) struct HubClientTests {
     static let repository = "test-org/tiny-gpt2"
 
-    /// A plain copy (tokenizer links resolved) of a committed model, as the hub would serve it.
-    static func repositoryFolder() throws -> URL {
-        let folder = try Fixtures.temporaryDirectory("hub-repo")
-        let source = Fixtures.local.appendingPathComponent("models/flags-untied")
-        for name in ["config.json", "generation_config.json", "model.safetensors", "vocab.json", "merges.txt"] {
-            try Data(contentsOf: source.appendingPathComponent(name)).write(to: folder.appendingPathComponent(name))
-        }
-        return folder
-    }
-
     static func client(_ server: HubServer, cache: URL, offline: Bool = false) -> HubClient {
         HubClient(endpoint: server.endpoint, cache: HubCache(root: cache), offline: offline)
     }
@@ -26,7 +16,7 @@ import TestSupport
     }
 
     @Test func freshDownloadFillsTheCacheInHuggingFaceLayout() throws {
-        let source = try Self.repositoryFolder(), cache = try Fixtures.temporaryDirectory("hub-cache")
+        let source = try Fixtures.hubRepositoryCopy(), cache = try Fixtures.temporaryDirectory("hub-cache")
         defer { try? FileManager.default.removeItem(at: source); try? FileManager.default.removeItem(at: cache) }
         let server = try HubServer(repositories: [Self.repository: source])
         let folder = try Self.client(server, cache: cache).resolve("test-org/tiny-gpt2")
@@ -50,7 +40,7 @@ import TestSupport
     }
 
     @Test func interruptedTransferResumesWithARangeRequest() throws {
-        let source = try Self.repositoryFolder(), cache = try Fixtures.temporaryDirectory("hub-cache")
+        let source = try Fixtures.hubRepositoryCopy(), cache = try Fixtures.temporaryDirectory("hub-cache")
         defer { try? FileManager.default.removeItem(at: source); try? FileManager.default.removeItem(at: cache) }
         let server = try HubServer(repositories: [Self.repository: source], options: ["--cut-after", "30000"])
         let folder = try Self.client(server, cache: cache).resolve(Self.repository)
@@ -59,7 +49,7 @@ import TestSupport
     }
 
     @Test func serverIgnoringRangeStillGivesTheRightFile() throws {
-        let source = try Self.repositoryFolder(), cache = try Fixtures.temporaryDirectory("hub-cache")
+        let source = try Fixtures.hubRepositoryCopy(), cache = try Fixtures.temporaryDirectory("hub-cache")
         defer { try? FileManager.default.removeItem(at: source); try? FileManager.default.removeItem(at: cache) }
         let server = try HubServer(repositories: [Self.repository: source], options: ["--cut-after", "30000", "--ignore-range"])
         let folder = try Self.client(server, cache: cache).resolve(Self.repository)
@@ -67,7 +57,7 @@ import TestSupport
     }
 
     @Test func checksumMismatchIsRejectedAndNothingIsCached() throws {
-        let source = try Self.repositoryFolder(), cache = try Fixtures.temporaryDirectory("hub-cache")
+        let source = try Fixtures.hubRepositoryCopy(), cache = try Fixtures.temporaryDirectory("hub-cache")
         defer { try? FileManager.default.removeItem(at: source); try? FileManager.default.removeItem(at: cache) }
         let server = try HubServer(repositories: [Self.repository: source], options: ["--corrupt"])
         do {
@@ -95,7 +85,7 @@ import TestSupport
     }
 
     @Test func unknownRepositoryAndBadIDs() throws {
-        let source = try Self.repositoryFolder(), cache = try Fixtures.temporaryDirectory("hub-cache")
+        let source = try Fixtures.hubRepositoryCopy(), cache = try Fixtures.temporaryDirectory("hub-cache")
         defer { try? FileManager.default.removeItem(at: source); try? FileManager.default.removeItem(at: cache) }
         let server = try HubServer(repositories: [Self.repository: source])
         #expect(throws: HubClient.HubError.notFound(repository: "nobody/nothing", file: "config.json", status: 404)) {

@@ -88,6 +88,29 @@ import TestSupport
         #expect(totals[8]!.meanKL < totals[4]!.meanKL / 20)
     }
 
+    /// The trained model (tools/train_default_model.py) has real, peaked distributions, so top-1 agreement
+    /// measures quantization quality: the targets are ≥ 99% for int8 and ≥ 90% for int4, over every
+    /// position of five held-out prompts (465 positions).
+    @Test func trainedModelMeetsTheAgreementTargets() throws {
+        let folder = Fixtures.local.appendingPathComponent("models/kjv")
+        let (totals, table) = try Self.measure([folder])
+        print(table)
+        #expect(totals[8]!.top1Rate >= 0.99, "\(table)")
+        #expect(totals[4]!.top1Rate >= 0.90, "\(table)")
+    }
+
+    /// The trained model's float32 path against transformers, like the random fixtures.
+    @Test func trainedModelMatchesTransformers() throws {
+        let folder = Fixtures.local.appendingPathComponent("models/kjv")
+        let model = try LoadedModel.load(path: folder.path, threads: 2)
+        for prompt in try ReferenceModelTests.prompts(at: folder) {
+            let logits = try model.network.forward(tokens: prompt.ids, cache: KVCache(config: model.config), logits: .allPositions)
+            ReferenceModelTests.check(logits, against: prompt, vocabulary: model.config.vocabularySize)
+            let options = GenerationOptions(maxNewTokens: prompt.greedy.count, sampling: .greedy, ignoreEndOfText: true)
+            #expect(try TextGenerator(model: model).generate(promptTokens: prompt.ids, options: options).tokens == prompt.greedy, "\(prompt.name)")
+        }
+    }
+
     @Test(arguments: [8, 4])
     func fusedKernelsEqualDequantizeThenFloat32(bits: Int) throws {
         let directory = try Fixtures.temporaryDirectory()

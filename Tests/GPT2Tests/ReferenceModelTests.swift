@@ -24,7 +24,12 @@ import TestSupport
     }
 
     static func localPrompts(_ name: String) throws -> [Prompt] {
-        let json = try Fixtures.json(localFolder(name).appendingPathComponent("reference.json"))
+        try prompts(at: localFolder(name))
+    }
+
+    /// The prompts of a reference.json written by tools/make_test_models.py.
+    static func prompts(at folder: URL) throws -> [Prompt] {
+        let json = try Fixtures.json(folder.appendingPathComponent("reference.json"))
         return (json["prompts"] as! [[String: Any]]).map { p in
             Prompt(name: p["name"] as! String, ids: (p["input_ids"] as! [Any]).ints,
                    fullLogits: (p["logits"] as? [Any])?.map { ($0 as! [Any]).floats },

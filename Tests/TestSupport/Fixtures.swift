@@ -23,6 +23,16 @@ public enum Fixtures {
     /// The GPT-2 tokenizer files (vocab.json, merges.txt) committed under Tests/Fixtures/tokenizer.
     public static var tokenizerFolder: URL { local.appendingPathComponent("tokenizer") }
 
+    /// A plain copy (tokenizer links resolved) of a committed model, laid out as a hub repository serves it.
+    public static func hubRepositoryCopy(of model: String = "flags-untied") throws -> URL {
+        let folder = try temporaryDirectory("hub-repo")
+        let source = local.appendingPathComponent("models/\(model)")
+        for name in ["config.json", "generation_config.json", "model.safetensors", "vocab.json", "merges.txt"] {
+            try Data(contentsOf: source.appendingPathComponent(name)).write(to: folder.appendingPathComponent(name))
+        }
+        return folder
+    }
+
     /// Parses a JSON Lines file into one dictionary per line.
     public static func jsonLines(_ url: URL) throws -> [[String: Any]] {
         let text = try String(contentsOf: url, encoding: .utf8)
