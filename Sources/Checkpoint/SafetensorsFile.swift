@@ -117,6 +117,24 @@ public final class SafetensorsFile: @unchecked Sendable {
         if let info = tensors[name] { file.releasePages(in: info.byteRange) }
     }
 
+    /// Reads elements `range` of a tensor as Float into `output`, straight from the mapping (no copy of the
+    /// whole tensor): what the converter uses to stream an embedding table row by row.
+    /// `info` comes from this file's header and must be a loadable weight (F32, F16, BF16).
+    public func readFloats(_ info: TensorInfo, elements range: Range<Int>, into output: UnsafeMutableBufferPointer<Float>) {
+        precondition(tensors[info.name] == info && info.dtype.isLoadableWeight, "tensor \(info.name) of \(path) is not a loadable weight")
+        precondition(range.lowerBound >= 0 && range.upperBound <= info.elementCount && output.count >= range.count)
+        let size = info.dtype.byteSize
+        file.withUnsafeBytes(in: (info.byteRange.lowerBound + range.lowerBound * size)..<(info.byteRange.lowerBound + range.upperBound * size)) { raw in
+            for i in 0..<range.count {
+                switch info.dtype {
+                case .f32: output[i] = Float(bitPattern: UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: 4 * i, as: UInt32.self)))
+                case .f16: output[i] = Float(float16Bits: UInt16(littleEndian: raw.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self)))
+                default: output[i] = Float(bitPattern: UInt32(UInt16(littleEndian: raw.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self))) << 16)
+                }
+            }
+        }
+    }
+
     /// The tensor's values as Float, converted from F16 or BF16 when stored that way.
     public func floats(_ name: String) throws -> [Float] {
         let info = try info(name)

@@ -107,21 +107,22 @@ public enum ModelConverter {
         for (index, (name, shape)) in expected.enumerated() {
             progress(index, expected.count, name)
             let (file, info) = try checkpoint.info(name)
-            let source = try file.floats(info.name)
+            // Only the Conv1D matrices need the whole tensor in memory (to transpose it); everything else is
+            // read row by row from the mapping, so the largest tensor (the embedding) is never copied whole.
+            let source = GPT2Weights.isConv1DMatrix(name) ? try file.floats(info.name) : []
+            func readRow(_ r: Int, _ columns: Int, into out: UnsafeMutableBufferPointer<Float>) {
+                file.readFloats(info, elements: (r * columns)..<((r + 1) * columns), into: out)   // dtype checked above
+            }
             let scheme: QuantizationScheme
             let rows: Int, columns: Int
             let payload: [UInt8]
             if shape.count == 1 {
                 (scheme, rows, columns) = (.float32, 1, shape[0])
-                payload = TensorQuantizer.quantize(rows: 1, columns: columns, scheme: .float32) { _, out in
-                    _ = out.update(fromContentsOf: source)
-                }
+                payload = TensorQuantizer.quantize(rows: 1, columns: columns, scheme: .float32) { r, out in readRow(r, columns, into: out) }
             } else if name == "wpe.weight" {
                 // Position embeddings are only looked up, one row per token: float32 costs little and loses nothing.
                 (scheme, rows, columns) = (.float32, shape[0], shape[1])
-                payload = TensorQuantizer.quantize(rows: rows, columns: columns, scheme: .float32) { r, out in
-                    for c in 0..<columns { out[c] = source[r * columns + c] }
-                }
+                payload = TensorQuantizer.quantize(rows: rows, columns: columns, scheme: .float32) { r, out in readRow(r, columns, into: out) }
             } else if GPT2Weights.isConv1DMatrix(name) {
                 // Conv1D [in, out] → [out, in] rows, so each output's weights are contiguous for the kernels.
                 let (inFeatures, outFeatures) = (shape[0], shape[1])
@@ -134,9 +135,7 @@ public enum ModelConverter {
                 // wte / lm_head: already [vocab, C], one row per token.
                 (scheme, rows, columns) = (embeddingScheme, shape[0], shape[1])
                 payload = TensorQuantizer.quantize(rows: rows, columns: columns, scheme: scheme, search: options.scaleSearch,
-                                                   threads: options.threads) { r, out in
-                    for c in 0..<columns { out[c] = source[r * columns + c] }
-                }
+                                                   threads: options.threads) { r, out in readRow(r, columns, into: out) }
             }
             let storedShape = shape.count == 1 ? shape : [rows, columns]
             record(try writer.add(name: name, shape: storedShape, scheme: scheme.name, groupSize: scheme.groupSize, payload: payload))
