@@ -94,10 +94,13 @@ public final class ThreadPool: @unchecked Sendable {
                     return
                 }
                 seen = generation.load(ordering: .acquiring)
-                let body = job
+                var body = job
                 let count = itemCount
                 condition.unlock()
-                if let body { runItems(body, count: count) }
+                if body != nil { runItems(body!, count: count) }
+                // Drop this thread's reference before reporting done: the caller's closure must be
+                // unreferenced when parallelFor returns (withoutActuallyEscaping checks, and traps otherwise).
+                body = nil
                 busyWorkers.subtract(1, ordering: .releasing)
             }
         }

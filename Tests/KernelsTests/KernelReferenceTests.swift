@@ -145,6 +145,18 @@ import Testing
         }
     }
 
+    /// Many short jobs back to back: a worker that still held the previous job's closure when the caller
+    /// returned would trap in `withoutActuallyEscaping` (it happened, intermittently, before the fix).
+    @Test(arguments: [2, 3, 4])
+    func threadPoolSurvivesManyShortJobs(threads: Int) {
+        let pool = ThreadPool(threadCount: threads)
+        let counter = FloatBuffer(count: 8)
+        for job in 0..<20_000 {
+            pool.parallelFor(1 + job % 7) { counter.base[$0] += 1 }
+        }
+        #expect(counter.array().reduce(0, +) == Float((0..<20_000).reduce(0) { $0 + 1 + $1 % 7 }))
+    }
+
     @Test func threadPoolRunsEveryItemExactlyOnce() {
         for threads in 1...4 {
             let pool = ThreadPool(threadCount: threads)
