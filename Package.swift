@@ -21,6 +21,12 @@ let package = Package(
             providers: [.apt(["libzstd-dev"]), .brew(["zstd"])]
         ),
         .target(name: "GQZ", dependencies: ["CZstd", "Quantization"]),
+        // The default model, linked into gpt2-edge only (Sources/CDefaultModel/default_model.c).
+        .target(
+            name: "CDefaultModel",
+            exclude: ["default.gqz"],
+            cSettings: [.define("GPT2EDGE_DEFAULT_MODEL_PATH", to: "\"Sources/CDefaultModel/default.gqz\"")]
+        ),
         // Kernels are compiled optimized even in debug builds: unoptimized SIMD loops are ~50× slower,
         // which would make the test suite crawl without testing anything more.
         .target(name: "Kernels", swiftSettings: [.unsafeFlags(["-O"], .when(configuration: .debug))]),
@@ -35,7 +41,7 @@ let package = Package(
         ),
         .executableTarget(
             name: "gpt2-edge",
-            dependencies: ["GPT2Edge", .product(name: "ArgumentParser", package: "swift-argument-parser")]
+            dependencies: ["GPT2Edge", "CDefaultModel", .product(name: "ArgumentParser", package: "swift-argument-parser")]
         ),
         .executableTarget(
             name: "gpt2-quant",

@@ -80,7 +80,23 @@ public final class LoadedModel: @unchecked Sendable {
     /// Loads a `.gqz` file: config and tokenizer from the file, every tensor decompressed (and checksummed)
     /// straight into the memory the kernels read.
     static func loadGQZ(path: String, threads: Int) throws -> (GPT2Model, GPT2Tokenizer) {
-        let file = try GQZFile(path: path)
+        try loadGQZ(try GQZFile(path: path), threads: threads)
+    }
+
+    /// Loads a model whose `.gqz` image is linked into the program (the gpt2-edge default model).
+    public static func load(embedded bytes: UnsafeRawBufferPointer, name: String, threads: Int) throws -> LoadedModel {
+        let start = Date()
+        let (network, tokenizer) = try loadGQZ(try GQZFile(staticBytes: bytes, name: name), threads: threads)
+        return LoadedModel(network: network, tokenizer: tokenizer, source: name, loadSeconds: Date().timeIntervalSince(start))
+    }
+
+    /// Only the tokenizer of an embedded model.
+    public static func loadTokenizer(embedded bytes: UnsafeRawBufferPointer, name: String) throws -> GPT2Tokenizer {
+        try tokenizer(of: GQZFile(staticBytes: bytes, name: name))
+    }
+
+    static func loadGQZ(_ file: GQZFile, threads: Int) throws -> (GPT2Model, GPT2Tokenizer) {
+        let path = file.path
         guard let model = file.metadata["model"] as? [String: Any], model["architecture"] as? String == "gpt2",
               let configJSON = model["config"] as? [String: Any] else {
             throw GQZError.corruptIndex(path: path, reason: "metadata.model does not describe a gpt2 model")

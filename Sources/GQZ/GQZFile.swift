@@ -21,21 +21,27 @@ public final class GQZFile: @unchecked Sendable {
     /// The index's `metadata` object (model config, quantization settings, converter).
     public let metadata: [String: Any]
     private let entryByName: [String: GQZEntry]
-    private let descriptor: Int32
+    private let source: ByteSource
+
+    /// Where the bytes come from: an open file, or memory that lives as long as the program (an embedded model).
+    enum ByteSource {
+        case file(Int32)
+        case memory(UnsafeRawBufferPointer)
+    }
 
     public init(path: String) throws {
         self.path = path
         let descriptor = open(path, O_RDONLY)
         guard descriptor >= 0 else { throw GQZError.unreadable(path: path, reason: String(cString: strerror(errno))) }
-        self.descriptor = descriptor
         var info = stat()
         guard fstat(descriptor, &info) == 0 else {
             close(descriptor)
             throw GQZError.unreadable(path: path, reason: String(cString: strerror(errno)))
         }
+        source = .file(descriptor)
         fileSize = Int(info.st_size)
         do {
-            (version, entries, metadata) = try Self.readIndex(descriptor: descriptor, path: path, fileSize: fileSize)
+            (version, entries, metadata) = try Self.readIndex(source: source, path: path, fileSize: fileSize)
         } catch {
             close(descriptor)
             throw error
@@ -43,7 +49,18 @@ public final class GQZFile: @unchecked Sendable {
         entryByName = Dictionary(uniqueKeysWithValues: entries.map { ($0.name, $0) })
     }
 
-    deinit { close(descriptor) }
+    /// A file image in memory that outlives this object (e.g. a model linked into the program); `name` labels messages.
+    public init(staticBytes bytes: UnsafeRawBufferPointer, name: String) throws {
+        path = name
+        source = .memory(bytes)
+        fileSize = bytes.count
+        (version, entries, metadata) = try Self.readIndex(source: source, path: name, fileSize: fileSize)
+        entryByName = Dictionary(uniqueKeysWithValues: entries.map { ($0.name, $0) })
+    }
+
+    deinit {
+        if case .file(let descriptor) = source { close(descriptor) }
+    }
 
     /// The entry for `name`, or an error naming the file.
     public func entry(_ name: String) throws -> GQZEntry {
@@ -64,7 +81,7 @@ public final class GQZFile: @unchecked Sendable {
     /// Decompresses `entry`'s payload into `destination` (exactly `rawBytes` long) and verifies it.
     public func readPayload(_ entry: GQZEntry, into destination: UnsafeMutableRawBufferPointer) throws {
         precondition(destination.count == entry.rawBytes)
-        let frame = try Self.read(descriptor: descriptor, path: path, offset: entry.offset, count: entry.storedBytes)
+        let frame = try Self.read(source: source, path: path, offset: entry.offset, count: entry.storedBytes)
         do {
             try Self.requireChecksummedFrame(frame)
             try ZstdFrame.decompress(frame, into: destination)
@@ -96,12 +113,12 @@ public final class GQZFile: @unchecked Sendable {
 
     // MARK: Reading the index
 
-    private static func readIndex(descriptor: Int32, path: String, fileSize: Int) throws -> (UInt32, [GQZEntry], [String: Any]) {
+    private static func readIndex(source: ByteSource, path: String, fileSize: Int) throws -> (UInt32, [GQZEntry], [String: Any]) {
         guard fileSize >= GQZFormat.preambleSize else {
-            if fileSize >= 8, try read(descriptor: descriptor, path: path, offset: 0, count: 8) != GQZFormat.magic { throw GQZError.notGQZ(path: path) }
+            if fileSize >= 8, try read(source: source, path: path, offset: 0, count: 8) != GQZFormat.magic { throw GQZError.notGQZ(path: path) }
             throw GQZError.corruptPreamble(path: path, reason: "file is \(fileSize) bytes, shorter than the \(GQZFormat.preambleSize)-byte preamble")
         }
-        let preamble = try read(descriptor: descriptor, path: path, offset: 0, count: GQZFormat.preambleSize)
+        let preamble = try read(source: source, path: path, offset: 0, count: GQZFormat.preambleSize)
         guard Array(preamble[0..<8]) == GQZFormat.magic else { throw GQZError.notGQZ(path: path) }
         func integer<T: FixedWidthInteger>(_ offset: Int, _: T.Type) -> T {
             preamble.withUnsafeBytes { T(littleEndian: $0.loadUnaligned(fromByteOffset: offset, as: T.self)) }
@@ -117,7 +134,7 @@ public final class GQZFile: @unchecked Sendable {
         guard indexStored <= UInt64(GQZFormat.maximumIndexBytes), indexRaw > 0, indexRaw <= UInt64(GQZFormat.maximumIndexBytes) else {
             throw GQZError.corruptPreamble(path: path, reason: "index sizes \(indexStored) / \(indexRaw) bytes are out of range")
         }
-        let frame = try read(descriptor: descriptor, path: path, offset: Int(indexOffset), count: Int(indexStored))
+        let frame = try read(source: source, path: path, offset: Int(indexOffset), count: Int(indexStored))
         let json: [UInt8]
         do {
             try requireChecksummedFrame(frame)
@@ -211,7 +228,17 @@ public final class GQZFile: @unchecked Sendable {
         guard frame[4] & 0x04 != 0 else { throw ZstdFrame.Failure(description: "zstd frame has no content checksum") }
     }
 
-    private static func read(descriptor: Int32, path: String, offset: Int, count: Int) throws -> [UInt8] {
+    private static func read(source: ByteSource, path: String, offset: Int, count: Int) throws -> [UInt8] {
+        let descriptor: Int32
+        switch source {
+        case .memory(let memory):
+            guard offset >= 0, count >= 0, offset <= memory.count, count <= memory.count - offset else {
+                throw GQZError.corruptPreamble(path: path, reason: "bytes \(offset)..<\(offset + count) are past the end (\(memory.count) bytes)")
+            }
+            return Array(UnsafeRawBufferPointer(rebasing: memory[offset..<(offset + count)]))
+        case .file(let file):
+            descriptor = file
+        }
         var bytes = [UInt8](repeating: 0, count: count)
         var done = 0
         while done < count {

@@ -1,6 +1,11 @@
 import ArgumentParser
+import CDefaultModel
 import Foundation
 import GPT2Edge
+
+/// The default model's bytes, linked into this program; read-only for the program's lifetime.
+let defaultModelBytes = UnsafeRawBufferPointer(start: gpt2edge_default_model_bytes(), count: gpt2edge_default_model_size())
+let defaultModelName = "<built-in KJV model>"
 
 @main
 struct GPT2EdgeCommand: ParsableCommand {
@@ -15,18 +20,18 @@ struct GPT2EdgeCommand: ParsableCommand {
 
 /// Options shared by every subcommand that loads a model.
 struct ModelOptions: ParsableArguments {
-    @Option(name: [.short, .long], help: "A .gqz file (gpt2-quant convert), or a Hugging Face GPT-2 folder run in float32.")
+    @Option(name: [.short, .long], help: "A .gqz file (gpt2-quant convert), or a Hugging Face GPT-2 folder run in float32 (default: the built-in KJV model).")
     var model: String?
 
     @Option(name: [.short, .long], help: "Threads for the forward pass (default: physical cores).")
     var threads: Int?
 
     func load() throws -> LoadedModel {
-        guard let model else {
-            throw CLIError("no model given: pass -m with a .gqz file or a Hugging Face GPT-2 folder (an embedded default model is not built yet)")
-        }
         let threadCount = threads ?? CPUInfo.physicalCoreCount
         guard threadCount >= 1 && threadCount <= 256 else { throw CLIError("--threads must be between 1 and 256, got \(threadCount)") }
+        guard let model else {
+            return try LoadedModel.load(embedded: defaultModelBytes, name: defaultModelName, threads: threadCount)
+        }
         return try LoadedModel.load(path: model, threads: threadCount)
     }
 }

@@ -8,8 +8,8 @@ struct Tokenize: ParsableCommand {
         discussion: "Output: {\"ids\": [...], \"tokens\": [...]} where tokens are each id's text (bytes that are not valid UTF-8 on their own show as U+FFFD)."
     )
 
-    @Option(name: [.short, .long], help: "A .gqz file or a Hugging Face GPT-2 folder (only the tokenizer is read).")
-    var model: String
+    @Option(name: [.short, .long], help: "A .gqz file or a Hugging Face GPT-2 folder (only the tokenizer is read; default: the built-in model).")
+    var model: String?
 
     @Flag(help: "Treat <|endoftext|> as ordinary text.")
     var noSpecial = false
@@ -24,7 +24,8 @@ struct Tokenize: ParsableCommand {
     var text: String?
 
     func run() throws {
-        let tokenizer = try LoadedModel.loadTokenizer(path: model)
+        let tokenizer = try model.map { try LoadedModel.loadTokenizer(path: $0) }
+            ?? LoadedModel.loadTokenizer(embedded: defaultModelBytes, name: defaultModelName)
         let input: String
         if let file {
             guard let data = FileManager.default.contents(atPath: file) else { throw CLIError("cannot read \(file)") }

@@ -142,3 +142,28 @@ import TestSupport
         #expect(broken.status == 1 && broken.standardError.contains("/nonexistent"))
     }
 }
+
+/// The built-in model: what `gpt2-edge generate` runs when no -m is given.
+@Suite struct DefaultModelTests {
+    @Test func generatesWithNoModelArgument() throws {
+        let run = try CommandRunner.run("gpt2-edge", ["generate", "-p", "And God said", "-n", "24", "--seed", "1", "--json", "-q"])
+        #expect(run.status == 0, "\(run.standardError)")
+        let object = try JSONSerialization.jsonObject(with: Data(run.standardOutput.utf8)) as! [String: Any]
+        #expect((object["tokens"] as! [Any]).count == 24 || object["finish_reason"] as? String == "eos")
+        let tokenize = try CommandRunner.run("gpt2-edge", ["tokenize", "And God said"])
+        #expect(tokenize.status == 0 && tokenize.standardOutput.contains("\"ids\":[1050,389,395]"), "\(tokenize.standardOutput)")
+    }
+
+    /// The committed Sources/CDefaultModel/default.gqz is exactly `gpt2-quant convert` of the committed trained
+    /// fixture at int8, so anyone can rebuild it and check it.
+    @Test func builtInModelIsTheConversionOfTheTrainedFixture() throws {
+        let directory = try Fixtures.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let output = directory.appendingPathComponent("kjv.gqz")
+        let convert = try CommandRunner.run("gpt2-quant", ["convert", Fixtures.local.appendingPathComponent("models/kjv").path,
+                                                           "--bits", "8", "-o", output.path, "-q"])
+        #expect(convert.status == 0, "\(convert.standardError)")
+        let builtIn = Fixtures.repositoryRoot.appendingPathComponent("Sources/CDefaultModel/default.gqz")
+        #expect(try Data(contentsOf: output) == Data(contentsOf: builtIn))
+    }
+}

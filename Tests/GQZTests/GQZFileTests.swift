@@ -183,3 +183,20 @@ import TestSupport
         #expect((outcomes["index: refused"] ?? 0) > 100)
     }
 }
+
+@Suite struct InMemoryGQZTests {
+    @Test func memoryImageReadsLikeTheFile() throws {
+        let url = Fixtures.repositoryRoot.appendingPathComponent("formats/example.gqz")
+        let data = try Data(contentsOf: url)
+        // The image must outlive the reader, as a linked-in model does: allocate it for the process.
+        let image = UnsafeMutableRawBufferPointer.allocate(byteCount: data.count, alignment: 64)
+        data.copyBytes(to: image)
+        let fromMemory = try GQZFile(staticBytes: UnsafeRawBufferPointer(image), name: "<memory>")
+        let fromFile = try GQZFile(path: url.path)
+        #expect(fromMemory.entries == fromFile.entries)
+        for entry in fromFile.entries { #expect(try fromMemory.payload(entry.name) == fromFile.payload(entry.name)) }
+        #expect(fromMemory.verify().isEmpty)
+        // A truncated image is refused, naming it.
+        #expect(throws: GQZError.self) { try GQZFile(staticBytes: UnsafeRawBufferPointer(rebasing: UnsafeRawBufferPointer(image)[0..<100]), name: "<cut>") }
+    }
+}
