@@ -11,6 +11,16 @@ public func quantizedLinear(input: FloatBuffer, rows: Int, matrix: QuantizedMatr
     precondition(bias == nil || bias!.count == outFeatures)
     let chunk = 16
     let x = input.base, y = output.base, b = bias?.base
+    if rows == 1 {
+        // Decode: one token, so no weight reuse to organize; keep one vector accumulator per row and
+        // apply each group's scale vectorially, with a single horizontal sum per row.
+        pool.parallelFor((outFeatures + chunk - 1) / chunk) { c in
+            for o in (c * chunk)..<min(outFeatures, (c + 1) * chunk) {
+                y[o] = rowDot(matrix, row: o, x: x) + (b?[o] ?? 0)
+            }
+        }
+        return
+    }
     pool.parallelFor((outFeatures + chunk - 1) / chunk) { c in
         for o in (c * chunk)..<min(outFeatures, (c + 1) * chunk) {
             var t0 = 0
@@ -25,6 +35,45 @@ public func quantizedLinear(input: FloatBuffer, rows: Int, matrix: QuantizedMatr
             }
         }
     }
+}
+
+/// Σ_i W[o, i] · x[i] for one token: full groups in SIMD, a partial last group in scalar code.
+@inline(__always)
+private func rowDot(_ matrix: QuantizedMatrix, row o: Int, x: UnsafeMutablePointer<Float>) -> Float {
+    let size = matrix.groupSize, half = size / 2
+    let fullGroups = matrix.columns / size
+    let rowQuants = UnsafeRawPointer(matrix.quants + o * matrix.rowBytes)
+    let scales = matrix.scales + o * matrix.groupsPerRow
+    let input = UnsafeRawPointer(x)
+    var accumulator = SIMD16<Float>()
+    for g in 0..<fullGroups {
+        let start = g * size
+        var products = SIMD16<Float>()
+        switch matrix.bits {
+        case .eight:
+            for j in Swift.stride(from: 0, to: size, by: 16) {
+                let q = rowQuants.loadUnaligned(fromByteOffset: start + j, as: SIMD16<Int8>.self)
+                products += SIMD16<Float>(SIMD16<Int32>(truncatingIfNeeded: q)) * input.loadUnaligned(fromByteOffset: 4 * (start + j), as: SIMD16<Float>.self)
+            }
+        case .four:
+            for k in Swift.stride(from: 0, to: half, by: 16) {
+                let packed = rowQuants.loadUnaligned(fromByteOffset: start / 2 + k, as: SIMD16<UInt8>.self)
+                let low = SIMD16<Float>(SIMD16<Int32>(truncatingIfNeeded: packed & 0x0F) &- 8)
+                let high = SIMD16<Float>(SIMD16<Int32>(truncatingIfNeeded: packed &>> 4) &- 8)
+                products += low * input.loadUnaligned(fromByteOffset: 4 * (start + k), as: SIMD16<Float>.self)
+                products += high * input.loadUnaligned(fromByteOffset: 4 * (start + half + k), as: SIMD16<Float>.self)
+            }
+        }
+        accumulator += products * Float(scales[g])
+    }
+    var sum = accumulator.sum()
+    if fullGroups < matrix.groupsPerRow {
+        let g = fullGroups
+        var partial: Float = 0
+        for j in 0..<(matrix.columns - g * size) { partial += Float(matrix.quant(row: o, group: g, index: j)) * x[g * size + j] }
+        sum += partial * Float(scales[g])
+    }
+    return sum
 }
 
 /// The dot products of one weight group with `block` (≤ 4) token rows, as lanes of a SIMD4.
