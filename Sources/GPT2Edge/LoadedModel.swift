@@ -53,10 +53,7 @@ public final class LoadedModel: @unchecked Sendable {
             return LoadedModel(network: network, tokenizer: tokenizer, source: path, loadSeconds: Date().timeIntervalSince(start))
         }
         let checkpoint = try HFCheckpoint(folder: URL(fileURLWithPath: path))
-        let config: GPT2Config
-        do { config = try GPT2Config(huggingFace: checkpoint.config) } catch let error as GPT2Config.Invalid {
-            throw CheckpointError.invalidConfig(path: checkpoint.configURL.path, reason: error.description)
-        }
+        let config = try checkpoint.gpt2Config()
         let tokenizer = try GPT2Tokenizer(vocabulary: checkpoint.vocabularyURL, merges: checkpoint.mergesURL)
         let weights = try loadWeights(checkpoint, config: config)
         let network = GPT2Model(config: config, weights: weights, threads: threads)
@@ -143,15 +140,7 @@ public final class LoadedModel: @unchecked Sendable {
     /// Binds every tensor the config needs, checking its shape first. Aligned F32 tensors are used in
     /// place from the mapped file (no copy, pages loaded on first use); F16/BF16 are widened to F32.
     static func loadWeights(_ checkpoint: HFCheckpoint, config: GPT2Config) throws -> GPT2Weights {
-        for (name, shape) in GPT2Weights.expectedTensors(for: config) {
-            let (file, info) = try checkpoint.info(name)
-            if info.shape != shape {
-                throw CheckpointError.wrongShape(name: name, path: file.path, expected: shape, actual: info.shape)
-            }
-            if !info.dtype.isLoadableWeight {
-                throw CheckpointError.unsupportedDType(name: name, path: file.path, dtype: info.dtype.rawValue)
-            }
-        }
+        try checkpoint.validateTensors(for: config)
         /// A float32 view of a tensor: in place from the mapping when aligned F32, else converted.
         func floats(_ name: String) throws -> FloatBuffer {
             let (file, info) = try checkpoint.info(name)

@@ -81,16 +81,8 @@ public enum ModelConverter {
 
         // Everything that can be checked is checked before a byte is written.
         let checkpoint = try HFCheckpoint(folder: folder)
-        let config: GPT2Config
-        do { config = try GPT2Config(huggingFace: checkpoint.config) } catch let error as GPT2Config.Invalid {
-            throw CheckpointError.invalidConfig(path: checkpoint.configURL.path, reason: error.description)
-        }
-        let expected = GPT2Weights.expectedTensors(for: config)
-        for (name, shape) in expected {
-            let (file, info) = try checkpoint.info(name)
-            if info.shape != shape { throw CheckpointError.wrongShape(name: name, path: file.path, expected: shape, actual: info.shape) }
-            if !info.dtype.isLoadableWeight { throw CheckpointError.unsupportedDType(name: name, path: file.path, dtype: info.dtype.rawValue) }
-        }
+        let config = try checkpoint.gpt2Config()
+        let expected = try checkpoint.validateTensors(for: config)
         let vocabulary = try readTokenizerFile(checkpoint.vocabularyURL)
         let merges = try readTokenizerFile(checkpoint.mergesURL)
         _ = try GPT2Tokenizer(vocabularyJSON: vocabulary, mergesText: merges, source: (checkpoint.vocabularyURL.path, checkpoint.mergesURL.path))
@@ -104,9 +96,9 @@ public enum ModelConverter {
         record(try writer.add(name: "tokenizer/vocab.json", shape: [vocabulary.count], scheme: GQZFormat.bytesScheme, groupSize: nil, payload: Array(vocabulary)))
         record(try writer.add(name: "tokenizer/merges.txt", shape: [merges.count], scheme: GQZFormat.bytesScheme, groupSize: nil, payload: Array(merges)))
 
-        for (index, (name, shape)) in expected.enumerated() {
+        for (index, (name, file, info)) in expected.enumerated() {
             progress(index, expected.count, name)
-            let (file, info) = try checkpoint.info(name)
+            let shape = info.shape
             // Only the Conv1D matrices need the whole tensor in memory (to transpose it); everything else is
             // read row by row from the mapping, so the largest tensor (the embedding) is never copied whole.
             let source = GPT2Weights.isConv1DMatrix(name) ? try file.floats(info.name) : []

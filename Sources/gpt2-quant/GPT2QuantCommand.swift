@@ -34,15 +34,10 @@ struct Info: ParsableCommand {
 
     func run() throws {
         let checkpoint = try HFCheckpoint(folder: URL(fileURLWithPath: source))
-        let config: GPT2Config
-        do { config = try GPT2Config(huggingFace: checkpoint.config) } catch let error as GPT2Config.Invalid {
-            throw CheckpointError.invalidConfig(path: checkpoint.configURL.path, reason: error.description)
-        }
+        let config = try checkpoint.gpt2Config()
         var rows: [[String: Any]] = []
         var parameters = 0
-        for (name, shape) in GPT2Weights.expectedTensors(for: config) {
-            let (file, info) = try checkpoint.info(name)
-            if info.shape != shape { throw CheckpointError.wrongShape(name: name, path: file.path, expected: shape, actual: info.shape) }
+        for (name, file, info) in try checkpoint.validateTensors(for: config) {
             parameters += info.elementCount
             rows.append(["name": name, "shape": info.shape, "dtype": info.dtype.rawValue, "file": (file.path as NSString).lastPathComponent])
         }
