@@ -13,7 +13,7 @@ struct GPT2EdgeCommand: ParsableCommand {
         commandName: "gpt2-edge",
         abstract: "Run GPT-2 models on small machines.",
         discussion: "Exit codes: 0 success, 1 a runtime error (bad model file, prompt too long, …), 64 bad command-line usage.",
-        subcommands: [Generate.self, Tokenize.self, Logits.self],
+        subcommands: [Generate.self, Tokenize.self, Logits.self, Bench.self],
         defaultSubcommand: Generate.self
     )
 }

@@ -81,3 +81,24 @@ import TestSupport
     }
 }
 
+
+@Suite struct BenchEndToEndTests {
+    @Test func benchReportsSpeedsAndTheRoofline() throws {
+        let run = try CommandRunner.run("gpt2-edge", ["bench", "-m", Fixtures.local.appendingPathComponent("models/micro").path,
+                                                      "-p", "8", "-n", "8", "-r", "2", "--json"])
+        #expect(run.status == 0, "\(run.standardError)")
+        let object = try JSONSerialization.jsonObject(with: Data(run.standardOutput.utf8)) as! [String: Any]
+        for key in ["prompt_tokens_per_second", "decode_tokens_per_second"] {
+            let stats = object[key] as! [String: Double]
+            #expect(stats["mean"]! > 0 && stats["sd"]! >= 0, "\(key)")
+        }
+        #expect((object["read_bandwidth_bytes_per_second"] as! Double) > 1e8)
+        #expect((object["weight_bytes_per_token"] as! Int) > 0 && object["scheme"] as? String == "f32")
+        let share = object["decode_share_of_ceiling"] as! Double
+        #expect(share > 0 && share < 1.5)
+        let text = try CommandRunner.run("gpt2-edge", ["bench", "-p", "4", "-n", "4", "-r", "1"])   // the built-in model
+        #expect(text.status == 0 && text.standardOutput.contains("| tg4 |") && text.standardOutput.contains("q8/g32"), "\(text.standardOutput)")
+        let tooLong = try CommandRunner.run("gpt2-edge", ["bench", "-p", "300", "-n", "10"])
+        #expect(tooLong.status == 1 && tooLong.standardError.contains("exceeds the model's context of 256"))
+    }
+}

@@ -32,6 +32,20 @@ import Testing
         #expect(tight.filter(\.isFinite).count == 1 && tight[1].isFinite)   // always keeps the top token
     }
 
+    @Test func kthLargestMatchesSorting() {
+        var state: UInt64 = 3
+        for count in [1, 2, 5, 100, 5000] {
+            let values = (0..<count).map { _ -> Float in
+                state = state &* 6364136223846793005 &+ 1442695040888963407
+                return Float(Int(state >> 54)) / 16   // many ties
+            }
+            let sorted = values.sorted(by: >)
+            for k in Set([1, 2, count / 2 + 1, count].filter { $0 >= 1 && $0 <= count }) {
+                #expect(LogitsProcessors.kthLargest(values, k) == sorted[k - 1], "count \(count), k \(k)")
+            }
+        }
+    }
+
     @Test func temperatureDivides() {
         var logits: [Float] = [1, -2, 4]
         LogitsProcessors.applyTemperature(&logits, temperature: 0.5)

@@ -1,0 +1,99 @@
+import ArgumentParser
+import Foundation
+import GPT2Edge
+
+/// Prompt and decode speed like llama-bench, plus decode's share of this machine's memory-bandwidth ceiling.
+struct Bench: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Measure prompt and decode speed, and decode's share of the memory-bandwidth ceiling.",
+        discussion: """
+        Each repetition processes a -p token prompt in one pass (prompt tok/s), then generates -n tokens one at a
+        time through the KV cache (decode tok/s), without tokenization or sampling, as llama-bench does.
+        The same run measures memory read bandwidth with a 256 MiB streaming read on the same threads; decode's
+        share of the ceiling is (weight bytes read per token × decode tok/s) ÷ bandwidth. Peak RSS is taken
+        before the bandwidth probe, so it is the model's.
+        """
+    )
+
+    @OptionGroup var modelOptions: ModelOptions
+
+    @Option(name: [.customShort("p"), .customLong("n-prompt")], help: "Prompt tokens.")
+    var prompt: Int = 128
+
+    @Option(name: [.customShort("n"), .customLong("n-gen")], help: "Generated tokens.")
+    var generate: Int = 128
+
+    @Option(name: [.customShort("r"), .customLong("repetitions")], help: "Repetitions (mean ± sd are reported).")
+    var repetitions: Int = 3
+
+    @Flag(help: "Print one JSON object.")
+    var json = false
+
+    func validate() throws {
+        guard prompt >= 1, generate >= 1, repetitions >= 1 else { throw ValidationError("-p, -n and -r must be at least 1") }
+    }
+
+    func run() throws {
+        let model = try modelOptions.load()
+        let config = model.config
+        guard prompt + generate <= config.contextLength else {
+            throw CLIError("-p \(prompt) + -n \(generate) exceeds the model's context of \(config.contextLength)")
+        }
+        // A fixed pseudo-random prompt of valid ids (the content does not change the work).
+        let tokens = (0..<prompt).map { ($0 &* 7919 &+ 13) % config.vocabularySize }
+        var promptRates: [Double] = [], decodeRates: [Double] = []
+        for _ in 0..<repetitions {
+            let cache = KVCache(config: config)
+            var start = DispatchTime.now().uptimeNanoseconds
+            var logits = try model.network.forward(tokens: tokens, cache: cache)
+            promptRates.append(Double(prompt) / (Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9))
+            start = DispatchTime.now().uptimeNanoseconds
+            for _ in 0..<generate {
+                logits = try model.network.forward(tokens: [LogitsProcessors.argmax(logits)], cache: cache)
+            }
+            decodeRates.append(Double(generate) / (Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9))
+        }
+        let peak = ProcessMemory.peakResidentBytes
+        let bandwidth = MemoryBandwidth.measureRead(pool: model.network.pool)
+        let bytesPerToken = model.network.weights.bytesPerToken
+        let decodeMean = mean(decodeRates)
+        let ceiling = bandwidth / Double(bytesPerToken)
+        let scheme = schemeDescription(model)
+        if json {
+            print(try jsonText([
+                "model": model.source, "scheme": scheme, "threads": model.network.pool.threadCount,
+                "n_prompt": prompt, "n_gen": generate, "repetitions": repetitions,
+                "prompt_tokens_per_second": ["mean": mean(promptRates), "sd": standardDeviation(promptRates)],
+                "decode_tokens_per_second": ["mean": decodeMean, "sd": standardDeviation(decodeRates)],
+                "load_ms": model.loadSeconds * 1000, "peak_rss_bytes": peak ?? 0,
+                "weight_bytes_per_token": bytesPerToken, "read_bandwidth_bytes_per_second": bandwidth,
+                "decode_ceiling_tokens_per_second": ceiling, "decode_share_of_ceiling": decodeMean / ceiling,
+            ]))
+            return
+        }
+        print("| model | scheme | threads | test | tok/s |")
+        print("| --- | --- | --- | --- | --- |")
+        print(String(format: "| %@ | %@ | %d | pp%d | %.2f ± %.2f |", model.source, scheme, model.network.pool.threadCount, prompt,
+                     mean(promptRates), standardDeviation(promptRates)))
+        print(String(format: "| %@ | %@ | %d | tg%d | %.2f ± %.2f |", model.source, scheme, model.network.pool.threadCount, generate,
+                     decodeMean, standardDeviation(decodeRates)))
+        print(String(format: "load %.0f ms, peak RSS %@; weights read per token %.1f MB; read bandwidth %.1f GB/s → decode ceiling %.1f tok/s; decode at %.0f%% of it",
+                     model.loadSeconds * 1000, ProcessMemory.format(peak), Double(bytesPerToken) / 1e6, bandwidth / 1e9,
+                     ceiling, 100 * decodeMean / ceiling))
+    }
+
+    private func schemeDescription(_ model: LoadedModel) -> String {
+        switch model.network.weights.layers.first?.attentionWeight {
+        case .quantized(let matrix)?: return "q\(matrix.bits.rawValue)/g\(matrix.groupSize)"
+        default: return "f32"
+        }
+    }
+
+    private func mean(_ values: [Double]) -> Double { values.reduce(0, +) / Double(values.count) }
+
+    private func standardDeviation(_ values: [Double]) -> Double {
+        guard values.count > 1 else { return 0 }
+        let m = mean(values)
+        return (values.reduce(0) { $0 + ($1 - m) * ($1 - m) } / Double(values.count - 1)).squareRoot()
+    }
+}
