@@ -6,6 +6,8 @@ public struct GenerationOptions: Sendable, Equatable {
     public var sampling: SamplingOptions = SamplingOptions()
     /// Keep going past `<|endoftext|>` instead of stopping there.
     public var ignoreEndOfText: Bool = false
+    /// `<|endoftext|>` is suppressed until this many tokens are generated (`min_new_tokens`).
+    public var minNewTokens: Int = 0
     /// Stop when the generated text contains one of these; the stop string itself is not returned.
     public var stopStrings: [String] = []
 

@@ -32,6 +32,7 @@ public struct TextGenerator {
             throw RequestError.promptTooLong(tokens: promptTokens.count, contextLength: model.config.contextLength)
         }
         guard options.maxNewTokens >= 0 else { throw RequestError.invalidOption("max new tokens must be ≥ 0, got \(options.maxNewTokens)") }
+        guard options.minNewTokens >= 0 else { throw RequestError.invalidOption("min new tokens must be ≥ 0, got \(options.minNewTokens)") }
         do { try options.sampling.validate() } catch { throw RequestError.invalidOption("\(error)") }
     }
 
@@ -68,6 +69,10 @@ public struct TextGenerator {
         func emit(_ piece: String) { if !piece.isEmpty { text += piece; onText(piece) } }
         while generated.count < options.maxNewTokens {
             if !shouldContinue() { finish = .cancelled; break }
+            if generated.count < options.minNewTokens, let endOfText = config.endOfTextToken ?? model.tokenizer.endOfText,
+               endOfText < logits.count {
+                logits[endOfText] = -.infinity   // MinNewTokensLengthLogitsProcessor
+            }
             let token = sampler.next(logits: logits, context: context)
             if token == endOfText { finish = .endOfText; break }
             generated.append(token)

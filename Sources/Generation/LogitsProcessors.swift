@@ -1,8 +1,8 @@
 import Foundation
 
 /// The logits processors of Hugging Face `generate()`, each a plain function on one row of scores,
-/// applied by `Sampler` in transformers' order: repetition penalty, then (when sampling)
-/// temperature → top-k → top-p. Removed tokens get −∞, as transformers' `filter_value`.
+/// applied by `Sampler` in transformers' order: repetition penalty → no-repeat n-gram, then (when sampling)
+/// temperature → top-k → top-p → min-p → typical-p. Removed tokens get −∞, as transformers' `filter_value`.
 public enum LogitsProcessors {
     /// `RepetitionPenaltyLogitsProcessor`: every distinct token in `context` (prompt included) has its
     /// logit divided by `penalty` if positive, multiplied if negative.
@@ -12,6 +12,50 @@ public enum LogitsProcessors {
             let score = logits[token]
             logits[token] = score < 0 ? score * penalty : score / penalty
         }
+    }
+
+    /// `NoRepeatNGramLogitsProcessor`: bans every token that would complete an n-gram already in `context`.
+    public static func applyNoRepeatNGram(_ logits: inout [Float], context: [Int], size n: Int) {
+        guard n > 0, context.count + 1 >= n else { return }
+        let prefix = context.suffix(n - 1)
+        guard context.count >= n else { return }
+        for start in 0...(context.count - n) where context[start..<(start + n - 1)].elementsEqual(prefix) {
+            let banned = context[start + n - 1]
+            if banned >= 0 && banned < logits.count { logits[banned] = -.infinity }
+        }
+    }
+
+    /// `MinPLogitsWarper`: removes tokens whose probability is below `minP` × the top probability,
+    /// always keeping the `minimumKept` most likely.
+    public static func applyMinP(_ logits: inout [Float], minP: Float, minimumKept: Int = 1) {
+        guard minP > 0 else { return }
+        let probabilities = softmax(logits)
+        let threshold = minP * (probabilities.max() ?? 0)
+        let kept = Set(probabilities.indices.sorted { probabilities[$0] > probabilities[$1] }.prefix(minimumKept))
+        for i in logits.indices where probabilities[i] < threshold && !kept.contains(i) { logits[i] = -.infinity }
+    }
+
+    /// `TypicalLogitsWarper` (locally typical sampling): keeps the tokens whose surprise is closest to the
+    /// distribution's entropy, up to total probability `mass`.
+    public static func applyTypical(_ logits: inout [Float], mass: Float, minimumKept: Int = 1) {
+        guard mass < 1 else { return }
+        let maximum = logits.max() ?? 0
+        let logSum = maximum + log(logits.reduce(Float(0)) { $0 + exp($1 - maximum) })
+        let normalized = logits.map { $0 - logSum }
+        var entropy: Float = 0
+        for value in normalized where value.isFinite { entropy -= value * exp(value) }
+        let shifted = normalized.map { abs(-$0 - entropy) }
+        let order = shifted.indices.sorted { shifted[$0] < shifted[$1] || (shifted[$0] == shifted[$1] && $0 < $1) }
+        let probabilities = softmax(order.map { logits[$0] })
+        var cumulative: Float = 0
+        var lastIndex = 0
+        for probability in probabilities {
+            cumulative += probability
+            if cumulative < mass { lastIndex += 1 } else { break }
+        }
+        lastIndex = min(lastIndex, order.count - 1)
+        let limit = shifted[order[lastIndex]]
+        for (rank, index) in order.enumerated() where rank >= minimumKept && shifted[index] > limit { logits[index] = -.infinity }
     }
 
     /// `TemperatureLogitsWarper`.

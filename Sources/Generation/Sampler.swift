@@ -18,10 +18,13 @@ public struct Sampler: Sendable {
     public func processedLogits(_ logits: [Float], context: [Int]) -> [Float] {
         var scores = logits
         LogitsProcessors.applyRepetitionPenalty(&scores, context: context, penalty: options.repetitionPenalty)
+        LogitsProcessors.applyNoRepeatNGram(&scores, context: context, size: options.noRepeatNGramSize)
         if options.isGreedy { return scores }
         LogitsProcessors.applyTemperature(&scores, temperature: options.temperature)
         if options.topK > 0 { LogitsProcessors.applyTopK(&scores, k: options.topK) }
         LogitsProcessors.applyTopP(&scores, p: options.topP)
+        LogitsProcessors.applyMinP(&scores, minP: options.minP)
+        LogitsProcessors.applyTypical(&scores, mass: options.typicalP)
         return scores
     }
 

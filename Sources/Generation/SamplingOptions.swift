@@ -11,6 +11,12 @@ public struct SamplingOptions: Sendable, Equatable {
     public var topK: Int
     /// Keep the smallest set of most likely tokens whose probability reaches p; 1 disables.
     public var topP: Float
+    /// Keep tokens whose probability is at least this fraction of the top token's; 0 disables.
+    public var minP: Float = 0
+    /// Locally typical sampling mass; 1 disables.
+    public var typicalP: Float = 1
+    /// Never repeat an n-gram of this size; 0 disables.
+    public var noRepeatNGramSize: Int = 0
     /// Divide positive logits (multiply negative ones) of every token already in the context; 1 disables.
     public var repetitionPenalty: Float
     /// Seed of the random generator; the same seed gives the same tokens on any thread count.
@@ -36,6 +42,9 @@ public struct SamplingOptions: Sendable, Equatable {
         guard topK >= 0 else { throw fail("top-k must be ≥ 0, got \(topK)") }
         guard topP > 0, topP <= 1 else { throw fail("top-p must be in (0, 1], got \(topP)") }
         guard repetitionPenalty > 0, repetitionPenalty.isFinite else { throw fail("repetition penalty must be > 0, got \(repetitionPenalty)") }
+        guard minP >= 0, minP <= 1 else { throw fail("min-p must be in [0, 1], got \(minP)") }
+        guard typicalP > 0, typicalP <= 1 else { throw fail("typical-p must be in (0, 1], got \(typicalP)") }
+        guard noRepeatNGramSize >= 0 else { throw fail("no-repeat n-gram size must be ≥ 0, got \(noRepeatNGramSize)") }
     }
 }
 

@@ -10,7 +10,8 @@ struct Generate: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Continue a prompt, streaming the text to standard output.",
         discussion: """
-        Sampling follows Hugging Face generate(): repetition penalty, then temperature → top-k → top-p.
+        Sampling follows Hugging Face generate(): repetition penalty → no-repeat n-gram → min-new-tokens, then
+        temperature → top-k → top-p → min-p → typical-p.
         By default tokens are sampled (temperature 1, top-k 50) with a random seed that the timings line
         reports; --greedy or --temperature 0 picks the most likely token every step.
         The prompt comes from -p, from -f FILE, or from standard input. Timings go to standard error.
@@ -39,6 +40,18 @@ struct Generate: ParsableCommand {
 
     @Option(name: [.long, .customLong("repeat-penalty")], help: "Penalize tokens already in the context (1 disables).")
     var repetitionPenalty: Float = 1
+
+    @Option(help: "Keep tokens at least this fraction as likely as the top one (0 disables).")
+    var minP: Float = 0
+
+    @Option(name: [.long, .customLong("typical")], help: "Locally typical sampling mass (1 disables).")
+    var typicalP: Float = 1
+
+    @Option(help: "Never repeat an n-gram of this many tokens (0 disables).")
+    var noRepeatNgramSize: Int = 0
+
+    @Option(help: "Do not stop at <|endoftext|> before this many new tokens.")
+    var minNewTokens: Int = 0
 
     @Option(name: [.short, .long], help: "Random seed (default: a random one, reported on standard error).")
     var seed: UInt64?
@@ -69,9 +82,13 @@ struct Generate: ParsableCommand {
         let promptText = try readPrompt()
         let model = try modelOptions.load()
         let seed = self.seed ?? UInt64.random(in: 0...UInt64(UInt32.max))
-        let sampling = SamplingOptions(temperature: greedy ? 0 : temperature, topK: topK, topP: topP,
+        var sampling = SamplingOptions(temperature: greedy ? 0 : temperature, topK: topK, topP: topP,
                                        repetitionPenalty: repetitionPenalty, seed: seed)
-        let options = GenerationOptions(maxNewTokens: maxNewTokens, sampling: sampling, ignoreEndOfText: ignoreEos, stopStrings: stop)
+        sampling.minP = minP
+        sampling.typicalP = typicalP
+        sampling.noRepeatNGramSize = noRepeatNgramSize
+        var options = GenerationOptions(maxNewTokens: maxNewTokens, sampling: sampling, ignoreEndOfText: ignoreEos, stopStrings: stop)
+        options.minNewTokens = minNewTokens
 
         let generator = TextGenerator(model: model)
         let promptTokens = model.tokenizer.encode(promptText)
