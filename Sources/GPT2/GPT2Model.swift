@@ -1,3 +1,4 @@
+import Foundation
 import Kernels
 
 /// GPT-2's forward pass in float32: the reference every faster path is checked against.
@@ -11,6 +12,8 @@ public final class GPT2Model: @unchecked Sendable {
     public let config: GPT2Config
     public let weights: GPT2Weights
     public let pool: ThreadPool
+    /// One forward pass at a time: the pool and its scratch are shared, so concurrent callers take turns.
+    private let forwardLock = NSLock()
 
     public init(config: GPT2Config, weights: GPT2Weights, threads: Int) {
         self.config = config
@@ -38,6 +41,8 @@ public final class GPT2Model: @unchecked Sendable {
     /// Runs `tokens` (at positions cache.length…) through the model, appends their keys and values to
     /// `cache`, and returns the logits of the last position, or of every new position, row by row.
     public func forward(tokens: [Int], cache: KVCache, logits scope: LogitsScope = .lastPosition) throws -> [Float] {
+        forwardLock.lock()
+        defer { forwardLock.unlock() }
         guard !tokens.isEmpty else { throw ForwardError.emptyInput }
         if let bad = tokens.first(where: { $0 < 0 || $0 >= config.vocabularySize }) {
             throw ForwardError.tokenOutOfRange(token: bad, vocabularySize: config.vocabularySize)

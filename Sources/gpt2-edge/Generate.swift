@@ -62,6 +62,11 @@ struct Generate: ParsableCommand {
     @Flag(help: "Do not stop at <|endoftext|>.")
     var ignoreEos = false
 
+    @Option(help: "What to do with a prompt longer than the context: 'error' or 'left' (drop its start).")
+    var truncate: Truncation = .error
+
+    enum Truncation: String, ExpressibleByArgument { case error, left }
+
     @Option(name: [.long, .customLong("reverse-prompt")], help: "Stop when this text appears (repeatable); it is not printed.")
     var stop: [String] = []
 
@@ -91,11 +96,23 @@ struct Generate: ParsableCommand {
         options.minNewTokens = minNewTokens
 
         let generator = TextGenerator(model: model)
-        let promptTokens = model.tokenizer.encode(promptText)
-        try generator.validate(promptTokens: promptTokens, options: options)   // before anything is printed
+        var promptTokens = model.tokenizer.encode(promptText)
+        var shownPrompt = promptText
+        if truncate == .left && promptTokens.count >= model.config.contextLength {
+            // Keep the most recent tokens, leaving room for at least a quarter of the context to be generated.
+            let keep = max(1, model.config.contextLength - max(1, model.config.contextLength / 4))
+            promptTokens = Array(promptTokens.suffix(keep))
+            shownPrompt = try model.tokenizer.decode(promptTokens)
+            if !quiet { printError("prompt truncated on the left to its last \(keep) tokens") }
+        }
+        do { try generator.validate(promptTokens: promptTokens, options: options) }   // before anything is printed
+        catch TextGenerator.RequestError.promptTooLong(let tokens, let length) {
+            throw CLIError(TextGenerator.RequestError.promptTooLong(tokens: tokens, contextLength: length).description
+                           + ", or pass --truncate left to keep only its end")
+        }
 
         let output = FileHandle.standardOutput
-        if !json { output.write(Data(promptText.utf8)) }
+        if !json { output.write(Data(shownPrompt.utf8)) }
         let result = try generator.generate(
             promptTokens: promptTokens, options: options,
             onText: { piece in if !json { output.write(Data(piece.utf8)) } },

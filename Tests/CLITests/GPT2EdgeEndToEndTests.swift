@@ -89,11 +89,17 @@ import TestSupport
     }
 
     @Test func promptLongerThanTheContextIsAClearError() throws {
-        let long = String(repeating: "word ", count: 40)   // 41 tokens ("word", 39 × " word", " "), context 16
+        let long = String(repeating: "a ", count: 40)   // 41 tokens ("a", 39 × " a", " "), all inside the 300-entry vocabulary; context 16
         let run = try CommandRunner.run("gpt2-edge", ["generate", "-m", Self.shortContext, "-p", long, "-n", "4"])
         #expect(run.status == 1)
         #expect(run.standardError.contains("the prompt is 41 tokens but the model's context holds 16; shorten it by at least 26 tokens"), "\(run.standardError)")
+        #expect(run.standardError.contains("--truncate left"))
         #expect(run.standardOutput.isEmpty)
+        let truncated = try CommandRunner.run("gpt2-edge", ["generate", "-m", Self.shortContext, "-p", long, "-n", "4", "--truncate", "left",
+                                                            "--greedy", "--ignore-eos"])
+        #expect(truncated.status == 0, "\(truncated.standardError)")
+        #expect(truncated.standardError.contains("prompt truncated on the left to its last 12 tokens"))
+        #expect(truncated.standardOutput.hasPrefix(" a a") && truncated.standardError.contains("decode 4 tok"), "\(truncated.standardError)")
     }
 
     @Test func badModelPathsAreClearErrors() throws {
