@@ -139,24 +139,9 @@ public final class SafetensorsFile: @unchecked Sendable {
     public func floats(_ name: String) throws -> [Float] {
         let info = try info(name)
         guard info.dtype.isLoadableWeight else { throw CheckpointError.unsupportedDType(name: name, path: path, dtype: info.dtype.rawValue) }
-        return file.withUnsafeBytes(in: info.byteRange) { raw in
-            var values = [Float](repeating: 0, count: info.elementCount)
-            switch info.dtype {
-            case .f32:
-                values.withUnsafeMutableBytes { $0.copyMemory(from: raw) }
-            case .f16:
-                for i in 0..<values.count {
-                    values[i] = Float(float16Bits: UInt16(littleEndian: raw.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self)))
-                }
-            case .bf16:
-                for i in 0..<values.count {
-                    values[i] = Float(bitPattern: UInt32(UInt16(littleEndian: raw.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self))) << 16)
-                }
-            default:
-                break
-            }
-            return values
-        }
+        var values = [Float](repeating: 0, count: info.elementCount)
+        values.withUnsafeMutableBufferPointer { readFloats(info, elements: 0..<info.elementCount, into: $0) }
+        return values
     }
 }
 

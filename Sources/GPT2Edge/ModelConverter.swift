@@ -108,14 +108,7 @@ public enum ModelConverter {
             let scheme: QuantizationScheme
             let rows: Int, columns: Int
             let payload: [UInt8]
-            if shape.count == 1 {
-                (scheme, rows, columns) = (.float32, 1, shape[0])
-                payload = TensorQuantizer.quantize(rows: 1, columns: columns, scheme: .float32) { r, out in readRow(r, columns, into: out) }
-            } else if name == "wpe.weight" {
-                // Position embeddings are only looked up, one row per token: float32 costs little and loses nothing.
-                (scheme, rows, columns) = (.float32, shape[0], shape[1])
-                payload = TensorQuantizer.quantize(rows: rows, columns: columns, scheme: .float32) { r, out in readRow(r, columns, into: out) }
-            } else if GPT2Weights.isConv1DMatrix(name) {
+            if GPT2Weights.isConv1DMatrix(name) {
                 // Conv1D [in, out] → [out, in] rows, so each output's weights are contiguous for the kernels.
                 let (inFeatures, outFeatures) = (shape[0], shape[1])
                 (scheme, rows, columns) = (bodyScheme, outFeatures, inFeatures)
@@ -124,8 +117,10 @@ public enum ModelConverter {
                     for i in 0..<inFeatures { out[i] = source[i * outFeatures + o] }
                 }
             } else {
-                // wte / lm_head: already [vocab, C], one row per token.
-                (scheme, rows, columns) = (embeddingScheme, shape[0], shape[1])
+                // Everything else is already row-major: vectors (one row), wpe and wte / lm_head ([rows, C]).
+                // Vectors and position embeddings (only looked up, one row per token) stay float32.
+                let keepFloat = shape.count == 1 || name == "wpe.weight"
+                (scheme, rows, columns) = (keepFloat ? .float32 : embeddingScheme, shape.count == 2 ? shape[0] : 1, shape.last!)
                 payload = TensorQuantizer.quantize(rows: rows, columns: columns, scheme: scheme, search: options.scaleSearch,
                                                    threads: options.threads) { r, out in readRow(r, columns, into: out) }
             }

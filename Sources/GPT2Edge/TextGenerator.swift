@@ -59,7 +59,8 @@ public struct TextGenerator {
         var decoder = StreamingDecoder()
         var text = ""
         var finish = FinishReason.maxTokens
-        let endOfText = options.ignoreEndOfText ? nil : config.endOfTextToken ?? model.tokenizer.endOfText
+        let endOfTextID = config.endOfTextToken ?? model.tokenizer.endOfText
+        let stopToken = options.ignoreEndOfText ? nil : endOfTextID
 
         let promptStart = Date()
         var logits = options.maxNewTokens > 0 ? try model.network.forward(tokens: promptTokens, cache: cache) : []
@@ -69,12 +70,11 @@ public struct TextGenerator {
         func emit(_ piece: String) { if !piece.isEmpty { text += piece; onText(piece) } }
         while generated.count < options.maxNewTokens {
             if !shouldContinue() { finish = .cancelled; break }
-            if generated.count < options.minNewTokens, let endOfText = config.endOfTextToken ?? model.tokenizer.endOfText,
-               endOfText < logits.count {
-                logits[endOfText] = -.infinity   // MinNewTokensLengthLogitsProcessor
+            if generated.count < options.minNewTokens, let endOfTextID, endOfTextID < logits.count {
+                logits[endOfTextID] = -.infinity   // MinNewTokensLengthLogitsProcessor
             }
             let token = sampler.next(logits: logits, context: context)
-            if token == endOfText { finish = .endOfText; break }
+            if token == stopToken { finish = .endOfText; break }
             generated.append(token)
             context.append(token)
             let (piece, stopped) = stream.push(decoder.append(model.tokenizer.tokenBytes[token]))
