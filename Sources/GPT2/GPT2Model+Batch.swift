@@ -10,11 +10,12 @@ extension GPT2Model {
     ///
     /// Each row's real tokens (mask 1, which must come first) run on their own cache, so a row's result is
     /// exactly what it would be alone, which is what transformers gives for right padding under a causal mask.
+    /// All rows go through one batched pass.
     public func forward(paddedBatch: [[Int]], attentionMask: [[Int]]) throws -> [[Float]] {
         guard paddedBatch.count == attentionMask.count else {
             throw BatchError(row: min(paddedBatch.count, attentionMask.count), reason: "\(paddedBatch.count) rows of tokens but \(attentionMask.count) rows of mask")
         }
-        return try zip(paddedBatch, attentionMask).enumerated().map { row, pair in
+        let items = try zip(paddedBatch, attentionMask).enumerated().map { row, pair in
             let (tokens, mask) = pair
             guard tokens.count == mask.count else { throw BatchError(row: row, reason: "\(tokens.count) tokens but \(mask.count) mask entries") }
             let length = mask.firstIndex(of: 0) ?? mask.count
@@ -22,7 +23,8 @@ extension GPT2Model {
             guard mask[length...].allSatisfy({ $0 == 0 }), mask[..<length].allSatisfy({ $0 == 1 }) else {
                 throw BatchError(row: row, reason: "mask \(mask) is not right padding (1s then 0s); left padding is not supported")
             }
-            return try forward(tokens: Array(tokens[..<length]), cache: KVCache(config: config), logits: .allPositions)
+            return BatchItem(tokens: Array(tokens[..<length]), cache: KVCache(config: config))
         }
+        return try forward(batch: items, logits: .allPositions)
     }
 }

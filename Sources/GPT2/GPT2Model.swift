@@ -41,18 +41,37 @@ public final class GPT2Model: @unchecked Sendable {
     /// Runs `tokens` (at positions cache.length…) through the model, appends their keys and values to
     /// `cache`, and returns the logits of the last position, or of every new position, row by row.
     public func forward(tokens: [Int], cache: KVCache, logits scope: LogitsScope = .lastPosition) throws -> [Float] {
+        try forward(batch: [BatchItem(tokens: tokens, cache: cache)], logits: scope)[0]
+    }
+
+    /// One sequence's part of a batched forward pass: its new tokens and the cache they extend.
+    public struct BatchItem {
+        public var tokens: [Int]
+        public var cache: KVCache
+        public init(tokens: [Int], cache: KVCache) { self.tokens = tokens; self.cache = cache }
+    }
+
+    /// Runs several sequences at once, each on its own cache (beams, parallel samples): the matrix products
+    /// see all their rows together, so each weight is read once per step instead of once per sequence.
+    /// Returns each sequence's logits (its last position, or all its new positions).
+    public func forward(batch: [BatchItem], logits scope: LogitsScope = .lastPosition) throws -> [[Float]] {
         forwardLock.lock()
         defer { forwardLock.unlock() }
-        guard !tokens.isEmpty else { throw ForwardError.emptyInput }
-        if let bad = tokens.first(where: { $0 < 0 || $0 >= config.vocabularySize }) {
-            throw ForwardError.tokenOutOfRange(token: bad, vocabularySize: config.vocabularySize)
+        guard !batch.isEmpty, batch.allSatisfy({ !$0.tokens.isEmpty }) else { throw ForwardError.emptyInput }
+        for sequence in batch {
+            if let bad = sequence.tokens.first(where: { $0 < 0 || $0 >= config.vocabularySize }) {
+                throw ForwardError.tokenOutOfRange(token: bad, vocabularySize: config.vocabularySize)
+            }
+            let needed = sequence.cache.length + sequence.tokens.count
+            guard needed <= config.contextLength else { throw ForwardError.contextFull(needed: needed, contextLength: config.contextLength) }
         }
-        let past = cache.length, count = tokens.count
-        guard past + count <= config.contextLength else {
-            throw ForwardError.contextFull(needed: past + count, contextLength: config.contextLength)
-        }
+        precondition(Set(batch.map { ObjectIdentifier($0.cache) }).count == batch.count, "each sequence of a batch needs its own cache")
         let c = config.embeddingWidth, inner = config.innerWidth
-        cache.reserve(adding: count)
+        // Row ranges of each sequence inside the batch.
+        var firstRows: [Int] = []
+        var count = 0
+        for sequence in batch { firstRows.append(count); count += sequence.tokens.count }
+        for sequence in batch { sequence.cache.reserve(adding: sequence.tokens.count) }
 
         let residual = FloatBuffer(count: count * c)
         let normed = FloatBuffer(count: count * c)
@@ -61,21 +80,26 @@ public final class GPT2Model: @unchecked Sendable {
         let projected = FloatBuffer(count: count * c)
         let hidden = FloatBuffer(count: count * inner)
 
-        embed(tokens: tokens, positions: Array(past..<(past + count)), tokenTable: weights.tokenEmbedding,
-              positionTable: weights.positionEmbedding, width: c, output: residual)
+        embed(tokens: batch.flatMap(\.tokens),
+              positions: batch.flatMap { Array($0.cache.length..<($0.cache.length + $0.tokens.count)) },
+              tokenTable: weights.tokenEmbedding, positionTable: weights.positionEmbedding, width: c, output: residual)
         for (index, layer) in weights.layers.enumerated() {
             // Attention block: x += c_proj(attention(c_attn(ln_1(x))))
             layerNorm(input: residual, rows: count, width: c, gain: layer.norm1Gain, bias: layer.norm1Bias,
                       epsilon: config.layerNormEpsilon, output: normed)
             layer.attentionWeight.apply(input: normed, rows: count, bias: layer.attentionBias, output: qkv, pool: pool)
-            for t in 0..<count {
-                copy(qkv, from: t * 3 * c + c, to: cache.keys[index], at: (past + t) * c, count: c)
-                copy(qkv, from: t * 3 * c + 2 * c, to: cache.values[index], at: (past + t) * c, count: c)
+            for (sequence, firstRow) in zip(batch, firstRows) {
+                let cache = sequence.cache, past = cache.length, newTokens = sequence.tokens.count
+                for t in 0..<newTokens {
+                    let row = (firstRow + t) * 3 * c
+                    copy(qkv, from: row + c, to: cache.keys[index], at: (past + t) * c, count: c)
+                    copy(qkv, from: row + 2 * c, to: cache.values[index], at: (past + t) * c, count: c)
+                }
+                causalAttention(queries: qkv, queryStride: 3 * c, queryOffset: firstRow * 3 * c, newTokens: newTokens, past: past,
+                                keys: cache.keys[index], values: cache.values[index], cacheStride: c,
+                                heads: config.headCount, headDim: config.headDim, scale: config.attentionScale(layer: index),
+                                output: attended, outputOffset: firstRow * c, pool: pool)
             }
-            causalAttention(queries: qkv, queryStride: 3 * c, newTokens: count, past: past,
-                            keys: cache.keys[index], values: cache.values[index], cacheStride: c,
-                            heads: config.headCount, headDim: config.headDim, scale: config.attentionScale(layer: index),
-                            output: attended, pool: pool)
             layer.attentionProjectionWeight.apply(input: attended, rows: count, bias: layer.attentionProjectionBias,
                                                   output: projected, pool: pool)
             addInPlace(residual, projected, count: count * c)
@@ -89,16 +113,31 @@ public final class GPT2Model: @unchecked Sendable {
                                                     output: projected, pool: pool)
             addInPlace(residual, projected, count: count * c)
         }
-        cache.commit(adding: count)
+        for sequence in batch { sequence.cache.commit(adding: sequence.tokens.count) }
 
-        let first = scope == .lastPosition ? count - 1 : 0
-        let rows = count - first
+        // The final norm and LM head only for the rows whose logits are wanted, all sequences together.
+        let wanted: [Range<Int>] = zip(batch, firstRows).map { sequence, firstRow in
+            let end = firstRow + sequence.tokens.count
+            return scope == .lastPosition ? (end - 1)..<end : firstRow..<end
+        }
+        let rows = wanted.reduce(0) { $0 + $1.count }
         let finalInput = FloatBuffer(count: rows * c)
-        copy(residual, from: first * c, to: finalInput, at: 0, count: rows * c)
+        var row = 0
+        for range in wanted {
+            copy(residual, from: range.lowerBound * c, to: finalInput, at: row * c, count: range.count * c)
+            row += range.count
+        }
         layerNorm(input: finalInput, rows: rows, width: c, gain: weights.finalNormGain, bias: weights.finalNormBias,
                   epsilon: config.layerNormEpsilon, output: finalInput)
-        let logits = FloatBuffer(count: rows * config.vocabularySize)
+        let vocabulary = config.vocabularySize
+        let logits = FloatBuffer(count: rows * vocabulary)
         weights.languageModelHead.apply(input: finalInput, rows: rows, bias: nil, output: logits, pool: pool)
-        return logits.array()
+        var results: [[Float]] = []
+        row = 0
+        for range in wanted {
+            results.append(logits.array(row * vocabulary..<(row + range.count) * vocabulary))
+            row += range.count
+        }
+        return results
     }
 }

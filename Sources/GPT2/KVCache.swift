@@ -15,10 +15,14 @@ public final class KVCache {
     /// Positions added each time the cache grows.
     public static let growthChunk = 64
 
-    public init(config: GPT2Config) {
-        layerCount = config.layerCount
-        width = config.embeddingWidth
-        maximumLength = config.contextLength
+    public convenience init(config: GPT2Config) {
+        self.init(layerCount: config.layerCount, width: config.embeddingWidth, maximumLength: config.contextLength)
+    }
+
+    private init(layerCount: Int, width: Int, maximumLength: Int) {
+        self.layerCount = layerCount
+        self.width = width
+        self.maximumLength = maximumLength
         keys = (0..<layerCount).map { _ in FloatBuffer(count: 0) }
         values = keys
     }
@@ -40,6 +44,16 @@ public final class KVCache {
     public func truncate(to newLength: Int) {
         precondition(newLength >= 0 && newLength <= length)
         length = newLength
+    }
+
+    /// An independent cache holding the same positions (a beam that continues in two directions).
+    public func copy() -> KVCache {
+        let twin = KVCache(layerCount: layerCount, width: width, maximumLength: maximumLength)
+        twin.keys = keys.map { $0.resized(to: $0.count) }
+        twin.values = values.map { $0.resized(to: $0.count) }
+        twin.capacity = capacity
+        twin.length = length
+        return twin
     }
 
     /// Bytes held by the cache now.

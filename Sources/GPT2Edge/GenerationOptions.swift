@@ -10,6 +10,22 @@ public struct GenerationOptions: Sendable, Equatable {
     public var minNewTokens: Int = 0
     /// Stop when the generated text contains one of these; the stop string itself is not returned.
     public var stopStrings: [String] = []
+    /// The token that ends a sequence; nil uses the model's `<|endoftext|>` (`eos_token_id`).
+    public var endOfTextToken: Int? = nil
+    /// Beams kept by beam search (`num_beams`); 1 means no beam search (greedy or sampling, as `sampling` says).
+    /// Beam search is deterministic: it uses the repetition penalty, no-repeat n-gram and min-new-tokens rules but
+    /// not temperature, top-k/p, min-p or typical-p (transformers' `do_sample=False`).
+    public var numBeams: Int = 1
+    /// Beam scores are divided by (generated length)^lengthPenalty: > 0 favours longer sequences, < 0 shorter.
+    public var lengthPenalty: Float = 1
+    /// When beam search stops; see `BeamEarlyStopping`.
+    public var earlyStopping: BeamEarlyStopping = .heuristic
+    /// Sequences returned (`num_return_sequences`): the best ones of beam search (at most `numBeams`), or
+    /// independent samples with seeds `seed`, `seed + 1`, ….
+    public var numReturnSequences: Int = 1
+    /// When the context (n_positions) fills up: stop with finish reason `length`, or keep the last half of
+    /// the tokens and process them again as a new context (llama.cpp's context shift), then go on.
+    public var contextShift: Bool = false
 
     public init(maxNewTokens: Int = 64, sampling: SamplingOptions = SamplingOptions(), ignoreEndOfText: Bool = false, stopStrings: [String] = []) {
         self.maxNewTokens = maxNewTokens
@@ -17,6 +33,16 @@ public struct GenerationOptions: Sendable, Equatable {
         self.ignoreEndOfText = ignoreEndOfText
         self.stopStrings = stopStrings
     }
+}
+
+/// When beam search stops (transformers' `early_stopping`).
+public enum BeamEarlyStopping: String, Sendable, Equatable, CaseIterable {
+    /// `False`: stop when the best running beam, at its current length, cannot beat the worst finished one.
+    case heuristic = "false"
+    /// `True`: stop as soon as `numBeams` sequences have finished.
+    case whenFull = "true"
+    /// `"never"`: stop only when no running beam could beat the finished ones at any length (exact search).
+    case never
 }
 
 /// Why a generation run ended.
@@ -41,6 +67,8 @@ public struct GenerationResult: Sendable {
     public var finishReason: FinishReason
     public var promptSeconds: Double
     public var decodeSeconds: Double
+    /// Beam search's score of the sequence (sum of log-probabilities ÷ length^lengthPenalty); nil when sampling.
+    public var score: Float? = nil
 
     public var promptTokensPerSecond: Double { promptSeconds > 0 ? Double(promptTokens.count) / promptSeconds : 0 }
     /// Tokens after the first, over the time spent producing them (the first comes from the prompt pass).

@@ -1,7 +1,8 @@
 import Foundation
 
 /// Runs the decode loop: prompt in one forward pass, then one token at a time through the KV cache,
-/// streaming UTF-8-safe text pieces to a callback as they become final.
+/// streaming UTF-8-safe text pieces to a callback as they become final. Beam search is in
+/// `TextGenerator+BeamSearch.swift`.
 public struct TextGenerator {
     public let model: LoadedModel
 
@@ -34,6 +35,43 @@ public struct TextGenerator {
         guard options.maxNewTokens >= 0 else { throw RequestError.invalidOption("max new tokens must be ≥ 0, got \(options.maxNewTokens)") }
         guard options.minNewTokens >= 0 else { throw RequestError.invalidOption("min new tokens must be ≥ 0, got \(options.minNewTokens)") }
         do { try options.sampling.validate() } catch { throw RequestError.invalidOption("\(error)") }
+        guard options.numBeams >= 1 else { throw RequestError.invalidOption("the number of beams must be ≥ 1, got \(options.numBeams)") }
+        guard options.numReturnSequences >= 1 else {
+            throw RequestError.invalidOption("the number of returned sequences must be ≥ 1, got \(options.numReturnSequences)")
+        }
+        guard options.numBeams == 1 || options.numReturnSequences <= options.numBeams else {
+            throw RequestError.invalidOption("beam search returns at most --num-beams (\(options.numBeams)) sequences, asked for \(options.numReturnSequences)")
+        }
+        guard options.lengthPenalty.isFinite else { throw RequestError.invalidOption("length penalty must be finite, got \(options.lengthPenalty)") }
+        if let token = options.endOfTextToken, token < 0 || token >= model.config.vocabularySize {
+            throw RequestError.invalidOption("end-of-text token \(token) is outside the vocabulary (0..<\(model.config.vocabularySize))")
+        }
+        guard !(options.numBeams > 1 && options.contextShift) else {
+            throw RequestError.invalidOption("context shift works with one sequence at a time, not with beam search")
+        }
+    }
+
+    /// The token that ends a sequence for these options.
+    func endOfTextToken(_ options: GenerationOptions) -> Int? {
+        options.endOfTextToken ?? model.config.endOfTextToken ?? model.tokenizer.endOfText
+    }
+
+    /// Every sequence a request asks for: beam search's best `numReturnSequences` when `numBeams > 1`,
+    /// otherwise `numReturnSequences` independent runs (seeds `seed`, `seed + 1`, …), each streamed through
+    /// `onText(sequenceIndex, piece)` as it is produced.
+    public func generateSequences(promptTokens: [Int], options: GenerationOptions,
+                                  onText: (Int, String) -> Void = { _, _ in },
+                                  shouldContinue: () -> Bool = { true }) throws -> [GenerationResult] {
+        if options.numBeams > 1 { return try beamSearch(promptTokens: promptTokens, options: options, shouldContinue: shouldContinue) }
+        var results: [GenerationResult] = []
+        for index in 0..<options.numReturnSequences {
+            var single = options
+            single.sampling.seed = options.sampling.seed &+ UInt64(index)
+            let result = try generate(promptTokens: promptTokens, options: single, onText: { onText(index, $0) }, shouldContinue: shouldContinue)
+            results.append(result)
+            if result.finishReason == .cancelled { break }
+        }
+        return results
     }
 
     /// Generates a continuation of `prompt`. `onText` receives each new piece of text as soon as it is
@@ -51,7 +89,7 @@ public struct TextGenerator {
         let config = model.config
         try validate(promptTokens: promptTokens, options: options)
 
-        let cache = KVCache(config: config)
+        var cache = KVCache(config: config)
         var sampler = Sampler(options: options.sampling)
         var context = promptTokens
         var generated: [Int] = []
@@ -59,7 +97,7 @@ public struct TextGenerator {
         var decoder = StreamingDecoder()
         var text = ""
         var finish = FinishReason.maxTokens
-        let endOfTextID = config.endOfTextToken ?? model.tokenizer.endOfText
+        let endOfTextID = endOfTextToken(options)
         let stopToken = options.ignoreEndOfText ? nil : endOfTextID
 
         let promptStart = Date()
@@ -81,7 +119,13 @@ public struct TextGenerator {
             emit(piece)
             if stopped { finish = .stopString; break }
             if generated.count == options.maxNewTokens { break }
-            if context.count >= config.contextLength { finish = .length; break }
+            if cache.length + 1 >= config.contextLength {   // the window (cached + this token) is full
+                guard options.contextShift else { finish = .length; break }
+                // Keep the newest half and process it again from position 0 (GPT-2's positions are absolute).
+                cache = KVCache(config: config)
+                logits = try model.network.forward(tokens: Array(context.suffix(config.contextLength / 2)), cache: cache)
+                continue
+            }
             logits = try model.network.forward(tokens: [token], cache: cache)
         }
         if finish != .stopString {

@@ -97,6 +97,24 @@ public enum LogitsProcessors {
         return result
     }
 
+    /// log(softmax(x)) computed as x − max − log Σ exp(x − max), as `torch.log_softmax` (beam search scores).
+    public static func logSoftmax(_ logits: [Float]) -> [Float] {
+        let maximum = logits.max() ?? 0
+        guard maximum > -.infinity else { return logits }
+        var sum: Float = 0
+        for value in logits { sum += exp(value - maximum) }
+        let shift = maximum + log(sum)
+        return logits.map { $0 - shift }
+    }
+
+    /// Indices of the `count` largest values, largest first (ties: lower index first).
+    public static func largestIndices(_ values: [Float], count: Int) -> [Int] {
+        guard count < values.count else { return values.indices.sorted { values[$0] > values[$1] || (values[$0] == values[$1] && $0 < $1) } }
+        let threshold = kthLargest(values, count)
+        let above = values.indices.filter { values[$0] >= threshold }
+        return Array(above.sorted { values[$0] > values[$1] || (values[$0] == values[$1] && $0 < $1) }.prefix(count))
+    }
+
     /// Index of the largest logit; the lowest index wins a tie, as `torch.argmax`.
     public static func argmax(_ logits: [Float]) -> Int {
         var best = 0

@@ -4,15 +4,17 @@ import Foundation
 /// their keys and values: query t (at position `past + t`) attends to positions 0...past+t.
 ///
 /// Layouts: query row t starts at `queries[t · queryStride]`, head h at `+ h · headDim`; cache row j
-/// at `keys[j · cacheStride]` likewise; output row t at `output[t · heads · headDim]`.
-public func causalAttention(queries: FloatBuffer, queryStride: Int, newTokens: Int, past: Int,
+/// at `keys[j · cacheStride]` likewise; output row t at `output[t · heads · headDim]`. The offsets
+/// select one sequence's rows inside a batch (`queryOffset` and `outputOffset` count floats).
+public func causalAttention(queries: FloatBuffer, queryStride: Int, queryOffset: Int = 0, newTokens: Int, past: Int,
                             keys: FloatBuffer, values: FloatBuffer, cacheStride: Int,
                             heads: Int, headDim: Int, scale: Float,
-                            output: FloatBuffer, pool: ThreadPool) {
+                            output: FloatBuffer, outputOffset: Int = 0, pool: ThreadPool) {
     let total = past + newTokens
     precondition(keys.count >= total * cacheStride && values.count >= total * cacheStride)
-    precondition(queries.count >= (newTokens - 1) * queryStride + heads * headDim && output.count >= newTokens * heads * headDim)
-    let q = queries.base, k = keys.base, v = values.base, y = output.base
+    precondition(queryOffset >= 0 && queries.count >= queryOffset + (newTokens - 1) * queryStride + heads * headDim)
+    precondition(outputOffset >= 0 && output.count >= outputOffset + newTokens * heads * headDim)
+    let q = queries.base + queryOffset, k = keys.base, v = values.base, y = output.base + outputOffset
     pool.parallelFor(heads * newTokens) { item in
         let h = item % heads, t = item / heads
         let visible = past + t + 1

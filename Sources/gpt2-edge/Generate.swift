@@ -70,8 +70,31 @@ struct Generate: ParsableCommand {
     @Option(name: [.long, .customLong("reverse-prompt")], help: "Stop when this text appears (repeatable); it is not printed.")
     var stop: [String] = []
 
+    @Option(name: [.long, .customLong("beams")], help: "Beam search with this many beams (1: no beam search). Deterministic; sampling options other than the repetition penalty and no-repeat n-gram size do not apply.")
+    var numBeams: Int = 1
+
+    @Option(help: "Beam search: divide scores by length^this (> 0 favours longer sequences).")
+    var lengthPenalty: Float = 1
+
+    @Option(help: "Beam search stopping: 'false' (heuristic, transformers' default), 'true' (when num-beams sequences finished) or 'never'.")
+    var earlyStopping: EarlyStoppingArgument = .false
+
+    enum EarlyStoppingArgument: String, ExpressibleByArgument { case `false`, `true`, never }
+
+    @Option(help: "Sequences to return: the best ones of beam search, or independent samples (seeds seed, seed+1, …).")
+    var numReturnSequences: Int = 1
+
+    @Flag(help: "When the context is full, keep its newest half and go on (instead of stopping with finish reason 'length').")
+    var contextShift = false
+
+    @Option(help: "Token id that ends generation (default: the model's <|endoftext|>).")
+    var eosTokenId: Int?
+
     @Flag(help: "Print one JSON object (text, tokens, finish_reason, timings) instead of streaming text.")
     var json = false
+
+    @Flag(name: [.customLong("jsonl"), .customLong("json-lines")], help: "Stream JSON lines: {\"sequence\",\"text\"} per piece of text, then one line with the full result (as --json).")
+    var jsonLines = false
 
     @Flag(name: [.short, .long], help: "No timings on standard error.")
     var quiet = false
@@ -94,6 +117,13 @@ struct Generate: ParsableCommand {
         sampling.noRepeatNGramSize = noRepeatNgramSize
         var options = GenerationOptions(maxNewTokens: maxNewTokens, sampling: sampling, ignoreEndOfText: ignoreEos, stopStrings: stop)
         options.minNewTokens = minNewTokens
+        options.numBeams = numBeams
+        options.lengthPenalty = lengthPenalty
+        options.earlyStopping = [.false: .heuristic, .true: .whenFull, .never: .never][earlyStopping]!
+        options.numReturnSequences = numReturnSequences
+        options.contextShift = contextShift
+        options.endOfTextToken = eosTokenId
+        if json && jsonLines { throw CLIError("choose --json (one object at the end) or --jsonl (streamed lines), not both") }
 
         let generator = TextGenerator(model: model)
         var promptTokens = model.tokenizer.encode(promptText)
@@ -111,31 +141,56 @@ struct Generate: ParsableCommand {
                            + ", or pass --truncate left to keep only its end")
         }
 
+        // Plain text streams each sequence after its prompt; several sequences are separated by a marked line.
         let output = FileHandle.standardOutput
-        if !json { output.write(Data(shownPrompt.utf8)) }
-        let result = try generator.generate(
-            promptTokens: promptTokens, options: options,
-            onText: { piece in if !json { output.write(Data(piece.utf8)) } },
-            shouldContinue: { !interrupted.load(ordering: .relaxed) })
+        let count = numBeams > 1 ? min(numReturnSequences, numBeams) : numReturnSequences
+        func write(_ text: String) { output.write(Data(text.utf8)) }
+        func header(_ index: Int) { if count > 1 { write(index == 0 ? "" : "\n"); write("--- sequence \(index + 1) of \(count) ---\n") } }
+        var started = -1
+        func piece(_ index: Int, _ text: String) {
+            if jsonLines {
+                if let line = try? jsonText(["sequence": index, "text": text] as [String: Any]) { write(line + "\n") }
+                return
+            }
+            guard !json else { return }
+            if index != started { header(index); write(shownPrompt); started = index }
+            write(text)
+        }
+        if numBeams == 1 && !json && !jsonLines { piece(0, "") }   // the prompt shows at once
+        let results = try generator.generateSequences(promptTokens: promptTokens, options: options,
+                                                      onText: piece, shouldContinue: { !interrupted.load(ordering: .relaxed) })
+        if numBeams > 1 { for (index, result) in results.enumerated() { piece(index, result.text) } }   // beams end together
         let peak = ProcessMemory.peakResidentBytes
-        if json {
-            let object: [String: Any] = [
-                "text": result.text, "tokens": result.tokens, "prompt_tokens": result.promptTokens.count,
-                "finish_reason": result.finishReason.rawValue, "seed": seed,
-                "timings": ["load_ms": model.loadSeconds * 1000, "prompt_tokens_per_second": result.promptTokensPerSecond,
-                            "decode_tokens_per_second": result.decodeTokensPerSecond, "peak_rss_bytes": peak ?? 0],
-            ]
+        let first = results[0]
+        let promptRate = first.promptTokensPerSecond
+        let decoded = results.reduce(0) { $0 + $1.tokens.count }
+        let decodeSeconds = numBeams > 1 ? first.decodeSeconds : results.reduce(0) { $0 + $1.decodeSeconds }
+        let decodeRate = numBeams > 1 || results.count > 1
+            ? (decodeSeconds > 0 ? Double(max(decoded - results.count, 0)) / decodeSeconds : 0) : first.decodeTokensPerSecond
+        if json || jsonLines {
+            func describe(_ result: GenerationResult) -> [String: Any] {
+                var object: [String: Any] = ["text": result.text, "tokens": result.tokens, "finish_reason": result.finishReason.rawValue]
+                if let score = result.score { object["score"] = score }
+                return object
+            }
+            var object = describe(first)
+            object["prompt_tokens"] = promptTokens.count
+            object["seed"] = seed
+            object["timings"] = ["load_ms": model.loadSeconds * 1000, "prompt_tokens_per_second": promptRate,
+                                 "decode_tokens_per_second": decodeRate, "peak_rss_bytes": peak ?? 0] as [String: Any]
+            if count > 1 { object["sequences"] = results.map(describe) }
+            if jsonLines { object["done"] = true }
             print(try jsonText(object))
         } else {
-            output.write(Data("\n".utf8))
+            write("\n")
         }
         if !quiet {
+            let finishes = results.map(\.finishReason.rawValue).joined(separator: ",")
             printError(String(format: "load %.0f ms | prompt %d tok, %.1f tok/s | decode %d tok, %.1f tok/s | peak RSS %@ | finish %@ | seed %llu | threads %d",
-                              model.loadSeconds * 1000, result.promptTokens.count, result.promptTokensPerSecond,
-                              result.tokens.count, result.decodeTokensPerSecond, ProcessMemory.format(peak),
-                              result.finishReason.rawValue, seed, model.network.pool.threadCount))
+                              model.loadSeconds * 1000, promptTokens.count, promptRate, decoded, decodeRate,
+                              ProcessMemory.format(peak), finishes, seed, model.network.pool.threadCount))
         }
-        if result.finishReason == .cancelled { throw ExitCode(130) }
+        if results.contains(where: { $0.finishReason == .cancelled }) { throw ExitCode(130) }
     }
 
     private func readPrompt() throws -> String {
