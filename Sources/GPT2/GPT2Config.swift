@@ -5,14 +5,21 @@ import Kernels
 ///
 /// Values the forward pass cannot honour are refused by name instead of being ignored.
 public struct GPT2Config: Sendable, Equatable {
+    /// Transformer blocks (`n_layer`).
     public var layerCount: Int
+    /// Attention heads (`n_head`).
     public var headCount: Int
+    /// Width of the residual stream (`n_embd`).
     public var embeddingWidth: Int
+    /// Positions the model can see (`n_positions`).
     public var contextLength: Int
+    /// Rows of the token embedding and LM head (`vocab_size`).
     public var vocabularySize: Int
     /// Width of the MLP's hidden layer (`n_inner`, default 4 × n_embd).
     public var innerWidth: Int
+    /// Layer norm epsilon (`layer_norm_epsilon`).
     public var layerNormEpsilon: Float
+    /// The MLP activation (`activation_function`).
     public var activation: Activation
     /// Divide attention scores by √head_dim (`scale_attn_weights`, default true).
     public var scaleAttentionWeights: Bool
@@ -22,8 +29,10 @@ public struct GPT2Config: Sendable, Equatable {
     public var reorderAndUpcastAttention: Bool
     /// Whether the LM head is the token embedding (`tie_word_embeddings`, default true).
     public var tiedEmbeddings: Bool
+    /// The token that ends a text (`eos_token_id`), when the config names one.
     public var endOfTextToken: Int?
 
+    /// Width of one attention head.
     public var headDim: Int { embeddingWidth / headCount }
 
     /// The attention score multiplier for `layer` (0-based), exactly as transformers computes it.

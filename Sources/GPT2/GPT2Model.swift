@@ -9,8 +9,11 @@ import Kernels
 /// let next = try model.forward(tokens: [11], cache: cache)            // uses the cached keys/values
 /// ```
 public final class GPT2Model: @unchecked Sendable {
+    /// The model's shape and numeric settings.
     public let config: GPT2Config
+    /// Every tensor, float32 or quantized.
     public let weights: GPT2Weights
+    /// The threads every kernel of a forward pass runs on.
     public let pool: ThreadPool
     /// One forward pass at a time: the pool and its scratch are shared, so concurrent callers take turns.
     private let forwardLock = NSLock()

@@ -3,6 +3,7 @@
 public struct GenerationOptions: Sendable, Equatable {
     /// Tokens to generate at most (`max_new_tokens`).
     public var maxNewTokens: Int = 64
+    /// How each next token is chosen (greedy or sampled, processors, seed).
     public var sampling: SamplingOptions = SamplingOptions()
     /// Keep going past `<|endoftext|>` instead of stopping there.
     public var ignoreEndOfText: Bool = false
@@ -61,15 +62,22 @@ public enum FinishReason: String, Sendable, Equatable {
 
 /// What a generation run produced, with its timings.
 public struct GenerationResult: Sendable {
+    /// The prompt as the model saw it (after any truncation).
     public var promptTokens: [Int]
+    /// The generated tokens, without the end-of-text token or a stop string.
     public var tokens: [Int]
+    /// The generated text (the prompt not included), cut before any stop string.
     public var text: String
+    /// Why the run ended.
     public var finishReason: FinishReason
+    /// Seconds spent on the prompt's forward pass.
     public var promptSeconds: Double
+    /// Seconds from the first new token to the end.
     public var decodeSeconds: Double
     /// Beam search's score of the sequence (sum of log-probabilities ÷ length^lengthPenalty); nil when sampling.
     public var score: Float? = nil
 
+    /// Prompt tokens processed per second.
     public var promptTokensPerSecond: Double { promptSeconds > 0 ? Double(promptTokens.count) / promptSeconds : 0 }
     /// Tokens after the first, over the time spent producing them (the first comes from the prompt pass).
     public var decodeTokensPerSecond: Double { decodeSeconds > 0 ? Double(max(tokens.count - 1, 0)) / decodeSeconds : 0 }

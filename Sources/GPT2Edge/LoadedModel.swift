@@ -14,13 +14,16 @@ import Foundation
 /// let ids = model.tokenizer.encode("Hello")
 /// ```
 public final class LoadedModel: @unchecked Sendable {
+    /// The network: config, weights (float32 or quantized), thread pool.
     public let network: GPT2Model
+    /// The byte-level BPE tokenizer shipped with the model.
     public let tokenizer: GPT2Tokenizer
     /// Where the model came from, for messages.
     public let source: String
     /// Seconds spent loading.
     public let loadSeconds: Double
 
+    /// The model's shape and numeric settings.
     public var config: GPT2Config { network.config }
 
     init(network: GPT2Model, tokenizer: GPT2Tokenizer, source: String, loadSeconds: Double) {

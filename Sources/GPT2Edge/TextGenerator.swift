@@ -4,6 +4,7 @@ import Foundation
 /// streaming UTF-8-safe text pieces to a callback as they become final. Beam search is in
 /// `TextGenerator+BeamSearch.swift`.
 public struct TextGenerator {
+    /// The model every request runs on.
     public let model: LoadedModel
 
     public init(model: LoadedModel) { self.model = model }

@@ -6,6 +6,7 @@
 /// let token = sampler.next(logits: logits, context: promptAndGenerated)
 /// ```
 public struct Sampler: Sendable {
+    /// The options this sampler applies at every step.
     public let options: SamplingOptions
     private var generator: SeededGenerator
 

@@ -33,6 +33,7 @@ public struct SamplingOptions: Sendable, Equatable {
     /// Greedy decoding.
     public static let greedy = SamplingOptions(temperature: 0)
 
+    /// Whether the next token is the argmax (temperature 0).
     public var isGreedy: Bool { temperature == 0 }
 
     /// Checks ranges, naming the offending option.
@@ -48,6 +49,7 @@ public struct SamplingOptions: Sendable, Equatable {
     }
 }
 
+/// A sampling option out of range, named in the message.
 public enum SamplingError: Error, CustomStringConvertible, Equatable {
     case invalidOption(String)
     public var description: String {
