@@ -29,7 +29,9 @@ let package = Package(
         ),
         // Kernels are compiled optimized even in debug builds: unoptimized SIMD loops are ~50× slower,
         // which would make the test suite crawl without testing anything more.
-        .target(name: "Kernels", swiftSettings: [.unsafeFlags(["-O"], .when(configuration: .debug))]),
+        // __builtin_prefetch for the decode kernels (header-only; Swift has no prefetch intrinsic).
+        .target(name: "CPrefetch"),
+        .target(name: "Kernels", dependencies: ["CPrefetch"], swiftSettings: [.unsafeFlags(["-O"], .when(configuration: .debug))]),
         .target(name: "Quantization", swiftSettings: [.unsafeFlags(["-O"], .when(configuration: .debug))]),
         .target(name: "Tokenizer"),
         .target(name: "Checkpoint"),

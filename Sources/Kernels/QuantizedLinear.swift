@@ -1,137 +1,217 @@
-/// `output[t, o] = bias[o] + Σ_i input[t, i] · W[o, i]` with W a `QuantizedMatrix`, dequantized on the fly:
-/// each group of weights is expanded to floats once and used for up to four tokens, so a prompt reads
-/// the quantized weights once per four tokens. Threads split the output rows.
+import CPrefetch
+
+/// `output[t, o] = bias[o] + Σ_i input[t, i] · W[o, i]` with W a `QuantizedMatrix`, dequantized on the fly.
 ///
-/// This is the weight-only path (dequantize, then float FMA); the SIMD-tuned and integer-activation
-/// variants belong with the kernel benchmarks.
+/// Two shapes of work, both splitting output rows across threads in chunks:
+/// - **Decode** (a few tokens): four weight rows at a time are widened to floats in registers and multiplied
+///   with the token (`rowDots`), so every quantized byte is read from memory once per token and the four
+///   independent accumulations keep several memory streams in flight.
+/// - **Prompt** (`rows ≥ gemmThreshold` tokens): the chunk's 16 rows are dequantized once into a float scratch
+///   block, then a 4-row × 4-token register-blocked product (`tile`) runs over every token, so the cost of
+///   widening is paid once per prompt instead of once per token.
+///
+/// This is the weight-only path (dequantize, then float FMA). The integer-activation alternative
+/// (`IntegerDot.swift`) measured slower on x86 with Swift SIMD; see tools/README.md.
 public func quantizedLinear(input: FloatBuffer, rows: Int, matrix: QuantizedMatrix, bias: FloatBuffer?,
                             output: FloatBuffer, pool: ThreadPool) {
     let inFeatures = matrix.columns, outFeatures = matrix.rows
     precondition(input.count >= rows * inFeatures && output.count >= rows * outFeatures)
     precondition(bias == nil || bias!.count == outFeatures)
-    let chunk = 16
     let x = input.base, y = output.base, b = bias?.base
-    if rows == 1 {
-        // Decode: one token, so no weight reuse to organize; keep one vector accumulator per row and
-        // apply each group's scale vectorially, with a single horizontal sum per row.
+    if rows < QuantizedLinearLayout.gemmThreshold {
+        let chunk = QuantizedLinearLayout.decodeRowsPerChunk(rows: outFeatures, threads: pool.threadCount)
         pool.parallelFor((outFeatures + chunk - 1) / chunk) { c in
-            for o in (c * chunk)..<min(outFeatures, (c + 1) * chunk) {
-                y[o] = rowDot(matrix, row: o, x: x) + (b?[o] ?? 0)
+            let end = min(outFeatures, (c + 1) * chunk)
+            for t in 0..<rows {
+                let token = x + t * inFeatures, out = y + t * outFeatures
+                var o = c * chunk
+                while o + 4 <= end {
+                    let sums = rowDots(matrix, firstRow: o, x: token)
+                    for r in 0..<4 { out[o + r] = sums[r] + (b?[o + r] ?? 0) }
+                    o += 4
+                }
+                while o < end { out[o] = rowDot(matrix, row: o, x: token) + (b?[o] ?? 0); o += 1 }
             }
         }
         return
     }
+    let chunk = QuantizedLinearLayout.promptRowsPerChunk
     pool.parallelFor((outFeatures + chunk - 1) / chunk) { c in
-        for o in (c * chunk)..<min(outFeatures, (c + 1) * chunk) {
-            var t0 = 0
-            while t0 < rows {
-                let block = min(4, rows - t0)
-                var sums = SIMD4<Float>()
-                for g in 0..<matrix.groupsPerRow {
-                    sums += groupDot(matrix, row: o, group: g, x: x, t0: t0, block: block, stride: inFeatures)
-                }
-                for t in 0..<block { y[(t0 + t) * outFeatures + o] = sums[t] + (b?[o] ?? 0) }
-                t0 += block
+        let first = c * chunk, count = min(chunk, outFeatures - first)
+        let scratch = UnsafeMutablePointer<Float>.allocate(capacity: chunk * inFeatures)
+        defer { scratch.deallocate() }
+        for r in 0..<count { matrix.dequantizeRow(first + r, into: scratch + r * inFeatures) }
+        var t = 0
+        while t < rows {
+            let tokens = min(4, rows - t)
+            var r = 0
+            while r < count {
+                let rowCount = min(4, count - r)
+                tile(weights: scratch + r * inFeatures, rowCount: rowCount, x: x + t * inFeatures, tokenCount: tokens,
+                     width: inFeatures, output: y + t * outFeatures + first + r, outputStride: outFeatures,
+                     bias: b.map { $0 + first + r })
+                r += 4
             }
+            t += 4
         }
     }
 }
 
-/// Σ_i W[o, i] · x[i] for one token: full groups in SIMD, a partial last group in scalar code.
+/// Work split of `quantizedLinear`.
+enum QuantizedLinearLayout {
+    /// Output rows per decode work item: long runs of bytes let prefetching pay off (gpt2 int8 at two threads:
+    /// 16 rows → 100 tok/s, 256 → 150), but a thread takes one item at a time, and a slowed thread should be
+    /// able to take fewer, so each thread gets about four items: between 16 and 256 rows, a multiple of 4.
+    static func decodeRowsPerChunk(rows: Int, threads: Int) -> Int {
+        min(256, max(16, rows / (4 * threads) / 4 * 4))
+    }
+    /// Output rows per prompt work item, dequantized into a per-item float scratch block.
+    static let promptRowsPerChunk = 16
+    /// From this many tokens on, dequantizing a chunk once and running the blocked product beats widening
+    /// the weights again for every token.
+    static let gemmThreshold = 4
+    /// Bytes ahead of the current rows that decode asks the CPU to prefetch.
+    static let prefetchDistance = 3072
+}
+
+/// Σ_i W[o + r, i] · x[i] for r in 0..<4: full groups in SIMD, a partial last group in scalar code.
+@inline(__always)
+private func rowDots(_ matrix: QuantizedMatrix, firstRow o: Int, x: UnsafeMutablePointer<Float>) -> SIMD4<Float> {
+    let size = matrix.groupSize, half = size / 2
+    let fullGroups = matrix.columns / size, groupsPerRow = matrix.groupsPerRow
+    let rowBytes = matrix.rowBytes
+    let q = UnsafeRawPointer(matrix.quants + o * rowBytes)
+    let scales = matrix.scales + o * groupsPerRow
+    let input = UnsafeRawPointer(x)
+    var a0 = SIMD16<Float>(), a1 = SIMD16<Float>(), a2 = SIMD16<Float>(), a3 = SIMD16<Float>()
+    // Rows are contiguous, so the four rows are one run of bytes; keep the CPU loading well ahead of it.
+    let groupBytes = size * matrix.bits.rawValue / 8, runPerGroup = 4 * groupBytes
+    let ahead = q + QuantizedLinearLayout.prefetchDistance
+    for g in 0..<fullGroups {
+        let start = g &* size
+        for line in Swift.stride(from: 0, to: runPerGroup, by: 64) { gpt2edge_prefetch(ahead + (g &* runPerGroup &+ line)) }
+        var p0 = SIMD16<Float>(), p1 = SIMD16<Float>(), p2 = SIMD16<Float>(), p3 = SIMD16<Float>()
+        switch matrix.bits {
+        case .eight:
+            var j = start
+            while j < start &+ size {
+                let v = input.loadUnaligned(fromByteOffset: 4 &* j, as: SIMD16<Float>.self)
+                p0.addProduct(floats(q.loadUnaligned(fromByteOffset: j, as: SIMD16<Int8>.self)), v)
+                p1.addProduct(floats(q.loadUnaligned(fromByteOffset: rowBytes &+ j, as: SIMD16<Int8>.self)), v)
+                p2.addProduct(floats(q.loadUnaligned(fromByteOffset: 2 &* rowBytes &+ j, as: SIMD16<Int8>.self)), v)
+                p3.addProduct(floats(q.loadUnaligned(fromByteOffset: 3 &* rowBytes &+ j, as: SIMD16<Int8>.self)), v)
+                j &+= 16
+            }
+        case .four:
+            // Byte k of a group holds value k (low nibble) and value k + size/2 (high nibble).
+            var k = 0
+            while k < half {
+                let low = input.loadUnaligned(fromByteOffset: 4 &* (start &+ k), as: SIMD16<Float>.self)
+                let high = input.loadUnaligned(fromByteOffset: 4 &* (start &+ half &+ k), as: SIMD16<Float>.self)
+                let byte = start / 2 &+ k
+                let b0 = q.loadUnaligned(fromByteOffset: byte, as: SIMD16<UInt8>.self)
+                let b1 = q.loadUnaligned(fromByteOffset: rowBytes &+ byte, as: SIMD16<UInt8>.self)
+                let b2 = q.loadUnaligned(fromByteOffset: 2 &* rowBytes &+ byte, as: SIMD16<UInt8>.self)
+                let b3 = q.loadUnaligned(fromByteOffset: 3 &* rowBytes &+ byte, as: SIMD16<UInt8>.self)
+                p0.addProduct(lowNibbles(b0), low); p0.addProduct(highNibbles(b0), high)
+                p1.addProduct(lowNibbles(b1), low); p1.addProduct(highNibbles(b1), high)
+                p2.addProduct(lowNibbles(b2), low); p2.addProduct(highNibbles(b2), high)
+                p3.addProduct(lowNibbles(b3), low); p3.addProduct(highNibbles(b3), high)
+                k &+= 16
+            }
+        }
+        a0.addProduct(p0, SIMD16(repeating: Float(scales[g])))
+        a1.addProduct(p1, SIMD16(repeating: Float(scales[groupsPerRow &+ g])))
+        a2.addProduct(p2, SIMD16(repeating: Float(scales[2 &* groupsPerRow &+ g])))
+        a3.addProduct(p3, SIMD16(repeating: Float(scales[3 &* groupsPerRow &+ g])))
+    }
+    var sums = SIMD4(a0.sum(), a1.sum(), a2.sum(), a3.sum())
+    if fullGroups < groupsPerRow {
+        for r in 0..<4 { sums[r] += partialGroupDot(matrix, row: o + r, x: x) }
+    }
+    return sums
+}
+
+/// Σ_i W[o, i] · x[i] for a single row (the rows left over after groups of four).
 @inline(__always)
 private func rowDot(_ matrix: QuantizedMatrix, row o: Int, x: UnsafeMutablePointer<Float>) -> Float {
     let size = matrix.groupSize, half = size / 2
     let fullGroups = matrix.columns / size
-    let rowQuants = UnsafeRawPointer(matrix.quants + o * matrix.rowBytes)
+    let q = UnsafeRawPointer(matrix.quants + o * matrix.rowBytes)
     let scales = matrix.scales + o * matrix.groupsPerRow
     let input = UnsafeRawPointer(x)
     var accumulator = SIMD16<Float>()
     for g in 0..<fullGroups {
-        let start = g * size
+        let start = g &* size
         var products = SIMD16<Float>()
         switch matrix.bits {
         case .eight:
-            for j in Swift.stride(from: 0, to: size, by: 16) {
-                let q = rowQuants.loadUnaligned(fromByteOffset: start + j, as: SIMD16<Int8>.self)
-                products += SIMD16<Float>(SIMD16<Int32>(truncatingIfNeeded: q)) * input.loadUnaligned(fromByteOffset: 4 * (start + j), as: SIMD16<Float>.self)
+            for j in Swift.stride(from: start, to: start &+ size, by: 16) {
+                products.addProduct(floats(q.loadUnaligned(fromByteOffset: j, as: SIMD16<Int8>.self)),
+                                    input.loadUnaligned(fromByteOffset: 4 &* j, as: SIMD16<Float>.self))
             }
         case .four:
             for k in Swift.stride(from: 0, to: half, by: 16) {
-                let packed = rowQuants.loadUnaligned(fromByteOffset: start / 2 + k, as: SIMD16<UInt8>.self)
-                let low = SIMD16<Float>(SIMD16<Int32>(truncatingIfNeeded: packed & 0x0F) &- 8)
-                let high = SIMD16<Float>(SIMD16<Int32>(truncatingIfNeeded: packed &>> 4) &- 8)
-                products += low * input.loadUnaligned(fromByteOffset: 4 * (start + k), as: SIMD16<Float>.self)
-                products += high * input.loadUnaligned(fromByteOffset: 4 * (start + half + k), as: SIMD16<Float>.self)
+                let packed = q.loadUnaligned(fromByteOffset: start / 2 &+ k, as: SIMD16<UInt8>.self)
+                products.addProduct(lowNibbles(packed), input.loadUnaligned(fromByteOffset: 4 &* (start &+ k), as: SIMD16<Float>.self))
+                products.addProduct(highNibbles(packed), input.loadUnaligned(fromByteOffset: 4 &* (start &+ half &+ k), as: SIMD16<Float>.self))
             }
         }
-        accumulator += products * Float(scales[g])
+        accumulator.addProduct(products, SIMD16(repeating: Float(scales[g])))
     }
-    var sum = accumulator.sum()
-    if fullGroups < matrix.groupsPerRow {
-        let g = fullGroups
-        var partial: Float = 0
-        for j in 0..<(matrix.columns - g * size) { partial += Float(matrix.quant(row: o, group: g, index: j)) * x[g * size + j] }
-        sum += partial * Float(scales[g])
-    }
-    return sum
+    return accumulator.sum() + (fullGroups < matrix.groupsPerRow ? partialGroupDot(matrix, row: o, x: x) : 0)
 }
 
-/// The dot products of one weight group with `block` (≤ 4) token rows, as lanes of a SIMD4.
+/// The last, partial group of row `o` (columns not a multiple of the group size), in scalar code so nothing
+/// past the row's end is read.
+private func partialGroupDot(_ matrix: QuantizedMatrix, row o: Int, x: UnsafeMutablePointer<Float>) -> Float {
+    let g = matrix.columns / matrix.groupSize, start = g * matrix.groupSize
+    var sum: Float = 0
+    for j in 0..<(matrix.columns - start) { sum += Float(matrix.quant(row: o, group: g, index: j)) * x[start + j] }
+    return sum * Float(matrix.scales[o * matrix.groupsPerRow + g])
+}
+
+/// `output[t · outputStride + r] = bias[r] + Σ_i weights[r · width + i] · x[t · width + i]` for up to 4 rows
+/// and 4 tokens: sixteen SIMD accumulators, each weight and input vector loaded once per step of 16.
 @inline(__always)
-private func groupDot(_ matrix: QuantizedMatrix, row o: Int, group g: Int, x: UnsafeMutablePointer<Float>,
-                      t0: Int, block: Int, stride: Int) -> SIMD4<Float> {
-    let size = matrix.groupSize
-    let start = g * size
-    let width = min(size, matrix.columns - start)
-    let scale = Float(matrix.scales[o * matrix.groupsPerRow + g])
-    var result = SIMD4<Float>()
-    if width < size {
-        // A partial last group: scalar, so nothing past the row's end is read.
-        for t in 0..<block {
-            var sum: Float = 0
-            for j in 0..<width { sum += Float(matrix.quant(row: o, group: g, index: j)) * x[(t0 + t) * stride + start + j] }
-            result[t] = sum * scale
-        }
-        return result
+private func tile(weights w: UnsafeMutablePointer<Float>, rowCount: Int, x: UnsafeMutablePointer<Float>, tokenCount: Int,
+                  width: Int, output: UnsafeMutablePointer<Float>, outputStride: Int, bias: UnsafeMutablePointer<Float>?) {
+    // Missing rows or tokens repeat the last real one, so the loop body has no branches; their sums are dropped.
+    let r1 = min(1, rowCount - 1), r2 = min(2, rowCount - 1), r3 = min(3, rowCount - 1)
+    let t1 = min(1, tokenCount - 1), t2 = min(2, tokenCount - 1), t3 = min(3, tokenCount - 1)
+    let w0 = UnsafeRawPointer(w), w1 = UnsafeRawPointer(w + r1 * width)
+    let w2 = UnsafeRawPointer(w + r2 * width), w3 = UnsafeRawPointer(w + r3 * width)
+    let x0 = UnsafeRawPointer(x), x1 = UnsafeRawPointer(x + t1 * width)
+    let x2 = UnsafeRawPointer(x + t2 * width), x3 = UnsafeRawPointer(x + t3 * width)
+    var a00 = SIMD16<Float>(), a01 = SIMD16<Float>(), a02 = SIMD16<Float>(), a03 = SIMD16<Float>()
+    var a10 = SIMD16<Float>(), a11 = SIMD16<Float>(), a12 = SIMD16<Float>(), a13 = SIMD16<Float>()
+    var a20 = SIMD16<Float>(), a21 = SIMD16<Float>(), a22 = SIMD16<Float>(), a23 = SIMD16<Float>()
+    var a30 = SIMD16<Float>(), a31 = SIMD16<Float>(), a32 = SIMD16<Float>(), a33 = SIMD16<Float>()
+    var i = 0
+    while i &+ 16 <= width {
+        let offset = 4 &* i
+        let v0 = x0.loadUnaligned(fromByteOffset: offset, as: SIMD16<Float>.self)
+        let v1 = x1.loadUnaligned(fromByteOffset: offset, as: SIMD16<Float>.self)
+        let v2 = x2.loadUnaligned(fromByteOffset: offset, as: SIMD16<Float>.self)
+        let v3 = x3.loadUnaligned(fromByteOffset: offset, as: SIMD16<Float>.self)
+        var u = w0.loadUnaligned(fromByteOffset: offset, as: SIMD16<Float>.self)
+        a00.addProduct(u, v0); a01.addProduct(u, v1); a02.addProduct(u, v2); a03.addProduct(u, v3)
+        u = w1.loadUnaligned(fromByteOffset: offset, as: SIMD16<Float>.self)
+        a10.addProduct(u, v0); a11.addProduct(u, v1); a12.addProduct(u, v2); a13.addProduct(u, v3)
+        u = w2.loadUnaligned(fromByteOffset: offset, as: SIMD16<Float>.self)
+        a20.addProduct(u, v0); a21.addProduct(u, v1); a22.addProduct(u, v2); a23.addProduct(u, v3)
+        u = w3.loadUnaligned(fromByteOffset: offset, as: SIMD16<Float>.self)
+        a30.addProduct(u, v0); a31.addProduct(u, v1); a32.addProduct(u, v2); a33.addProduct(u, v3)
+        i &+= 16
     }
-    let rowQuants = UnsafeRawPointer(matrix.quants + o * matrix.rowBytes)
-    var accumulators = (SIMD16<Float>(), SIMD16<Float>(), SIMD16<Float>(), SIMD16<Float>())
-
-    /// Adds w0·x[first..<first+16] + w1·x[second..<second+16] of each token to its accumulator.
-    @inline(__always)
-    func accumulate(_ w0: SIMD16<Float>, _ w1: SIMD16<Float>, first: Int, second: Int) {
-        for t in 0..<block {
-            let row = UnsafeRawPointer(x + (t0 + t) * stride)
-            let product = w0 * row.loadUnaligned(fromByteOffset: 4 * first, as: SIMD16<Float>.self)
-                + w1 * row.loadUnaligned(fromByteOffset: 4 * second, as: SIMD16<Float>.self)
-            switch t {
-            case 0: accumulators.0 += product
-            case 1: accumulators.1 += product
-            case 2: accumulators.2 += product
-            default: accumulators.3 += product
-            }
-        }
+    var sums = [a00.sum(), a01.sum(), a02.sum(), a03.sum(), a10.sum(), a11.sum(), a12.sum(), a13.sum(),
+                a20.sum(), a21.sum(), a22.sum(), a23.sum(), a30.sum(), a31.sum(), a32.sum(), a33.sum()]
+    let rowIndex = [0, r1, r2, r3], tokenIndex = [0, t1, t2, t3]
+    while i < width {   // the columns after the last full vector
+        for r in 0..<4 { for t in 0..<4 { sums[r * 4 + t] += w[rowIndex[r] * width + i] * x[tokenIndex[t] * width + i] } }
+        i += 1
     }
-
-    switch matrix.bits {
-    case .eight:
-        // Values start + j ..< start + j + 32 are bytes start + j ..< start + j + 32.
-        for j in Swift.stride(from: 0, to: size, by: 32) {
-            let q0 = rowQuants.loadUnaligned(fromByteOffset: start + j, as: SIMD16<Int8>.self)
-            let q1 = rowQuants.loadUnaligned(fromByteOffset: start + j + 16, as: SIMD16<Int8>.self)
-            accumulate(SIMD16<Float>(SIMD16<Int32>(truncatingIfNeeded: q0)), SIMD16<Float>(SIMD16<Int32>(truncatingIfNeeded: q1)),
-                       first: start + j, second: start + j + 16)
-        }
-    case .four:
-        // Byte k of the group holds value k (low nibble) and value k + size/2 (high nibble).
-        let half = size / 2
-        for k in Swift.stride(from: 0, to: half, by: 16) {
-            let packed = rowQuants.loadUnaligned(fromByteOffset: start / 2 + k, as: SIMD16<UInt8>.self)
-            let low = SIMD16<Int32>(truncatingIfNeeded: packed & 0x0F) &- 8
-            let high = SIMD16<Int32>(truncatingIfNeeded: packed &>> 4) &- 8
-            accumulate(SIMD16<Float>(low), SIMD16<Float>(high), first: start + k, second: start + half + k)
-        }
+    for r in 0..<rowCount {
+        for t in 0..<tokenCount { output[t * outputStride + r] = sums[r * 4 + t] + (bias?[r] ?? 0) }
     }
-    result = SIMD4(accumulators.0.sum(), accumulators.1.sum(), accumulators.2.sum(), accumulators.3.sum())
-    return result * scale
 }

@@ -40,11 +40,31 @@ public final class QuantizedMatrix: @unchecked Sendable {
     /// Writes row `row`, dequantized, to `output[offset ..< offset + columns]`.
     public func dequantizeRow(_ row: Int, into output: FloatBuffer, at offset: Int) {
         precondition(row >= 0 && row < rows && offset + columns <= output.count)
-        let y = output.base + offset
+        dequantizeRow(row, into: output.base + offset)
+    }
+
+    /// Writes row `row`, dequantized, to `y[0 ..< columns]`: whole groups in SIMD, a partial last group value by value.
+    func dequantizeRow(_ row: Int, into y: UnsafeMutablePointer<Float>) {
+        let q = UnsafeRawPointer(quants + row * rowBytes), out = UnsafeMutableRawPointer(y)
+        let fullGroups = columns / groupSize, half = groupSize / 2
         for g in 0..<groupsPerRow {
-            let scale = Float(scales[row * groupsPerRow + g])
-            for j in 0..<min(groupSize, columns - g * groupSize) {
-                y[g * groupSize + j] = scale * Float(quant(row: row, group: g, index: j))
+            let scale = Float(scales[row * groupsPerRow + g]), start = g * groupSize
+            guard g < fullGroups else {
+                for j in 0..<(columns - start) { y[start + j] = scale * Float(quant(row: row, group: g, index: j)) }
+                break
+            }
+            let s = SIMD16<Float>(repeating: scale)
+            switch bits {
+            case .eight:
+                for j in Swift.stride(from: start, to: start + groupSize, by: 16) {
+                    out.storeBytes(of: s * floats(q.loadUnaligned(fromByteOffset: j, as: SIMD16<Int8>.self)), toByteOffset: 4 * j, as: SIMD16<Float>.self)
+                }
+            case .four:
+                for k in Swift.stride(from: 0, to: half, by: 16) {
+                    let packed = q.loadUnaligned(fromByteOffset: start / 2 + k, as: SIMD16<UInt8>.self)
+                    out.storeBytes(of: s * lowNibbles(packed), toByteOffset: 4 * (start + k), as: SIMD16<Float>.self)
+                    out.storeBytes(of: s * highNibbles(packed), toByteOffset: 4 * (start + half + k), as: SIMD16<Float>.self)
+                }
             }
         }
     }

@@ -9,6 +9,9 @@ import Testing
         (75, 1600, 1, .int8(groupSize: 32)), (75, 1600, 7, .int4(groupSize: 32)),
         (33, 1600, 3, .int4(groupSize: 128)), (40, 33, 5, .int8(groupSize: 32)), (17, 100, 2, .int4(groupSize: 64)),
         (9, 16, 4, .int4(groupSize: 32)), (64, 768, 6, .int8(groupSize: 64)), (3, 129, 1, .int8(groupSize: 128)),
+        // Prompt-path tails: rows and tokens not multiples of the 4 × 4 tile, a partial chunk of 16 rows.
+        (37, 200, 13, .int8(groupSize: 32)), (21, 1600, 9, .int4(groupSize: 32)), (5, 72, 3, .int4(groupSize: 64)),
+        (130, 256, 4, .int8(groupSize: 128)),
     ]
 
     @Test(arguments: [1, 2, 3, 4])
