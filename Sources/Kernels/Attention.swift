@@ -18,19 +18,28 @@ public func causalAttention(queries: FloatBuffer, queryStride: Int, queryOffset:
     pool.parallelFor(heads * newTokens) { item in
         let h = item % heads, t = item / heads
         let visible = past + t + 1
-        var scores = [Float](repeating: 0, count: visible)
         let query = q + t * queryStride + h * headDim
-        var maximum = -Float.infinity
-        for j in 0..<visible {
-            let s = dot(query, k + j * cacheStride + h * headDim, headDim) * scale
-            scores[j] = s
-            maximum = max(maximum, s)
-        }
-        var sum: Float = 0
-        for j in 0..<visible { scores[j] = exp(scores[j] - maximum); sum += scores[j] }
         let out = y + t * heads * headDim + h * headDim
-        out.update(repeating: 0, count: headDim)
-        let inverse = 1 / sum
-        for j in 0..<visible { axpy(scores[j] * inverse, v + j * cacheStride + h * headDim, out, headDim) }
+        withUnsafeTemporaryAllocation(of: Float.self, capacity: (visible + 15) / 16 * 16) { buffer in
+            let scores = buffer.baseAddress!
+            var maximum = -Float.infinity
+            for j in 0..<visible {
+                let s = dot(query, k + j * cacheStride + h * headDim, headDim) * scale
+                scores[j] = s
+                maximum = max(maximum, s)
+            }
+            // Softmax numerators 16 at a time; the padding lanes are set to −∞ so they add 0.
+            for j in visible..<((visible + 15) / 16 * 16) { scores[j] = -.infinity }
+            let raw = UnsafeMutableRawPointer(scores)
+            var sums = SIMD16<Float>()
+            for j in Swift.stride(from: 0, to: visible, by: 16) {
+                let e = vectorExp(raw.loadUnaligned(fromByteOffset: 4 * j, as: SIMD16<Float>.self) - maximum)
+                raw.storeBytes(of: e, toByteOffset: 4 * j, as: SIMD16<Float>.self)
+                sums += e
+            }
+            out.update(repeating: 0, count: headDim)
+            let inverse = 1 / horizontalSum(sums)
+            for j in 0..<visible { axpy(scores[j] * inverse, v + j * cacheStride + h * headDim, out, headDim) }
+        }
     }
 }

@@ -51,33 +51,33 @@ public func linearOutIn(input: FloatBuffer, rows: Int, inFeatures: Int,
     }
 }
 
-/// y[0..<n] += a · x[0..<n]
+/// y[0..<n] += a · x[0..<n], 16 lanes at a time (fused multiply-add), then a scalar tail.
 @inline(__always)
 func axpy(_ a: Float, _ x: UnsafeMutablePointer<Float>, _ y: UnsafeMutablePointer<Float>, _ n: Int) {
-    let va = SIMD8<Float>(repeating: a)
+    let va = SIMD16<Float>(repeating: a)
     let rx = UnsafeRawPointer(x), ry = UnsafeMutableRawPointer(y)
     var i = 0
-    while i + 8 <= n {
-        let vy = ry.loadUnaligned(fromByteOffset: 4 * i, as: SIMD8<Float>.self)
-        let vx = rx.loadUnaligned(fromByteOffset: 4 * i, as: SIMD8<Float>.self)
-        ry.storeBytes(of: vy + va * vx, toByteOffset: 4 * i, as: SIMD8<Float>.self)
-        i += 8
+    while i &+ 16 <= n {
+        var vy = ry.loadUnaligned(fromByteOffset: 4 &* i, as: SIMD16<Float>.self)
+        vy.addProduct(va, rx.loadUnaligned(fromByteOffset: 4 &* i, as: SIMD16<Float>.self))
+        ry.storeBytes(of: vy, toByteOffset: 4 &* i, as: SIMD16<Float>.self)
+        i &+= 16
     }
     while i < n { y[i] += a * x[i]; i += 1 }
 }
 
-/// Σ x[i]·y[i] over n elements, in eight SIMD lanes then a scalar tail.
+/// Σ x[i]·y[i] over n elements, in 16 SIMD lanes (fused multiply-add) then a scalar tail.
 @inline(__always)
 func dot(_ x: UnsafeMutablePointer<Float>, _ y: UnsafeMutablePointer<Float>, _ n: Int) -> Float {
     let rx = UnsafeRawPointer(x), ry = UnsafeRawPointer(y)
-    var accumulator = SIMD8<Float>()
+    var accumulator = SIMD16<Float>()
     var i = 0
-    while i + 8 <= n {
-        accumulator += rx.loadUnaligned(fromByteOffset: 4 * i, as: SIMD8<Float>.self)
-            * ry.loadUnaligned(fromByteOffset: 4 * i, as: SIMD8<Float>.self)
-        i += 8
+    while i &+ 16 <= n {
+        accumulator.addProduct(rx.loadUnaligned(fromByteOffset: 4 &* i, as: SIMD16<Float>.self),
+                               ry.loadUnaligned(fromByteOffset: 4 &* i, as: SIMD16<Float>.self))
+        i &+= 16
     }
-    var sum = accumulator.sum()
+    var sum = horizontalSum(accumulator)
     while i < n { sum += x[i] * y[i]; i += 1 }
     return sum
 }

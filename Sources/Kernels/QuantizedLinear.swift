@@ -125,7 +125,7 @@ private func rowDots(_ matrix: QuantizedMatrix, firstRow o: Int, x: UnsafeMutabl
         a2.addProduct(p2, SIMD16(repeating: Float(scales[2 &* groupsPerRow &+ g])))
         a3.addProduct(p3, SIMD16(repeating: Float(scales[3 &* groupsPerRow &+ g])))
     }
-    var sums = SIMD4(a0.sum(), a1.sum(), a2.sum(), a3.sum())
+    var sums = SIMD4(horizontalSum(a0), horizontalSum(a1), horizontalSum(a2), horizontalSum(a3))
     if fullGroups < groupsPerRow {
         for r in 0..<4 { sums[r] += partialGroupDot(matrix, row: o + r, x: x) }
     }
@@ -159,7 +159,7 @@ private func rowDot(_ matrix: QuantizedMatrix, row o: Int, x: UnsafeMutablePoint
         }
         accumulator.addProduct(products, SIMD16(repeating: Float(scales[g])))
     }
-    return accumulator.sum() + (fullGroups < matrix.groupsPerRow ? partialGroupDot(matrix, row: o, x: x) : 0)
+    return horizontalSum(accumulator) + (fullGroups < matrix.groupsPerRow ? partialGroupDot(matrix, row: o, x: x) : 0)
 }
 
 /// The last, partial group of row `o` (columns not a multiple of the group size), in scalar code so nothing
@@ -204,9 +204,13 @@ private func tile(weights w: UnsafeMutablePointer<Float>, rowCount: Int, x: Unsa
         a30.addProduct(u, v0); a31.addProduct(u, v1); a32.addProduct(u, v2); a33.addProduct(u, v3)
         i &+= 16
     }
-    var sums = [a00.sum(), a01.sum(), a02.sum(), a03.sum(), a10.sum(), a11.sum(), a12.sum(), a13.sum(),
-                a20.sum(), a21.sum(), a22.sum(), a23.sum(), a30.sum(), a31.sum(), a32.sum(), a33.sum()]
-    let rowIndex = [0, r1, r2, r3], tokenIndex = [0, t1, t2, t3]
+    // Lane r·4 + t holds row r · token t (a SIMD value, so no heap allocation per tile).
+    var sums = SIMD16<Float>(
+        horizontalSum(a00), horizontalSum(a01), horizontalSum(a02), horizontalSum(a03),
+        horizontalSum(a10), horizontalSum(a11), horizontalSum(a12), horizontalSum(a13),
+        horizontalSum(a20), horizontalSum(a21), horizontalSum(a22), horizontalSum(a23),
+        horizontalSum(a30), horizontalSum(a31), horizontalSum(a32), horizontalSum(a33))
+    let rowIndex = SIMD4(0, r1, r2, r3), tokenIndex = SIMD4(0, t1, t2, t3)
     while i < width {   // the columns after the last full vector
         for r in 0..<4 { for t in 0..<4 { sums[r * 4 + t] += w[rowIndex[r] * width + i] * x[tokenIndex[t] * width + i] } }
         i += 1
