@@ -18,6 +18,10 @@ public func quantizedLinear(input: FloatBuffer, rows: Int, matrix: QuantizedMatr
     precondition(input.count >= rows * inFeatures && output.count >= rows * outFeatures)
     precondition(bias == nil || bias!.count == outFeatures)
     let x = input.base, y = output.base, b = bias?.base
+    if rows < QuantizedLinearLayout.gemmThreshold && integerActivationsSelected {
+        integerActivationLinear(input: input, rows: rows, matrix: matrix, bias: bias, output: output, pool: pool)
+        return
+    }
     if rows < QuantizedLinearLayout.gemmThreshold {
         let chunk = QuantizedLinearLayout.decodeRowsPerChunk(rows: outFeatures, threads: pool.threadCount)
         pool.parallelFor((outFeatures + chunk - 1) / chunk) { c in

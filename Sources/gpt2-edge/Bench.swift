@@ -55,6 +55,7 @@ struct Bench: ParsableCommand {
         }
         let peak = ProcessMemory.peakResidentBytes
         let bandwidth = MemoryBandwidth.measureRead(pool: model.network.pool)
+        let dispatch = dispatchSeconds(model.network.pool)
         let bytesPerToken = model.network.weights.bytesPerToken
         let decodeMean = mean(decodeRates)
         let ceiling = bandwidth / Double(bytesPerToken)
@@ -68,6 +69,7 @@ struct Bench: ParsableCommand {
                 "load_ms": model.loadSeconds * 1000, "peak_rss_bytes": peak ?? 0,
                 "weight_bytes_per_token": bytesPerToken, "read_bandwidth_bytes_per_second": bandwidth,
                 "decode_ceiling_tokens_per_second": ceiling, "decode_share_of_ceiling": decodeMean / ceiling,
+                "pool_dispatch_microseconds": dispatch * 1e6,
             ]))
             return
         }
@@ -80,6 +82,15 @@ struct Bench: ParsableCommand {
         print(String(format: "load %.0f ms, peak RSS %@; weights read per token %.1f MB; read bandwidth %.1f GB/s → decode ceiling %.1f tok/s; decode at %.0f%% of it",
                      model.loadSeconds * 1000, ProcessMemory.format(peak), Double(bytesPerToken) / 1e6, bandwidth / 1e9,
                      ceiling, 100 * decodeMean / ceiling))
+        print(String(format: "thread pool: %.2f µs per dispatch (an empty job of one item per thread, mean of 20000)", dispatch * 1e6))
+    }
+
+    /// Seconds one `parallelFor` costs with nothing to do: the pool's fixed price per kernel call.
+    private func dispatchSeconds(_ pool: ThreadPool) -> Double {
+        let jobs = 20_000
+        let start = DispatchTime.now().uptimeNanoseconds
+        for _ in 0..<jobs { pool.parallelFor(pool.threadCount) { _ in } }
+        return Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9 / Double(jobs)
     }
 
     private func schemeDescription(_ model: LoadedModel) -> String {

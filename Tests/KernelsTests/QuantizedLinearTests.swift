@@ -48,4 +48,49 @@ import Testing
             #expect(row.array() == Array(dequantized[((rows - 1) * columns)...]))
         }
     }
+
+    /// The integer-activation decode path: exact against a scalar loop over the same quantized token, and
+    /// within the token's quantization error of the float path.
+    @Test(arguments: [1, 2, 3])
+    func integerActivationPathMatchesItsReference(threads: Int) {
+        let pool = ThreadPool(threadCount: threads)
+        var random = KernelReferenceTests.Random(seed: 9)
+        for testCase in Self.cases where testCase.tokens <= 3 {
+            let (rows, columns, tokens, scheme) = testCase
+            let weights = random.array(rows * columns)
+            let payload = TensorQuantizer.quantize(rows: rows, columns: columns, scheme: scheme) { r, out in
+                for c in 0..<columns { out[c] = weights[r * columns + c] }
+            }
+            let dequantized = TensorQuantizer.dequantize(payload, rows: rows, columns: columns, scheme: scheme)
+            let matrix = QuantizedMatrix(rows: rows, columns: columns, groupSize: scheme.groupSize!, bits: scheme.name == "q8" ? .eight : .four) { buffer in
+                payload.withUnsafeBytes { buffer.copyMemory(from: $0) }
+            }
+            let x = random.array(tokens * columns)
+            let input = FloatBuffer(x)
+            let output = FloatBuffer(count: tokens * rows), float = FloatBuffer(count: tokens * rows)
+            integerActivationLinear(input: input, rows: tokens, matrix: matrix, bias: nil, output: output, pool: pool)
+            WeightMatrix.quantized(matrix).apply(input: input, rows: tokens, bias: nil, output: float, pool: pool)
+            var expected = [Float](repeating: 0, count: tokens * rows)
+            let group = scheme.groupSize!
+            for t in 0..<tokens {
+                // The token quantized by hand: per group, scale max|x|/127, round to nearest.
+                var q = [Double](repeating: 0, count: columns), scales = [Double](repeating: 0, count: columns)
+                for g in stride(from: 0, to: columns, by: group) {
+                    let end = min(columns, g + group)
+                    let scale = Double((g..<end).map { abs(x[t * columns + $0]) }.max()! / 127)
+                    for i in g..<end {
+                        q[i] = scale > 0 ? Double((x[t * columns + i] * Float(1 / scale)).rounded()) : 0
+                        scales[i] = scale
+                    }
+                }
+                for o in 0..<rows {
+                    var sum = 0.0
+                    for i in 0..<columns { sum += q[i] * scales[i] * Double(dequantized[o * columns + i]) }
+                    expected[t * rows + o] = Float(sum)
+                }
+            }
+            #expect(KernelReferenceTests.relativeError(output.array(), expected) < 1e-5, "\(testCase)")
+            #expect(KernelReferenceTests.relativeError(output.array(), float.array()) < 2e-2, "\(testCase)")
+        }
+    }
 }
