@@ -15,14 +15,21 @@ public final class GPT2Model: @unchecked Sendable {
     public let weights: GPT2Weights
     /// The threads every kernel of a forward pass runs on.
     public let pool: ThreadPool
+    /// The precision of caches made by `makeCache()`: float16 unless the caller chooses (the loader picks
+    /// float32 for float32 checkpoints, the reference path).
+    public var cachePrecision: KVCache.Precision
     /// One forward pass at a time: the pool and its scratch are shared, so concurrent callers take turns.
     private let forwardLock = NSLock()
 
-    public init(config: GPT2Config, weights: GPT2Weights, threads: Int) {
+    public init(config: GPT2Config, weights: GPT2Weights, threads: Int, cachePrecision: KVCache.Precision = .f16) {
         self.config = config
         self.weights = weights
         self.pool = ThreadPool(threadCount: threads)
+        self.cachePrecision = cachePrecision
     }
+
+    /// An empty KV cache for this model in `cachePrecision`.
+    public func makeCache() -> KVCache { KVCache(config: config, precision: cachePrecision) }
 
     /// Which positions' logits `forward` computes (the LM head is the largest matrix, so skip what is not needed).
     public enum LogitsScope: Sendable { case lastPosition, allPositions }
@@ -95,11 +102,11 @@ public final class GPT2Model: @unchecked Sendable {
                 let cache = sequence.cache, past = cache.length, newTokens = sequence.tokens.count
                 for t in 0..<newTokens {
                     let row = (firstRow + t) * 3 * c
-                    copy(qkv, from: row + c, to: cache.keys[index], at: (past + t) * c, count: c)
-                    copy(qkv, from: row + 2 * c, to: cache.values[index], at: (past + t) * c, count: c)
+                    cache.keys[index].store(qkv, offset: row + c, at: past + t)
+                    cache.values[index].store(qkv, offset: row + 2 * c, at: past + t)
                 }
                 causalAttention(queries: qkv, queryStride: 3 * c, queryOffset: firstRow * 3 * c, newTokens: newTokens, past: past,
-                                keys: cache.keys[index], values: cache.values[index], cacheStride: c,
+                                keys: cache.keys[index], values: cache.values[index],
                                 heads: config.headCount, headDim: config.headDim, scale: config.attentionScale(layer: index),
                                 output: attended, outputOffset: firstRow * c, pool: pool)
             }

@@ -1,30 +1,42 @@
 import Kernels
 
-/// Keys and values of every processed position, per layer, as float32 rows of width n_embd.
+/// Keys and values of every processed position, per layer, in the chosen precision (float16 by default for
+/// quantized models; float32 for the reference path; int8 to quarter the memory).
 ///
 /// It grows in chunks of 64 positions as the context fills, instead of reserving n_positions up front.
 public final class KVCache {
+    public typealias Precision = KVStorage.Precision
+
     public let layerCount: Int
     public let width: Int
     public let maximumLength: Int
+    public let precision: Precision
     /// Positions stored so far.
     public private(set) var length = 0
-    private(set) var keys: [FloatBuffer]
-    private(set) var values: [FloatBuffer]
+    private(set) var keys: [KVStorage]
+    private(set) var values: [KVStorage]
     private var capacity = 0
     /// Positions added each time the cache grows.
     public static let growthChunk = 64
 
-    public convenience init(config: GPT2Config) {
-        self.init(layerCount: config.layerCount, width: config.embeddingWidth, maximumLength: config.contextLength)
+    public init(config: GPT2Config, precision: Precision = .f32) {
+        layerCount = config.layerCount
+        width = config.embeddingWidth
+        maximumLength = config.contextLength
+        self.precision = precision
+        keys = (0..<config.layerCount).map { _ in KVStorage(precision: precision, width: config.embeddingWidth, headDim: config.headDim) }
+        values = (0..<config.layerCount).map { _ in KVStorage(precision: precision, width: config.embeddingWidth, headDim: config.headDim) }
     }
 
-    private init(layerCount: Int, width: Int, maximumLength: Int) {
-        self.layerCount = layerCount
-        self.width = width
-        self.maximumLength = maximumLength
-        keys = (0..<layerCount).map { _ in FloatBuffer(count: 0) }
-        values = keys
+    private init(copying other: KVCache) {
+        layerCount = other.layerCount
+        width = other.width
+        maximumLength = other.maximumLength
+        precision = other.precision
+        keys = other.keys.map { $0.copy() }
+        values = other.values.map { $0.copy() }
+        capacity = other.capacity
+        length = other.length
     }
 
     /// Makes room for `count` more positions.
@@ -33,8 +45,7 @@ public final class KVCache {
         precondition(needed <= maximumLength, "context of \(maximumLength) positions exceeded")
         guard needed > capacity else { return }
         let newCapacity = min(maximumLength, ((needed + Self.growthChunk - 1) / Self.growthChunk) * Self.growthChunk)
-        keys = keys.map { $0.resized(to: newCapacity * width) }
-        values = values.map { $0.resized(to: newCapacity * width) }
+        for storage in keys + values { storage.reserve(positions: newCapacity) }
         capacity = newCapacity
     }
 
@@ -47,15 +58,14 @@ public final class KVCache {
     }
 
     /// An independent cache holding the same positions (a beam that continues in two directions).
-    public func copy() -> KVCache {
-        let twin = KVCache(layerCount: layerCount, width: width, maximumLength: maximumLength)
-        twin.keys = keys.map { $0.resized(to: $0.count) }
-        twin.values = values.map { $0.resized(to: $0.count) }
-        twin.capacity = capacity
-        twin.length = length
-        return twin
-    }
+    public func copy() -> KVCache { KVCache(copying: self) }
 
     /// Bytes held by the cache now.
-    public var allocatedBytes: Int { 2 * layerCount * capacity * width * 4 }
+    public var allocatedBytes: Int { (keys + values).reduce(0) { $0 + $1.allocatedBytes } }
+
+    /// Bytes a cache of `positions` positions takes in `precision` (for memory plans).
+    public static func bytes(config: GPT2Config, positions: Int, precision: Precision) -> Int {
+        let perRow = config.embeddingWidth * precision.elementBytes + (precision == .int8 ? config.headCount * 4 : 0)
+        return 2 * config.layerCount * positions * perRow
+    }
 }

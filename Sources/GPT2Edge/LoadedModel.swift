@@ -59,7 +59,7 @@ public final class LoadedModel: @unchecked Sendable {
         let config = try checkpoint.gpt2Config()
         let tokenizer = try GPT2Tokenizer(vocabulary: checkpoint.vocabularyURL, merges: checkpoint.mergesURL)
         let weights = try loadWeights(checkpoint, config: config)
-        let network = GPT2Model(config: config, weights: weights, threads: threads)
+        let network = GPT2Model(config: config, weights: weights, threads: threads, cachePrecision: .f32)
         return LoadedModel(network: network, tokenizer: tokenizer, source: path, loadSeconds: Date().timeIntervalSince(start))
     }
 

@@ -22,7 +22,7 @@ extension TextGenerator {
         struct Beam { var tokens: [Int]; var score: Float; var cache: KVCache }
         struct Candidate { var beam: Int; var token: Int; var score: Float; var hitsStop: Bool }
         var finished: [(tokens: [Int], score: Float, reason: FinishReason)] = []
-        var running = [Beam(tokens: [], score: 0, cache: KVCache(config: config))]
+        var running = [Beam(tokens: [], score: 0, cache: model.network.makeCache())]
         var improvementPossible = true
         var currentLength = promptLength
 

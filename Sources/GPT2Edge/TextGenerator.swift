@@ -90,7 +90,7 @@ public struct TextGenerator {
         let config = model.config
         try validate(promptTokens: promptTokens, options: options)
 
-        var cache = KVCache(config: config)
+        var cache = model.network.makeCache()
         var sampler = Sampler(options: options.sampling)
         var context = promptTokens
         var generated: [Int] = []
@@ -123,7 +123,7 @@ public struct TextGenerator {
             if cache.length + 1 >= config.contextLength {   // the window (cached + this token) is full
                 guard options.contextShift else { finish = .length; break }
                 // Keep the newest half and process it again from position 0 (GPT-2's positions are absolute).
-                cache = KVCache(config: config)
+                cache = model.network.makeCache()
                 logits = try model.network.forward(tokens: Array(context.suffix(config.contextLength / 2)), cache: cache)
                 continue
             }

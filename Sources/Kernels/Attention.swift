@@ -3,18 +3,18 @@ import Foundation
 /// Causal multi-head attention of `newTokens` queries over a key/value cache that already holds
 /// their keys and values: query t (at position `past + t`) attends to positions 0...past+t.
 ///
-/// Layouts: query row t starts at `queries[t · queryStride]`, head h at `+ h · headDim`; cache row j
-/// at `keys[j · cacheStride]` likewise; output row t at `output[t · heads · headDim]`. The offsets
-/// select one sequence's rows inside a batch (`queryOffset` and `outputOffset` count floats).
+/// Layouts: query row t starts at `queries[queryOffset + t · queryStride]`, head h at `+ h · headDim`;
+/// output row t at `output[outputOffset + t · heads · headDim]`. Keys and values are read in whatever
+/// precision their storage keeps (float32, float16 or int8), converted on the fly.
 public func causalAttention(queries: FloatBuffer, queryStride: Int, queryOffset: Int = 0, newTokens: Int, past: Int,
-                            keys: FloatBuffer, values: FloatBuffer, cacheStride: Int,
-                            heads: Int, headDim: Int, scale: Float,
+                            keys: KVStorage, values: KVStorage, heads: Int, headDim: Int, scale: Float,
                             output: FloatBuffer, outputOffset: Int = 0, pool: ThreadPool) {
     let total = past + newTokens
-    precondition(keys.count >= total * cacheStride && values.count >= total * cacheStride)
+    precondition(keys.capacity >= total && values.capacity >= total && keys.headDim == headDim && values.headDim == headDim)
+    precondition(keys.width == heads * headDim && values.width == heads * headDim)
     precondition(queryOffset >= 0 && queries.count >= queryOffset + (newTokens - 1) * queryStride + heads * headDim)
     precondition(outputOffset >= 0 && output.count >= outputOffset + newTokens * heads * headDim)
-    let q = queries.base + queryOffset, k = keys.base, v = values.base, y = output.base + outputOffset
+    let q = queries.base + queryOffset, y = output.base + outputOffset
     pool.parallelFor(heads * newTokens) { item in
         let h = item % heads, t = item / heads
         let visible = past + t + 1
@@ -24,7 +24,7 @@ public func causalAttention(queries: FloatBuffer, queryStride: Int, queryOffset:
             let scores = buffer.baseAddress!
             var maximum = -Float.infinity
             for j in 0..<visible {
-                let s = dot(query, k + j * cacheStride + h * headDim, headDim) * scale
+                let s = keys.dot(query, position: j, head: h) * scale
                 scores[j] = s
                 maximum = max(maximum, s)
             }
@@ -39,7 +39,7 @@ public func causalAttention(queries: FloatBuffer, queryStride: Int, queryOffset:
             }
             out.update(repeating: 0, count: headDim)
             let inverse = 1 / horizontalSum(sums)
-            for j in 0..<visible { axpy(scores[j] * inverse, v + j * cacheStride + h * headDim, out, headDim) }
+            for j in 0..<visible { values.accumulate(scores[j] * inverse, position: j, head: h, into: out) }
         }
     }
 }

@@ -28,3 +28,11 @@ func highNibbles(_ packed: SIMD16<UInt8>) -> SIMD16<Float> {
     for i in 0..<16 { result[i] = Float(Int32(packed[i] >> 4) - 8) }
     return result
 }
+
+/// 16 half-precision values as floats (`vcvtph2ps` with F16C; a conversion per lane on baseline x86-64).
+@inline(__always)
+func floats(_ h: SIMD16<Float16>) -> SIMD16<Float> {
+    var result = SIMD16<Float>()
+    for i in 0..<16 { result[i] = Float(h[i]) }
+    return result
+}

@@ -43,7 +43,7 @@ struct Bench: ParsableCommand {
         let tokens = (0..<prompt).map { ($0 &* 7919 &+ 13) % config.vocabularySize }
         var promptRates: [Double] = [], decodeRates: [Double] = []
         for _ in 0..<repetitions {
-            let cache = KVCache(config: config)
+            let cache = model.network.makeCache()
             var start = DispatchTime.now().uptimeNanoseconds
             var logits = try model.network.forward(tokens: tokens, cache: cache)
             promptRates.append(Double(prompt) / (Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9))

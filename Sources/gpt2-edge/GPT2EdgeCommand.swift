@@ -26,15 +26,21 @@ struct ModelOptions: ParsableArguments {
     @Option(name: [.short, .long], help: "Threads for the forward pass (default: physical cores).")
     var threads: Int?
 
+    @Option(name: [.long, .customLong("cache-type")], help: "KV cache precision: f16, f32 or int8 (default: f16 for .gqz models, f32 for float32 folders).")
+    var kvCache: KVCache.Precision?
+
     func load() throws -> LoadedModel {
         let threadCount = threads ?? CPUInfo.physicalCoreCount
         guard threadCount >= 1 && threadCount <= 256 else { throw CLIError("--threads must be between 1 and 256, got \(threadCount)") }
-        guard let model else {
-            return try LoadedModel.load(embedded: defaultModelBytes, name: defaultModelName, threads: threadCount)
-        }
-        return try LoadedModel.load(path: model, threads: threadCount)
+        let loaded: LoadedModel
+        if let model { loaded = try LoadedModel.load(path: model, threads: threadCount) }
+        else { loaded = try LoadedModel.load(embedded: defaultModelBytes, name: defaultModelName, threads: threadCount) }
+        if let kvCache { loaded.network.cachePrecision = kvCache }
+        return loaded
     }
 }
+
+extension KVCache.Precision: ExpressibleByArgument {}
 
 /// An error whose message is shown as is.
 struct CLIError: Error, CustomStringConvertible {

@@ -46,7 +46,7 @@ struct Logits: ParsableCommand {
         guard tokens.count <= model.config.contextLength else {
             throw CLIError("\(tokens.count) tokens exceed the model's context of \(model.config.contextLength)")
         }
-        let cache = KVCache(config: model.config)
+        let cache = model.network.makeCache()
         let logits = try model.network.forward(tokens: tokens, cache: cache, logits: allPositions ? .allPositions : .lastPosition)
         let vocabulary = model.config.vocabularySize
         let rows = logits.count / vocabulary

@@ -28,7 +28,7 @@ struct Convert: ParsableCommand {
     @Option(help: "Bits per weight of the linear layers: 8 or 4.")
     var bits: Int = 8
 
-    @Option(name: .long, help: "Bits of the token embedding / LM head: 8, 4, or 32 for float32 (default: same as --bits).")
+    @Option(name: .long, help: "Bits of the token embedding / LM head: 8, 4, or 32 for float32 (default: 8, also for --bits 4: the LM head is the most sensitive matrix).")
     var embeddings: Int?
 
     @Option(help: "Weights per scale: 32, 64 or 128.")

@@ -18,7 +18,7 @@ struct GPT2QuantCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "gpt2-quant",
         abstract: "Inspect and convert GPT-2 checkpoints.",
-        subcommands: [Convert.self, Inspect.self, Verify.self, Info.self]
+        subcommands: [Convert.self, Inspect.self, Verify.self, Info.self, Eval.self]
     )
 }
 

@@ -89,14 +89,14 @@ import TestSupport
     }
 
     /// The trained model (tools/train_default_model.py) has real, peaked distributions, so top-1 agreement
-    /// measures quantization quality: the targets are ≥ 99% for int8 and ≥ 90% for int4, over every
-    /// position of five held-out prompts (465 positions).
+    /// measures quantization quality: the targets are ≥ 99% for int8 and ≥ 93% for int4 (with its default
+    /// int8 LM head), over every position of five held-out prompts (465 positions).
     @Test func trainedModelMeetsTheAgreementTargets() throws {
         let folder = Fixtures.local.appendingPathComponent("models/kjv")
         let (totals, table) = try Self.measure([folder])
         print(table)
         #expect(totals[8]!.top1Rate >= 0.99, "\(table)")
-        #expect(totals[4]!.top1Rate >= 0.90, "\(table)")
+        #expect(totals[4]!.top1Rate >= 0.93, "\(table)")
     }
 
     /// The trained model's float32 path against transformers, like the random fixtures.

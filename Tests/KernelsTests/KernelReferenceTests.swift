@@ -70,9 +70,23 @@ import Testing
         }
     }
 
+    /// The cache's keys and values for `total` positions, stored from rows of `width` floats.
+    static func storage(_ rows: [Float], width: Int, headDim: Int, total: Int, precision: KVStorage.Precision) -> KVStorage {
+        let storage = KVStorage(precision: precision, width: width, headDim: headDim)
+        storage.reserve(positions: total)
+        let buffer = FloatBuffer(rows)
+        for j in 0..<total { storage.store(buffer, offset: j * width, at: j) }
+        return storage
+    }
+
+    /// Attention against a Double loop: exact storage (f32) within 1e-5; float16 within 2e-3 and int8 within
+    /// 3e-2 relative, the error their rounding of keys and values allows.
     @Test(arguments: [(heads: 25, headDim: 64, past: 0, new: 7), (heads: 3, headDim: 32, past: 5, new: 1),
-                      (heads: 12, headDim: 64, past: 40, new: 3), (heads: 1, headDim: 5, past: 2, new: 4)])
-    func causalAttentionMatchesScalarLoop(heads: Int, headDim: Int, past: Int, new: Int) {
+                      (heads: 12, headDim: 64, past: 40, new: 3), (heads: 1, headDim: 5, past: 2, new: 4),
+                      (heads: 2, headDim: 24, past: 70, new: 2)],
+          [KVStorage.Precision.f32, .f16, .int8])
+    func causalAttentionMatchesScalarLoop(shape: (heads: Int, headDim: Int, past: Int, new: Int), precision: KVStorage.Precision) {
+        let (heads, headDim, past, new) = shape
         let pool = ThreadPool(threadCount: 3)
         var random = Random(seed: UInt64(heads * 1000 + past))
         let width = heads * headDim, total = past + new
@@ -101,9 +115,31 @@ import Testing
         }
         let output = FloatBuffer(count: new * width)
         causalAttention(queries: FloatBuffer(queries), queryStride: queryStride, newTokens: new, past: past,
-                        keys: FloatBuffer(keys), values: FloatBuffer(values), cacheStride: width,
+                        keys: Self.storage(keys, width: width, headDim: headDim, total: total, precision: precision),
+                        values: Self.storage(values, width: width, headDim: headDim, total: total, precision: precision),
                         heads: heads, headDim: headDim, scale: scale, output: output, pool: pool)
-        #expect(Self.relativeError(output.array(), expected) < 1e-5)
+        let tolerance: Float = [.f32: 1e-5, .f16: 2e-3, .int8: 3e-2][precision]!
+        #expect(Self.relativeError(output.array(), expected) < tolerance, "\(precision)")
+    }
+
+    @Test(arguments: KVStorage.Precision.allCases)
+    func kvStorageKeepsRowsAcrossGrowthAndCopies(precision: KVStorage.Precision) {
+        var random = Random(seed: 12)
+        let width = 96, headDim = 32
+        let rows = random.array(10 * width)
+        let storage = Self.storage(Array(rows[..<(4 * width)]), width: width, headDim: headDim, total: 4, precision: precision)
+        storage.reserve(positions: 10)
+        let buffer = FloatBuffer(rows)
+        for j in 4..<10 { storage.store(buffer, offset: j * width, at: j) }
+        let twin = storage.copy()
+        let tolerance: Float = [.f32: 0, .f16: 1e-3, .int8: 1e-2][precision]!
+        for j in 0..<10 {
+            let expected = Array(rows[(j * width)..<((j + 1) * width)])
+            for got in [storage.row(j), twin.row(j)] {
+                #expect(zip(got, expected).allSatisfy { abs($0 - $1) <= tolerance * max(1, abs($1)) }, "row \(j)")
+            }
+        }
+        #expect(storage.allocatedBytes >= 10 * width * precision.elementBytes)
     }
 
     @Test func layerNormMatchesScalarLoop() {

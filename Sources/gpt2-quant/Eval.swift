@@ -1,0 +1,83 @@
+import ArgumentParser
+import Foundation
+import GPT2Edge
+
+extension KVCache.Precision: ExpressibleByArgument {}
+
+/// `gpt2-quant eval`: perplexity on a text, and the distance from a reference model.
+struct Eval: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Perplexity of a model on a text (sliding window), and its distance from a reference model.",
+        discussion: """
+        Windows of --ctx tokens start every --stride tokens; each scores only tokens the previous one did not,
+        exactly as Hugging Face's perplexity guide computes it. With --ref (usually the float32 Hugging Face
+        folder), every scored position also compares the two next-token distributions: mean and max
+        KL(ref ‖ model), top-1 agreement, top-5 overlap and the largest logit difference.
+        """
+    )
+
+    @Option(name: [.short, .long], help: "The model: a .gqz file or a Hugging Face GPT-2 folder.")
+    var model: String
+
+    @Option(help: "A UTF-8 text file to score.")
+    var text: String
+
+    @Option(help: "A reference model (a .gqz file or a Hugging Face folder) to compare with.")
+    var ref: String?
+
+    @Option(help: "Window length in tokens (default: the model's context).")
+    var ctx: Int?
+
+    @Option(help: "Tokens between window starts (default: half the window).")
+    var stride: Int?
+
+    @Option(name: [.long, .customLong("cache-type")], help: "KV cache precision of the evaluated model: f32 (default, so only the weights are measured), f16 or int8.")
+    var kvCache: KVCache.Precision = .f32
+
+    @Option(name: [.short, .long], help: "Threads (default: physical cores).")
+    var threads: Int?
+
+    @Flag(help: "Print one JSON object.")
+    var json = false
+
+    func run() throws {
+        guard let data = FileManager.default.contents(atPath: text) else { throw ValidationError("cannot read text file \(text)") }
+        guard let content = String(data: data, encoding: .utf8) else { throw ValidationError("text file \(text) is not UTF-8") }
+        let threadCount = threads ?? CPUInfo.physicalCoreCount
+        let loaded = try LoadedModel.load(path: model, threads: threadCount)
+        let reference = try ref.map { try LoadedModel.load(path: $0, threads: threadCount) }
+        // The reference keeps a float32 cache; the model's is float32 unless asked, so by default the
+        // comparison measures the weights alone.
+        loaded.network.cachePrecision = kvCache
+        reference?.network.cachePrecision = .f32
+        let tokens = loaded.tokenizer.encode(content)
+        let showProgress = isatty(STDERR_FILENO) == 1 && !json
+        let started = Date()
+        let report = try ModelEvaluator(model: loaded, reference: reference).evaluate(tokens: tokens, contextLength: ctx, stride: stride) { done, total in
+            guard showProgress else { return }
+            FileHandle.standardError.write(Data(String(format: "\r%d / %d tokens", done, total).utf8))
+        }
+        if showProgress { FileHandle.standardError.write(Data("\n".utf8)) }
+        var object: [String: Any] = ["model": model, "text": text, "tokens": tokens.count, "scored_tokens": report.scoredTokens,
+                                     "windows": report.windows, "perplexity": report.perplexity,
+                                     "ctx": ctx ?? loaded.config.contextLength, "stride": stride ?? max(1, (ctx ?? loaded.config.contextLength) / 2),
+                                     "seconds": Date().timeIntervalSince(started)]
+        if let ref, let referencePerplexity = report.referencePerplexity {
+            object["reference"] = ref
+            object["reference_perplexity"] = referencePerplexity
+            object["perplexity_change"] = report.perplexity / referencePerplexity - 1
+            object["mean_kl"] = report.meanKL
+            object["max_kl"] = report.maxKL
+            object["top1_agreement"] = report.top1Agreement
+            object["top5_overlap"] = report.top5Overlap
+            object["max_logit_error"] = report.maxLogitError
+        }
+        if json { print(try jsonText(object)); return }
+        print(String(format: "perplexity %.4f over %d scored tokens in %d windows", report.perplexity, report.scoredTokens, report.windows))
+        if let referencePerplexity = report.referencePerplexity {
+            print(String(format: "reference perplexity %.4f (%+.2f%%)", referencePerplexity, 100 * (report.perplexity / referencePerplexity - 1)))
+            print(String(format: "KL(ref ‖ model) mean %.6f, max %.4f nats; top-1 agreement %.2f%%; top-5 overlap %.2f%%; max logit error %.4f",
+                         report.meanKL!, report.maxKL!, 100 * report.top1Agreement!, 100 * report.top5Overlap!, report.maxLogitError!))
+        }
+    }
+}
