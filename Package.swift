@@ -29,17 +29,19 @@ let package = Package(
         ),
         // Kernels are compiled optimized even in debug builds: unoptimized SIMD loops are ~50× slower,
         // which would make the test suite crawl without testing anything more.
-        // __builtin_prefetch for the decode kernels (header-only; Swift has no prefetch intrinsic).
-        .target(name: "CPrefetch"),
-        .target(name: "Kernels", dependencies: ["CPrefetch"], swiftSettings: [.unsafeFlags(["-O"], .when(configuration: .debug))]),
+        // Prefetch and the FMA test for the kernels (header-only; Swift has neither).
+        .target(name: "CKernelSupport"),
+        .target(name: "Kernels", dependencies: ["CKernelSupport"], swiftSettings: [.unsafeFlags(["-O"], .when(configuration: .debug))]),
         .target(name: "Quantization", swiftSettings: [.unsafeFlags(["-O"], .when(configuration: .debug))]),
         .target(name: "Tokenizer"),
         .target(name: "Checkpoint"),
         .target(name: "GPT2", dependencies: ["Kernels"]),
-        .target(name: "Generation", dependencies: ["Tokenizer"]),
+        .target(name: "Generation", dependencies: ["Tokenizer"], swiftSettings: [.unsafeFlags(["-O"], .when(configuration: .debug))]),
         .target(
             name: "GPT2Edge",
-            dependencies: ["GPT2", "Generation", "Tokenizer", "Checkpoint", "Kernels", "GQZ", "Quantization"]
+            dependencies: ["GPT2", "Generation", "Tokenizer", "Checkpoint", "Kernels", "GQZ", "Quantization"],
+            // -O in debug too: evaluation and beam search loop over every logit of every position.
+            swiftSettings: [.unsafeFlags(["-O"], .when(configuration: .debug))]
         ),
         .executableTarget(
             name: "gpt2-edge",

@@ -13,6 +13,10 @@ public struct ConversionOptions: Sendable {
     /// for 20% more file. So int4 files keep it at 8 bits unless asked (tools/README.md, "Quality").
     public var embeddingBits: Int? = nil
 
+    /// Activation-aware channel scaling of the matrices that read a layer norm (`ChannelScaling`): exact in
+    /// float, it moves magnitude from outlier activation channels into the weights before quantizing.
+    public var channelScaling: Bool = true
+
     /// The embedding precision actually used.
     public var resolvedEmbeddingBits: Int { embeddingBits ?? 8 }
     /// Columns per scale: 32, 64 or 128.
@@ -103,8 +107,37 @@ public enum ModelConverter {
         record(try writer.add(name: "tokenizer/vocab.json", shape: [vocabulary.count], scheme: GQZFormat.bytesScheme, groupSize: nil, payload: Array(vocabulary)))
         record(try writer.add(name: "tokenizer/merges.txt", shape: [merges.count], scheme: GQZFormat.bytesScheme, groupSize: nil, payload: Array(merges)))
 
+        // Activation-aware channel scaling (see ChannelScaling): per block, for ln_1 → c_attn and ln_2 → c_fc,
+        // scales chosen when the layer norm's gain comes up (it precedes its reader in `expected`) and applied to
+        // the norm's gain and bias (÷ s) and to the reader's rows (× s).
+        var tensorsByName: [String: (file: SafetensorsFile, info: SafetensorsFile.TensorInfo)] = [:]
+        for (name, file, info) in expected { tensorsByName[name] = (file, info) }
+        var channelScales: [String: [Float]] = [:]
+        var readerImportance: [String: [Float]] = [:]
+        var chosenAlphas: [Float] = []
+        func prepareScaling(norm: String, reader: String) throws {
+            guard options.channelScaling, let (gainFile, gainInfo) = tensorsByName[norm + ".weight"],
+                  let (biasFile, biasInfo) = tensorsByName[norm + ".bias"], let (readerFile, readerInfo) = tensorsByName[reader] else { return }
+            let activation = ChannelScaling.activationScales(gain: try gainFile.floats(gainInfo.name), bias: try biasFile.floats(biasInfo.name))
+            let (inFeatures, outFeatures) = (readerInfo.shape[0], readerInfo.shape[1])
+            let (scales, alpha) = ChannelScaling.scales(activation: activation, weights: try readerFile.floats(readerInfo.name),
+                                                       inFeatures: inFeatures, outFeatures: outFeatures, scheme: bodyScheme)
+            chosenAlphas.append(alpha)
+            readerFile.releasePages(of: readerInfo.name)
+            readerImportance[reader] = zip(activation, scales).map { ($0 / $1) * ($0 / $1) }
+            guard alpha > 0 else { return }
+            channelScales[norm + ".weight"] = scales
+            channelScales[norm + ".bias"] = scales
+            channelScales[reader] = scales
+        }
+
         for (index, (name, file, info)) in expected.enumerated() {
             progress(index, expected.count, name)
+            if name.hasSuffix(".ln_1.weight") || name.hasSuffix(".ln_2.weight") {
+                let norm = String(name.dropLast(".weight".count))
+                try prepareScaling(norm: norm, reader: norm.replacingOccurrences(of: "ln_1", with: "attn.c_attn").replacingOccurrences(of: "ln_2", with: "mlp.c_fc") + ".weight")
+            }
+            let channelScale = channelScales[name]
             let shape = info.shape
             // Only the Conv1D matrices need the whole tensor in memory (to transpose it); everything else is
             // read row by row from the mapping, so the largest tensor (the embedding) is never copied whole.
@@ -120,8 +153,8 @@ public enum ModelConverter {
                 let (inFeatures, outFeatures) = (shape[0], shape[1])
                 (scheme, rows, columns) = (bodyScheme, outFeatures, inFeatures)
                 payload = TensorQuantizer.quantize(rows: rows, columns: columns, scheme: scheme, search: options.scaleSearch,
-                                                   threads: options.threads) { o, out in
-                    for i in 0..<inFeatures { out[i] = source[i * outFeatures + o] }
+                                                   importance: readerImportance[name], threads: options.threads) { o, out in
+                    for i in 0..<inFeatures { out[i] = source[i * outFeatures + o] * (channelScale?[i] ?? 1) }
                 }
             } else {
                 // Everything else is already row-major: vectors (one row), wpe and wte / lm_head ([rows, C]).
@@ -129,7 +162,10 @@ public enum ModelConverter {
                 let keepFloat = shape.count == 1 || name == "wpe.weight"
                 (scheme, rows, columns) = (keepFloat ? .float32 : embeddingScheme, shape.count == 2 ? shape[0] : 1, shape.last!)
                 payload = TensorQuantizer.quantize(rows: rows, columns: columns, scheme: scheme, search: options.scaleSearch,
-                                                   threads: options.threads) { r, out in readRow(r, columns, into: out) }
+                                                   threads: options.threads) { r, out in
+                    readRow(r, columns, into: out)
+                    if let channelScale { for i in 0..<columns { out[i] /= channelScale[i] } }   // a layer norm's gain or bias
+                }
             }
             let storedShape = shape.count == 1 ? shape : [rows, columns]
             record(try writer.add(name: name, shape: storedShape, scheme: scheme.name, groupSize: scheme.groupSize, payload: payload))
@@ -145,7 +181,8 @@ public enum ModelConverter {
             "model": ["architecture": "gpt2", "config": config.huggingFaceJSON, "generation": generation],
             "quantization": ["bits": options.bits, "embedding_bits": options.resolvedEmbeddingBits,
                              "group_size": options.groupSize, "scale_search": options.scaleSearch ? "weighted-least-squares" : "absmax",
-                             "position_embedding": "f32", "vectors": "f32"],
+                             "position_embedding": "f32", "vectors": "f32",
+                             "channel_scaling": options.channelScaling ? "activation-aware, layer-norm statistics, alpha per matrix \(chosenAlphas)" : "none"],
             "converter": ["program": "gpt2-quant", "source": folder.lastPathComponent, "zstd_level": Int(options.compressionLevel)],
         ])
         report.outputBytes = (try? FileManager.default.attributesOfItem(atPath: output.path)[.size] as? Int) ?? 0

@@ -1,4 +1,4 @@
-import CPrefetch
+import CKernelSupport
 import Foundation
 
 /// The integer-activation decode path, kept for measurement: the token is quantized per weight group to int8
@@ -107,10 +107,10 @@ func integerRowDots(_ matrix: QuantizedMatrix, firstRow o: Int, x: QuantizedActi
             }
         }
         let sx = x.scales[g]
-        a0.addProduct(floats(i0), SIMD16(repeating: Float(scales[g]) * sx))
-        a1.addProduct(floats(i1), SIMD16(repeating: Float(scales[groupsPerRow &+ g]) * sx))
-        a2.addProduct(floats(i2), SIMD16(repeating: Float(scales[2 &* groupsPerRow &+ g]) * sx))
-        a3.addProduct(floats(i3), SIMD16(repeating: Float(scales[3 &* groupsPerRow &+ g]) * sx))
+        a0.multiplyAdd(floats(i0), SIMD16(repeating: Float(scales[g]) * sx))
+        a1.multiplyAdd(floats(i1), SIMD16(repeating: Float(scales[groupsPerRow &+ g]) * sx))
+        a2.multiplyAdd(floats(i2), SIMD16(repeating: Float(scales[2 &* groupsPerRow &+ g]) * sx))
+        a3.multiplyAdd(floats(i3), SIMD16(repeating: Float(scales[3 &* groupsPerRow &+ g]) * sx))
     }
     return SIMD4(horizontalSum(a0), horizontalSum(a1), horizontalSum(a2), horizontalSum(a3))
 }

@@ -114,7 +114,7 @@ public final class KVStorage: @unchecked Sendable {
         case .f16:
             let k = UnsafeRawPointer(data.assumingMemoryBound(to: Float16.self) + start)
             while d &+ 16 <= headDim {
-                accumulator.addProduct(q.loadUnaligned(fromByteOffset: 4 &* d, as: SIMD16<Float>.self),
+                accumulator.multiplyAdd(q.loadUnaligned(fromByteOffset: 4 &* d, as: SIMD16<Float>.self),
                                        floats(k.loadUnaligned(fromByteOffset: 2 &* d, as: SIMD16<Float16>.self)))
                 d &+= 16
             }
@@ -124,7 +124,7 @@ public final class KVStorage: @unchecked Sendable {
         case .int8:
             let k = UnsafeRawPointer(data.assumingMemoryBound(to: Int8.self) + start)
             while d &+ 16 <= headDim {
-                accumulator.addProduct(q.loadUnaligned(fromByteOffset: 4 &* d, as: SIMD16<Float>.self),
+                accumulator.multiplyAdd(q.loadUnaligned(fromByteOffset: 4 &* d, as: SIMD16<Float>.self),
                                        floats(k.loadUnaligned(fromByteOffset: d, as: SIMD16<Int8>.self)))
                 d &+= 16
             }
@@ -147,7 +147,7 @@ public final class KVStorage: @unchecked Sendable {
             var d = 0
             while d &+ 16 <= headDim {
                 var y = o.loadUnaligned(fromByteOffset: 4 &* d, as: SIMD16<Float>.self)
-                y.addProduct(w, floats(v.loadUnaligned(fromByteOffset: 2 &* d, as: SIMD16<Float16>.self)))
+                y.multiplyAdd(w, floats(v.loadUnaligned(fromByteOffset: 2 &* d, as: SIMD16<Float16>.self)))
                 o.storeBytes(of: y, toByteOffset: 4 &* d, as: SIMD16<Float>.self)
                 d &+= 16
             }
@@ -160,7 +160,7 @@ public final class KVStorage: @unchecked Sendable {
             var d = 0
             while d &+ 16 <= headDim {
                 var y = o.loadUnaligned(fromByteOffset: 4 &* d, as: SIMD16<Float>.self)
-                y.addProduct(w, floats(v.loadUnaligned(fromByteOffset: d, as: SIMD16<Int8>.self)))
+                y.multiplyAdd(w, floats(v.loadUnaligned(fromByteOffset: d, as: SIMD16<Int8>.self)))
                 o.storeBytes(of: y, toByteOffset: 4 &* d, as: SIMD16<Float>.self)
                 d &+= 16
             }

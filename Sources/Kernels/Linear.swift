@@ -59,7 +59,7 @@ func axpy(_ a: Float, _ x: UnsafeMutablePointer<Float>, _ y: UnsafeMutablePointe
     var i = 0
     while i &+ 16 <= n {
         var vy = ry.loadUnaligned(fromByteOffset: 4 &* i, as: SIMD16<Float>.self)
-        vy.addProduct(va, rx.loadUnaligned(fromByteOffset: 4 &* i, as: SIMD16<Float>.self))
+        vy.multiplyAdd(va, rx.loadUnaligned(fromByteOffset: 4 &* i, as: SIMD16<Float>.self))
         ry.storeBytes(of: vy, toByteOffset: 4 &* i, as: SIMD16<Float>.self)
         i &+= 16
     }
@@ -73,7 +73,7 @@ func dot(_ x: UnsafeMutablePointer<Float>, _ y: UnsafeMutablePointer<Float>, _ n
     var accumulator = SIMD16<Float>()
     var i = 0
     while i &+ 16 <= n {
-        accumulator.addProduct(rx.loadUnaligned(fromByteOffset: 4 &* i, as: SIMD16<Float>.self),
+        accumulator.multiplyAdd(rx.loadUnaligned(fromByteOffset: 4 &* i, as: SIMD16<Float>.self),
                                ry.loadUnaligned(fromByteOffset: 4 &* i, as: SIMD16<Float>.self))
         i &+= 16
     }

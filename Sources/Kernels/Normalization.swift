@@ -19,7 +19,7 @@ public func layerNorm(input: FloatBuffer, rows: Int, width: Int, gain: FloatBuff
         var squares = SIMD16<Float>()
         for i in Swift.stride(from: 0, to: vectorEnd, by: 16) {
             let d = rx.loadUnaligned(fromByteOffset: 4 * i, as: SIMD16<Float>.self) - mean
-            squares.addProduct(d, d)
+            squares.multiplyAdd(d, d)
         }
         var squareSum = Double(horizontalSum(squares))
         for i in vectorEnd..<width { let d = Double(x[i] - mean); squareSum += d * d }

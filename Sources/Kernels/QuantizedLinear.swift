@@ -1,4 +1,4 @@
-import CPrefetch
+import CKernelSupport
 
 /// `output[t, o] = bias[o] + Σ_i input[t, i] · W[o, i]` with W a `QuantizedMatrix`, dequantized on the fly.
 ///
@@ -100,10 +100,10 @@ private func rowDots(_ matrix: QuantizedMatrix, firstRow o: Int, x: UnsafeMutabl
             var j = start
             while j < start &+ size {
                 let v = input.loadUnaligned(fromByteOffset: 4 &* j, as: SIMD16<Float>.self)
-                p0.addProduct(floats(q.loadUnaligned(fromByteOffset: j, as: SIMD16<Int8>.self)), v)
-                p1.addProduct(floats(q.loadUnaligned(fromByteOffset: rowBytes &+ j, as: SIMD16<Int8>.self)), v)
-                p2.addProduct(floats(q.loadUnaligned(fromByteOffset: 2 &* rowBytes &+ j, as: SIMD16<Int8>.self)), v)
-                p3.addProduct(floats(q.loadUnaligned(fromByteOffset: 3 &* rowBytes &+ j, as: SIMD16<Int8>.self)), v)
+                p0.multiplyAdd(floats(q.loadUnaligned(fromByteOffset: j, as: SIMD16<Int8>.self)), v)
+                p1.multiplyAdd(floats(q.loadUnaligned(fromByteOffset: rowBytes &+ j, as: SIMD16<Int8>.self)), v)
+                p2.multiplyAdd(floats(q.loadUnaligned(fromByteOffset: 2 &* rowBytes &+ j, as: SIMD16<Int8>.self)), v)
+                p3.multiplyAdd(floats(q.loadUnaligned(fromByteOffset: 3 &* rowBytes &+ j, as: SIMD16<Int8>.self)), v)
                 j &+= 16
             }
         case .four:
@@ -117,17 +117,17 @@ private func rowDots(_ matrix: QuantizedMatrix, firstRow o: Int, x: UnsafeMutabl
                 let b1 = q.loadUnaligned(fromByteOffset: rowBytes &+ byte, as: SIMD16<UInt8>.self)
                 let b2 = q.loadUnaligned(fromByteOffset: 2 &* rowBytes &+ byte, as: SIMD16<UInt8>.self)
                 let b3 = q.loadUnaligned(fromByteOffset: 3 &* rowBytes &+ byte, as: SIMD16<UInt8>.self)
-                p0.addProduct(lowNibbles(b0), low); p0.addProduct(highNibbles(b0), high)
-                p1.addProduct(lowNibbles(b1), low); p1.addProduct(highNibbles(b1), high)
-                p2.addProduct(lowNibbles(b2), low); p2.addProduct(highNibbles(b2), high)
-                p3.addProduct(lowNibbles(b3), low); p3.addProduct(highNibbles(b3), high)
+                p0.multiplyAdd(lowNibbles(b0), low); p0.multiplyAdd(highNibbles(b0), high)
+                p1.multiplyAdd(lowNibbles(b1), low); p1.multiplyAdd(highNibbles(b1), high)
+                p2.multiplyAdd(lowNibbles(b2), low); p2.multiplyAdd(highNibbles(b2), high)
+                p3.multiplyAdd(lowNibbles(b3), low); p3.multiplyAdd(highNibbles(b3), high)
                 k &+= 16
             }
         }
-        a0.addProduct(p0, SIMD16(repeating: Float(scales[g])))
-        a1.addProduct(p1, SIMD16(repeating: Float(scales[groupsPerRow &+ g])))
-        a2.addProduct(p2, SIMD16(repeating: Float(scales[2 &* groupsPerRow &+ g])))
-        a3.addProduct(p3, SIMD16(repeating: Float(scales[3 &* groupsPerRow &+ g])))
+        a0.multiplyAdd(p0, SIMD16(repeating: Float(scales[g])))
+        a1.multiplyAdd(p1, SIMD16(repeating: Float(scales[groupsPerRow &+ g])))
+        a2.multiplyAdd(p2, SIMD16(repeating: Float(scales[2 &* groupsPerRow &+ g])))
+        a3.multiplyAdd(p3, SIMD16(repeating: Float(scales[3 &* groupsPerRow &+ g])))
     }
     var sums = SIMD4(horizontalSum(a0), horizontalSum(a1), horizontalSum(a2), horizontalSum(a3))
     if fullGroups < groupsPerRow {
@@ -151,17 +151,17 @@ private func rowDot(_ matrix: QuantizedMatrix, row o: Int, x: UnsafeMutablePoint
         switch matrix.bits {
         case .eight:
             for j in Swift.stride(from: start, to: start &+ size, by: 16) {
-                products.addProduct(floats(q.loadUnaligned(fromByteOffset: j, as: SIMD16<Int8>.self)),
+                products.multiplyAdd(floats(q.loadUnaligned(fromByteOffset: j, as: SIMD16<Int8>.self)),
                                     input.loadUnaligned(fromByteOffset: 4 &* j, as: SIMD16<Float>.self))
             }
         case .four:
             for k in Swift.stride(from: 0, to: half, by: 16) {
                 let packed = q.loadUnaligned(fromByteOffset: start / 2 &+ k, as: SIMD16<UInt8>.self)
-                products.addProduct(lowNibbles(packed), input.loadUnaligned(fromByteOffset: 4 &* (start &+ k), as: SIMD16<Float>.self))
-                products.addProduct(highNibbles(packed), input.loadUnaligned(fromByteOffset: 4 &* (start &+ half &+ k), as: SIMD16<Float>.self))
+                products.multiplyAdd(lowNibbles(packed), input.loadUnaligned(fromByteOffset: 4 &* (start &+ k), as: SIMD16<Float>.self))
+                products.multiplyAdd(highNibbles(packed), input.loadUnaligned(fromByteOffset: 4 &* (start &+ half &+ k), as: SIMD16<Float>.self))
             }
         }
-        accumulator.addProduct(products, SIMD16(repeating: Float(scales[g])))
+        accumulator.multiplyAdd(products, SIMD16(repeating: Float(scales[g])))
     }
     return horizontalSum(accumulator) + (fullGroups < matrix.groupsPerRow ? partialGroupDot(matrix, row: o, x: x) : 0)
 }
@@ -199,13 +199,13 @@ private func tile(weights w: UnsafeMutablePointer<Float>, rowCount: Int, x: Unsa
         let v2 = x2.loadUnaligned(fromByteOffset: offset, as: SIMD16<Float>.self)
         let v3 = x3.loadUnaligned(fromByteOffset: offset, as: SIMD16<Float>.self)
         var u = w0.loadUnaligned(fromByteOffset: offset, as: SIMD16<Float>.self)
-        a00.addProduct(u, v0); a01.addProduct(u, v1); a02.addProduct(u, v2); a03.addProduct(u, v3)
+        a00.multiplyAdd(u, v0); a01.multiplyAdd(u, v1); a02.multiplyAdd(u, v2); a03.multiplyAdd(u, v3)
         u = w1.loadUnaligned(fromByteOffset: offset, as: SIMD16<Float>.self)
-        a10.addProduct(u, v0); a11.addProduct(u, v1); a12.addProduct(u, v2); a13.addProduct(u, v3)
+        a10.multiplyAdd(u, v0); a11.multiplyAdd(u, v1); a12.multiplyAdd(u, v2); a13.multiplyAdd(u, v3)
         u = w2.loadUnaligned(fromByteOffset: offset, as: SIMD16<Float>.self)
-        a20.addProduct(u, v0); a21.addProduct(u, v1); a22.addProduct(u, v2); a23.addProduct(u, v3)
+        a20.multiplyAdd(u, v0); a21.multiplyAdd(u, v1); a22.multiplyAdd(u, v2); a23.multiplyAdd(u, v3)
         u = w3.loadUnaligned(fromByteOffset: offset, as: SIMD16<Float>.self)
-        a30.addProduct(u, v0); a31.addProduct(u, v1); a32.addProduct(u, v2); a33.addProduct(u, v3)
+        a30.multiplyAdd(u, v0); a31.multiplyAdd(u, v1); a32.multiplyAdd(u, v2); a33.multiplyAdd(u, v3)
         i &+= 16
     }
     // Lane r·4 + t holds row r · token t (a SIMD value, so no heap allocation per tile).

@@ -1,3 +1,5 @@
+import CKernelSupport
+
 /// Integer-to-float widening of weight lanes, written as plain lane loops.
 ///
 /// The standard library's `SIMD16<Float>(SIMD16<Int32>(truncatingIfNeeded:))` is generic code that the
@@ -35,4 +37,13 @@ func floats(_ h: SIMD16<Float16>) -> SIMD16<Float> {
     var result = SIMD16<Float>()
     for i in 0..<16 { result[i] = Float(h[i]) }
     return result
+}
+
+extension SIMD16 where Scalar == Float {
+    /// self += a · b, lane by lane: one fused multiply-add where the target CPU has it (`GPT2EDGE_HAS_FMA`),
+    /// a multiply then an add elsewhere (on baseline x86-64, `addProduct` would call `fmaf` for every lane).
+    @inline(__always)
+    mutating func multiplyAdd(_ a: SIMD16<Float>, _ b: SIMD16<Float>) {
+        if GPT2EDGE_HAS_FMA != 0 { addProduct(a, b) } else { self += a * b }
+    }
 }

@@ -40,6 +40,9 @@ struct Convert: ParsableCommand {
     @Flag(help: "Plain absmax scales instead of the least-squares scale search.")
     var noScaleSearch = false
 
+    @Flag(help: "Do not rescale the channels of the matrices that read a layer norm (activation-aware scaling, on by default).")
+    var noChannelScaling = false
+
     @Option(name: [.short, .long], help: "Threads for quantization (default: physical cores).")
     var threads: Int?
 
@@ -60,8 +63,9 @@ struct Convert: ParsableCommand {
             ? folder.standardizedFileURL.lastPathComponent
             : String(source.split(separator: "/").last ?? "model").replacingOccurrences(of: "@", with: "-")
         let destination = URL(fileURLWithPath: output ?? "\(name)-q\(bits).gqz")
-        let options = ConversionOptions(bits: bits, embeddingBits: embeddings, groupSize: groupSize, compressionLevel: level,
+        var options = ConversionOptions(bits: bits, embeddingBits: embeddings, groupSize: groupSize, compressionLevel: level,
                                         scaleSearch: !noScaleSearch, threads: threads ?? CPUInfo.physicalCoreCount)
+        options.channelScaling = !noChannelScaling
         for signalNumber in [SIGINT, SIGTERM] {
             signal(signalNumber) { number in
                 if let path = temporaryOutputPath { unlink(path) }   // async-signal-safe
