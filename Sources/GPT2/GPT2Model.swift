@@ -18,6 +18,11 @@ public final class GPT2Model: @unchecked Sendable {
     /// The precision of caches made by `makeCache()`: float16 unless the caller chooses (the loader picks
     /// float32 for float32 checkpoints, the reference path).
     public var cachePrecision: KVCache.Precision
+    /// Where `activationObserver` is called: the output of ln_1 (what c_attn reads) or of ln_2 (what c_fc reads).
+    public enum ObservedPoint: Sendable { case attentionInput, feedForwardInput }
+    /// Called during each forward pass with the layer-norm outputs that the first matrices of a block read
+    /// (`rows × n_embd` floats), for calibration statistics; nil (the default) costs nothing.
+    public var activationObserver: ((_ layer: Int, _ point: ObservedPoint, _ values: FloatBuffer, _ rows: Int) -> Void)?
     /// One forward pass at a time: the pool and its scratch are shared, so concurrent callers take turns.
     private let forwardLock = NSLock()
 
@@ -97,6 +102,7 @@ public final class GPT2Model: @unchecked Sendable {
             // Attention block: x += c_proj(attention(c_attn(ln_1(x))))
             layerNorm(input: residual, rows: count, width: c, gain: layer.norm1Gain, bias: layer.norm1Bias,
                       epsilon: config.layerNormEpsilon, output: normed)
+            activationObserver?(index, .attentionInput, normed, count)
             layer.attentionWeight.apply(input: normed, rows: count, bias: layer.attentionBias, output: qkv, pool: pool)
             for (sequence, firstRow) in zip(batch, firstRows) {
                 let cache = sequence.cache, past = cache.length, newTokens = sequence.tokens.count
@@ -117,6 +123,7 @@ public final class GPT2Model: @unchecked Sendable {
             // MLP block: x += c_proj(act(c_fc(ln_2(x))))
             layerNorm(input: residual, rows: count, width: c, gain: layer.norm2Gain, bias: layer.norm2Bias,
                       epsilon: config.layerNormEpsilon, output: normed)
+            activationObserver?(index, .feedForwardInput, normed, count)
             layer.feedForwardWeight.apply(input: normed, rows: count, bias: layer.feedForwardBias, output: hidden, pool: pool)
             config.activation.apply(hidden, count: count * inner, pool: pool)
             layer.feedForwardProjectionWeight.apply(input: hidden, rows: count, bias: layer.feedForwardProjectionBias,

@@ -17,6 +17,10 @@ public struct ConversionOptions: Sendable {
     /// float, it moves magnitude from outlier activation channels into the weights before quantizing.
     public var channelScaling: Bool = true
 
+    /// Measured activation statistics (`--calibrate`): used by the channel scaling and the scale search in place
+    /// of the layer-norm estimate. nil: no calibration data.
+    public var calibration: ActivationStatistics? = nil
+
     /// The embedding precision actually used.
     public var resolvedEmbeddingBits: Int { embeddingBits ?? 8 }
     /// Columns per scale: 32, 64 or 128.
@@ -118,7 +122,8 @@ public enum ModelConverter {
         func prepareScaling(norm: String, reader: String) throws {
             guard options.channelScaling, let (gainFile, gainInfo) = tensorsByName[norm + ".weight"],
                   let (biasFile, biasInfo) = tensorsByName[norm + ".bias"], let (readerFile, readerInfo) = tensorsByName[reader] else { return }
-            let activation = ChannelScaling.activationScales(gain: try gainFile.floats(gainInfo.name), bias: try biasFile.floats(biasInfo.name))
+            let estimate = ChannelScaling.activationScales(gain: try gainFile.floats(gainInfo.name), bias: try biasFile.floats(biasInfo.name))
+            let activation = options.calibration?.rootMeanSquare[norm].map { $0.map { max($0, 1e-6) } } ?? estimate
             let (inFeatures, outFeatures) = (readerInfo.shape[0], readerInfo.shape[1])
             let (scales, alpha) = ChannelScaling.scales(activation: activation, weights: try readerFile.floats(readerInfo.name),
                                                        inFeatures: inFeatures, outFeatures: outFeatures, scheme: bodyScheme)
@@ -182,7 +187,7 @@ public enum ModelConverter {
             "quantization": ["bits": options.bits, "embedding_bits": options.resolvedEmbeddingBits,
                              "group_size": options.groupSize, "scale_search": options.scaleSearch ? "weighted-least-squares" : "absmax",
                              "position_embedding": "f32", "vectors": "f32",
-                             "channel_scaling": options.channelScaling ? "activation-aware, layer-norm statistics, alpha per matrix \(chosenAlphas)" : "none"],
+                             "channel_scaling": options.channelScaling ? "activation-aware, \(options.calibration.map { "calibrated on \($0.positions) positions" } ?? "layer-norm statistics"), alpha per matrix \(chosenAlphas)" : "none"],
             "converter": ["program": "gpt2-quant", "source": folder.lastPathComponent, "zstd_level": Int(options.compressionLevel)],
         ])
         report.outputBytes = (try? FileManager.default.attributesOfItem(atPath: output.path)[.size] as? Int) ?? 0

@@ -43,6 +43,12 @@ struct Convert: ParsableCommand {
     @Flag(help: "Do not rescale the channels of the matrices that read a layer norm (activation-aware scaling, on by default).")
     var noChannelScaling = false
 
+    @Option(help: "Calibration text (UTF-8): run the float32 model over it and scale channels by the measured activations (AWQ-style) instead of the layer-norm estimate.")
+    var calibrate: String?
+
+    @Option(help: "Tokens of the calibration text to use.")
+    var calibrationTokens: Int = 4096
+
     @Option(name: [.short, .long], help: "Threads for quantization (default: physical cores).")
     var threads: Int?
 
@@ -54,6 +60,8 @@ struct Convert: ParsableCommand {
         if let embeddings, ![8, 4, 32].contains(embeddings) { throw ValidationError("--embeddings must be 8, 4 or 32, got \(embeddings)") }
         guard [32, 64, 128].contains(groupSize) else { throw ValidationError("--group-size must be 32, 64 or 128, got \(groupSize)") }
         guard (1...19).contains(level) else { throw ValidationError("--level must be between 1 and 19, got \(level)") }
+        guard calibrationTokens >= 16 else { throw ValidationError("--calibration-tokens must be at least 16, got \(calibrationTokens)") }
+        if calibrate != nil && noChannelScaling { throw ValidationError("--calibrate feeds the channel scaling; it cannot be combined with --no-channel-scaling") }
     }
 
     func run() throws {
@@ -66,6 +74,16 @@ struct Convert: ParsableCommand {
         var options = ConversionOptions(bits: bits, embeddingBits: embeddings, groupSize: groupSize, compressionLevel: level,
                                         scaleSearch: !noScaleSearch, threads: threads ?? CPUInfo.physicalCoreCount)
         options.channelScaling = !noChannelScaling
+        if let calibrate {
+            guard let data = FileManager.default.contents(atPath: calibrate) else { throw ValidationError("cannot read calibration text \(calibrate)") }
+            guard let text = String(data: data, encoding: .utf8) else { throw ValidationError("calibration text \(calibrate) is not UTF-8") }
+            // The float32 model is memory-mapped, so its pages can be dropped again under memory pressure.
+            let model = try LoadedModel.load(path: folder.path, threads: threads ?? CPUInfo.physicalCoreCount)
+            let tokens = Array(model.tokenizer.encode(text).prefix(calibrationTokens))
+            guard tokens.count >= 16 else { throw ValidationError("calibration text \(calibrate) has only \(tokens.count) tokens; give at least 16") }
+            options.calibration = try ActivationStatistics.measure(model: model, tokens: tokens)
+            if onTerminal { printError("calibrated on \(tokens.count) tokens of \(calibrate)") }
+        }
         for signalNumber in [SIGINT, SIGTERM] {
             signal(signalNumber) { number in
                 if let path = temporaryOutputPath { unlink(path) }   // async-signal-safe

@@ -71,6 +71,34 @@ import TestSupport
         #expect(missing.status == 1 && missing.standardError.contains("openai-community/gpt2 is not in the Hugging Face cache"), "\(missing.standardError)")
     }
 
+    @Test func calibratedConversionAndEval() throws {
+        let directory = try Fixtures.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let folder = Fixtures.local.appendingPathComponent("models/kjv-outliers")
+        let text = try String(contentsOf: folder.appendingPathComponent("heldout.txt"), encoding: .utf8)
+        let calibration = directory.appendingPathComponent("calibration.txt"), heldOut = directory.appendingPathComponent("text.txt")
+        try String(text.suffix(20000)).write(to: calibration, atomically: true, encoding: .utf8)
+        try String(text.prefix(4000)).write(to: heldOut, atomically: true, encoding: .utf8)
+        let output = directory.appendingPathComponent("out.gqz").path
+        let convert = try CommandRunner.run("gpt2-quant", ["convert", folder.path, "--bits", "4", "--calibrate", calibration.path,
+                                                           "--calibration-tokens", "1024", "-o", output, "-q"])
+        #expect(convert.status == 0, "\(convert.standardError)")
+        let inspect = try Self.json(try CommandRunner.run("gpt2-quant", ["inspect", output, "--json"]).standardOutput)
+        let quantization = (inspect["metadata"] as! [String: Any])["quantization"] as! [String: Any]
+        #expect((quantization["channel_scaling"] as! String).contains("calibrated on 1024 positions"), "\(quantization)")
+        let eval = try CommandRunner.run("gpt2-quant", ["eval", "-m", output, "--text", heldOut.path, "--ref", folder.path,
+                                                        "--ctx", "128", "--stride", "64", "--json"])
+        #expect(eval.status == 0, "\(eval.standardError)")
+        let report = try Self.json(eval.standardOutput)
+        #expect((report["top1_agreement"] as! NSNumber).doubleValue >= 0.93, "\(report)")
+        #expect((report["perplexity_change"] as! NSNumber).doubleValue < 0.03, "\(report)")
+        for key in ["perplexity", "reference_perplexity", "mean_kl", "max_kl", "top5_overlap", "max_logit_error", "windows"] {
+            #expect(report[key] is NSNumber, "\(key) missing")
+        }
+        let missing = try CommandRunner.run("gpt2-quant", ["eval", "-m", output, "--text", "/nonexistent.txt"])
+        #expect(missing.status != 0 && missing.standardError.contains("/nonexistent.txt"))
+    }
+
     @Test func badArgumentsAndUnwritableOutput() throws {
         let usage = try CommandRunner.run("gpt2-quant", ["convert", Self.micro, "--bits", "3"])
         #expect(usage.status == 64 && usage.standardError.contains("--bits must be 8 or 4"))

@@ -65,4 +65,16 @@ import TestSupport
         #expect(change < target.perplexity, "\(modelName) int\(target.bits): perplexity \(report.perplexity) vs \(report.referencePerplexity!)")
         #expect(report.top1Agreement! >= target.top1, "\(modelName) int\(target.bits): top-1 \(report.top1Agreement!)")
     }
+
+    /// Calibration statistics see the injected outliers: those channels' RMS is far above the median.
+    @Test func activationStatisticsFindTheOutlierChannels() throws {
+        let model = try LoadedModel.load(path: Fixtures.local.appendingPathComponent("models/kjv-outliers").path, threads: 2)
+        let statistics = try ActivationStatistics.measure(model: model, tokens: Array(Self.tokens.prefix(300)), window: 100)
+        #expect(statistics.positions == 300)
+        #expect(statistics.rootMeanSquare.count == 2 * model.config.layerCount)
+        let rms = statistics.rootMeanSquare["h.2.ln_1"]!
+        let median = rms.sorted()[rms.count / 2]
+        for channel in [7, 63, 120, 181] { #expect(rms[channel] > 10 * median, "channel \(channel): \(rms[channel]) vs median \(median)") }
+        #expect(model.network.activationObserver == nil)
+    }
 }
