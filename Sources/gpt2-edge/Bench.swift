@@ -34,6 +34,7 @@ struct Bench: ParsableCommand {
     }
 
     func run() throws {
+        let plan = try modelOptions.plan(contextPositions: prompt + generate, promptTokens: prompt)
         let model = try modelOptions.load()
         let config = model.config
         guard prompt + generate <= config.contextLength else {
@@ -69,7 +70,7 @@ struct Bench: ParsableCommand {
                 "load_ms": model.loadSeconds * 1000, "peak_rss_bytes": peak ?? 0,
                 "weight_bytes_per_token": bytesPerToken, "read_bandwidth_bytes_per_second": bandwidth,
                 "decode_ceiling_tokens_per_second": ceiling, "decode_share_of_ceiling": decodeMean / ceiling,
-                "pool_dispatch_microseconds": dispatch * 1e6,
+                "pool_dispatch_microseconds": dispatch * 1e6, "memory_plan": plan.dictionary,
             ]))
             return
         }
@@ -82,6 +83,10 @@ struct Bench: ParsableCommand {
         print(String(format: "load %.0f ms, peak RSS %@; weights read per token %.1f MB; read bandwidth %.1f GB/s → decode ceiling %.1f tok/s; decode at %.0f%% of it",
                      model.loadSeconds * 1000, ProcessMemory.format(peak), Double(bytesPerToken) / 1e6, bandwidth / 1e9,
                      ceiling, 100 * decodeMean / ceiling))
+        print(String(format: "memory plan %.1f MiB (weights %.1f, KV cache %.1f, activations %.1f, tokenizer %.1f, runtime %.1f) against a measured peak of %@",
+                     Double(plan.total) / 1_048_576, Double(plan.weights) / 1_048_576, Double(plan.kvCache) / 1_048_576,
+                     Double(plan.activations) / 1_048_576, Double(plan.tokenizer) / 1_048_576, Double(plan.runtime) / 1_048_576,
+                     ProcessMemory.format(peak)))
         print(String(format: "thread pool: %.2f µs per dispatch (an empty job of one item per thread, mean of 20000)", dispatch * 1e6))
     }
 

@@ -29,6 +29,38 @@ struct ModelOptions: ParsableArguments {
     @Option(name: [.long, .customLong("cache-type")], help: "KV cache precision: f16, f32 or int8 (default: f16 for .gqz models, f32 for float32 folders).")
     var kvCache: KVCache.Precision?
 
+    /// The memory plan of a run reaching `contextPositions` positions with prompt passes of `promptTokens`.
+    func plan(contextPositions: Int, promptTokens: Int) throws -> MemoryPlan {
+        let threadCount = threads ?? CPUInfo.physicalCoreCount
+        if let model {
+            return try MemoryPlan.forModel(at: model, contextPositions: contextPositions, promptTokens: promptTokens,
+                                           threads: threadCount, cachePrecision: kvCache)
+        }
+        return try MemoryPlan.forModel(in: try GQZFile(staticBytes: defaultModelBytes, name: defaultModelName), contextPositions: contextPositions,
+                                       promptTokens: promptTokens, threads: threadCount, cachePrecision: kvCache)
+    }
+
+    /// The tokenizer alone (no weights), to size a run before loading it.
+    func loadTokenizer() throws -> GPT2Tokenizer {
+        if let model { return try LoadedModel.loadTokenizer(path: model) }
+        return try LoadedModel.loadTokenizer(embedded: defaultModelBytes, name: defaultModelName)
+    }
+
+    /// Context length of the model (header only).
+    func contextLength() throws -> Int {
+        if let model {
+            var isDirectory: ObjCBool = false
+            if FileManager.default.fileExists(atPath: model, isDirectory: &isDirectory), isDirectory.boolValue {
+                return try HFCheckpoint(folder: URL(fileURLWithPath: model)).gpt2Config().contextLength
+            }
+        }
+        let file = try model.map { try GQZFile(path: $0) } ?? GQZFile(staticBytes: defaultModelBytes, name: defaultModelName)
+        guard let json = (file.metadata["model"] as? [String: Any])?["config"] as? [String: Any] else {
+            throw GQZError.corruptIndex(path: file.path, reason: "metadata.model does not describe a gpt2 model")
+        }
+        return try GPT2Config(huggingFace: json).contextLength
+    }
+
     func load() throws -> LoadedModel {
         let threadCount = threads ?? CPUInfo.physicalCoreCount
         guard threadCount >= 1 && threadCount <= 256 else { throw CLIError("--threads must be between 1 and 256, got \(threadCount)") }

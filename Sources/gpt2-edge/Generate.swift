@@ -99,6 +99,12 @@ struct Generate: ParsableCommand {
     @Flag(name: [.short, .long], help: "No timings on standard error.")
     var quiet = false
 
+    @Flag(help: "Print the memory plan (weights, KV cache, activations, total; what the machine allows) and exit without loading the model.")
+    var dryRun = false
+
+    @Option(help: "Refuse to start when the memory plan exceeds this size (e.g. 512M, 1.5G).")
+    var maxMemory: String?
+
     func run() throws {
         // First, so a Ctrl-C at any point ends the run through the normal path (text so far, timings, exit 130).
         _ = interrupted.load(ordering: .relaxed)   // initialize the global before a handler can touch it
@@ -108,6 +114,36 @@ struct Generate: ParsableCommand {
         sigaddset(&mask, SIGINT)
         pthread_sigmask(SIG_UNBLOCK, &mask, nil)   // a parent may have left it blocked
         let promptText = try readPrompt()
+        if dryRun || maxMemory != nil {
+            // Size the run from the headers and the tokenized prompt, before any weight is read.
+            let promptCount = try modelOptions.loadTokenizer().encode(promptText).count
+            let context = try modelOptions.contextLength()
+            if promptCount >= context && truncate == .error {
+                throw CLIError(TextGenerator.RequestError.promptTooLong(tokens: promptCount, contextLength: context).description
+                               + ", or pass --truncate left to keep only its end")
+            }
+            let positions = contextShift ? context : min(context, max(1, promptCount) + maxNewTokens)
+            let plan = try modelOptions.plan(contextPositions: positions, promptTokens: min(promptCount, context))
+            let available = MemoryPlan.availableBytes
+            if dryRun {
+                if json {
+                    var object = plan.dictionary
+                    object["available"] = available ?? NSNull()
+                    object["max_memory"] = maxMemory.flatMap(MemoryPlan.parseSize) ?? NSNull()
+                    print(try jsonText(object))
+                } else {
+                    print(plan.description)
+                    print(String(format: "available    %8.1f MiB  (MemAvailable or the cgroup limit, whichever is lower)", Double(available ?? 0) / 1_048_576))
+                }
+                return
+            }
+            guard let cap = maxMemory.flatMap(MemoryPlan.parseSize) else { throw CLIError("--max-memory \(maxMemory!) is not a size (e.g. 512M, 1.5G)") }
+            if plan.total > cap {
+                throw CLIError(String(format: "this run needs about %.1f MiB but --max-memory allows %.1f MiB; nothing was loaded.\n%@\n"
+                                      + "Smaller options: --kv-cache int8, a shorter -n, or a 4-bit file. A layer-streaming mode for models larger than memory is not built yet.",
+                                      Double(plan.total) / 1_048_576, Double(cap) / 1_048_576, plan.description))
+            }
+        }
         let model = try modelOptions.load()
         let seed = self.seed ?? UInt64.random(in: 0...UInt64(UInt32.max))
         var sampling = SamplingOptions(temperature: greedy ? 0 : temperature, topK: topK, topP: topP,

@@ -1,0 +1,141 @@
+import Foundation
+
+/// What a run will hold in memory, worked out before anything large is loaded: weights as the kernels keep
+/// them, the KV cache at the context the run can reach, activations of the largest forward pass, the
+/// tokenizer, and the program itself; and what this machine allows (MemAvailable, or the cgroup's limit when
+/// lower).
+public struct MemoryPlan: Sendable {
+    public var weights: Int
+    public var kvCache: Int
+    public var activations: Int
+    public var tokenizer: Int
+    /// The program, the Swift runtime and libraries, and the built-in model's pages (measured: ~33 MiB).
+    public var runtime: Int
+    /// Positions the KV cache is planned for.
+    public var contextPositions: Int
+    public var cachePrecision: KVCache.Precision
+
+    public var total: Int { weights + kvCache + activations + tokenizer + runtime }
+
+    /// Measured resident size of `gpt2-edge` with a tiny model, before weights.
+    public static let runtimeBytes = 33 << 20
+    /// Measured resident cost of a byte-level BPE tokenizer per vocabulary entry (ids, bytes and merges).
+    public static let tokenizerBytesPerEntry = 340
+
+    /// The plan for `model` (a .gqz file or a Hugging Face folder; only headers are read), generating up to
+    /// `contextPositions` positions with prompt passes of at most `promptTokens` tokens.
+    public static func forModel(at path: String, contextPositions: Int, promptTokens: Int, threads: Int,
+                                cachePrecision: KVCache.Precision? = nil) throws -> MemoryPlan {
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else { throw LoadedModel.LoadError.notFound(path) }
+        let config: GPT2Config
+        let weights: Int
+        let precision: KVCache.Precision
+        if isDirectory.boolValue {
+            let checkpoint = try HFCheckpoint(folder: URL(fileURLWithPath: path))
+            config = try checkpoint.gpt2Config()
+            // float32 in memory: mapped in place when the file is float32, converted otherwise; 4 bytes each either way.
+            weights = try checkpoint.validateTensors(for: config).reduce(0) { $0 + 4 * $1.info.shape.reduce(1, *) }
+            precision = cachePrecision ?? .f32
+        } else {
+            return try forModel(in: try GQZFile(path: path), contextPositions: contextPositions, promptTokens: promptTokens,
+                                threads: threads, cachePrecision: cachePrecision)
+        }
+        return plan(config: config, weights: weights, contextPositions: contextPositions, promptTokens: promptTokens,
+                    threads: threads, cachePrecision: precision)
+    }
+
+    /// The plan for an opened .gqz file (from disk or linked into the program).
+    public static func forModel(in file: GQZFile, contextPositions: Int, promptTokens: Int, threads: Int,
+                                cachePrecision: KVCache.Precision? = nil) throws -> MemoryPlan {
+        guard let model = file.metadata["model"] as? [String: Any], let json = model["config"] as? [String: Any] else {
+            throw GQZError.corruptIndex(path: file.path, reason: "metadata.model does not describe a gpt2 model")
+        }
+        let config = try GPT2Config(huggingFace: json)
+        return plan(config: config, weights: residentBytes(of: file), contextPositions: contextPositions, promptTokens: promptTokens,
+                    threads: threads, cachePrecision: cachePrecision ?? .f16)
+    }
+
+    /// The plan for a model whose config and resident weight bytes are known.
+    public static func plan(config: GPT2Config, weights: Int, contextPositions: Int, promptTokens: Int, threads: Int,
+                            cachePrecision: KVCache.Precision) -> MemoryPlan {
+        let positions = min(config.contextLength, max(1, contextPositions))
+        let cachePositions = min(config.contextLength, (positions + KVCache.growthChunk - 1) / KVCache.growthChunk * KVCache.growthChunk)
+        let c = config.embeddingWidth, inner = config.innerWidth, vocabulary = config.vocabularySize
+        let rows = min(max(1, promptTokens), positions)
+        // One forward pass: residual, normed, qkv (3c), attended, projected, hidden (inner) per row; the logits;
+        // a few vocabulary-sized arrays while sampling; each thread's prompt scratch (16 rows of the widest input).
+        let forward = 4 * rows * (7 * c + inner)
+        let logits = 4 * vocabulary * 4
+        let scratch = threads * 16 * max(c, inner) * 4
+        return MemoryPlan(weights: weights, kvCache: KVCache.bytes(config: config, positions: cachePositions, precision: cachePrecision),
+                          activations: forward + logits + scratch, tokenizer: vocabulary * tokenizerBytesPerEntry,
+                          runtime: runtimeBytes, contextPositions: positions, cachePrecision: cachePrecision)
+    }
+
+    /// Bytes the kernels keep for a .gqz file's tensors: quantized matrices as stored (scales + padded quants),
+    /// float32 tensors at 4 bytes per element; the tokenizer payloads are not kept.
+    static func residentBytes(of file: GQZFile) -> Int {
+        file.entries.reduce(0) { sum, entry in
+            guard !entry.name.hasPrefix("tokenizer/") else { return sum }
+            if let group = entry.groupSize, entry.shape.count == 2, entry.scheme == "q8" || entry.scheme == "q4" {
+                let rows = entry.shape[0], groups = (entry.shape[1] + group - 1) / group
+                let bits = entry.scheme == "q8" ? 8 : 4
+                return sum + rows * groups * 2 + rows * groups * group * bits / 8
+            }
+            return sum + 4 * entry.elementCount
+        }
+    }
+
+    /// What this machine lets a process use now: MemAvailable, or the cgroup (v2 or v1) limit minus its usage
+    /// when that is lower. nil where neither can be read.
+    public static var availableBytes: Int? {
+        var candidates: [Int] = []
+        if let meminfo = try? String(contentsOfFile: "/proc/meminfo", encoding: .utf8),
+           let line = meminfo.split(separator: "\n").first(where: { $0.hasPrefix("MemAvailable:") }),
+           let kilobytes = Int(line.split(separator: " ", omittingEmptySubsequences: true)[1]) {
+            candidates.append(kilobytes * 1024)
+        }
+        for (limitPath, usagePath) in [("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory.current"),
+                                       ("/sys/fs/cgroup/memory/memory.limit_in_bytes", "/sys/fs/cgroup/memory/memory.usage_in_bytes")] {
+            guard let limitText = try? String(contentsOfFile: limitPath, encoding: .utf8),
+                  let limit = Int(limitText.trimmingCharacters(in: .whitespacesAndNewlines)), limit < (1 << 60) else { continue }
+            let usage = (try? String(contentsOfFile: usagePath, encoding: .utf8)).flatMap { Int($0.trimmingCharacters(in: .whitespacesAndNewlines)) } ?? 0
+            candidates.append(max(0, limit - usage))
+        }
+        return candidates.min()
+    }
+
+    /// A table of the plan, in MiB.
+    public var description: String {
+        func mib(_ bytes: Int) -> String { String(format: "%8.1f MiB", Double(bytes) / 1_048_576) }
+        return """
+        weights      \(mib(weights))
+        KV cache     \(mib(kvCache))  (\(cachePrecision.rawValue), \(contextPositions) positions)
+        activations  \(mib(activations))
+        tokenizer    \(mib(tokenizer))
+        runtime      \(mib(runtime))
+        total        \(mib(total))
+        """
+    }
+
+    /// The plan as JSON-ready values (bytes).
+    public var dictionary: [String: Any] {
+        ["weights": weights, "kv_cache": kvCache, "activations": activations, "tokenizer": tokenizer, "runtime": runtime,
+         "total": total, "context_positions": contextPositions, "kv_cache_type": cachePrecision.rawValue]
+    }
+
+    /// Parses "512M", "1.5G", "300MiB", "2GB" or a plain byte count (K, M, G are powers of 1024).
+    public static func parseSize(_ text: String) -> Int? {
+        let trimmed = text.trimmingCharacters(in: .whitespaces).uppercased()
+        let gib = 1_073_741_824.0, mib = 1_048_576.0, kib = 1024.0
+        let units: [(String, Double)] = [("GIB", gib), ("MIB", mib), ("KIB", kib), ("GB", gib), ("MB", mib),
+                                         ("KB", kib), ("G", gib), ("M", mib), ("K", kib), ("B", 1)]
+        for (suffix, factor) in units where trimmed.hasSuffix(suffix) {
+            guard let number = Double(trimmed.dropLast(suffix.count)), number > 0 else { return nil }
+            return Int(number * factor)
+        }
+        guard let number = Int(trimmed), number > 0 else { return nil }
+        return number
+    }
+}
