@@ -98,7 +98,8 @@ public final class GPT2Model: @unchecked Sendable {
         embed(tokens: batch.flatMap(\.tokens),
               positions: batch.flatMap { Array($0.cache.length..<($0.cache.length + $0.tokens.count)) },
               tokenTable: weights.tokenEmbedding, positionTable: weights.positionEmbedding, width: c, output: residual)
-        for (index, layer) in weights.layers.enumerated() {
+        for index in 0..<config.layerCount {
+            let layer = try weights.layer(index)
             // Attention block: x += c_proj(attention(c_attn(ln_1(x))))
             layerNorm(input: residual, rows: count, width: c, gain: layer.norm1Gain, bias: layer.norm1Bias,
                       epsilon: config.layerNormEpsilon, output: normed)

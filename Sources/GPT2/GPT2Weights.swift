@@ -17,6 +17,16 @@ public struct GPT2Weights: Sendable {
         public var feedForwardProjectionBias: FloatBuffer
     }
 
+    /// Supplies the blocks one at a time when they are not all resident (layer streaming); nil when `layers`
+    /// holds them all.
+    public var streamer: (any LayerStreamer)?
+
+    /// Block `index`: from `layers`, or loaded on demand by the streamer.
+    public func layer(_ index: Int) throws -> Layer {
+        if let streamer { return try streamer.layer(index) }
+        return layers[index]
+    }
+
     public var tokenEmbedding: WeightMatrix     // [vocab, C]: rows are entries
     public var positionEmbedding: FloatBuffer   // [n_positions, C]
     public var layers: [Layer]
@@ -26,6 +36,7 @@ public struct GPT2Weights: Sendable {
 
     /// Bytes of weights a forward pass reads for one token (every matrix once, plus the vectors).
     public var bytesPerToken: Int {
+        if let streamer { return streamer.matrixBytesPerToken + languageModelHead.byteCount }
         let matrices = layers.reduce(0) { $0 + $1.attentionWeight.byteCount + $1.attentionProjectionWeight.byteCount
             + $1.feedForwardWeight.byteCount + $1.feedForwardProjectionWeight.byteCount }
         return matrices + languageModelHead.byteCount
@@ -56,23 +67,40 @@ public struct GPT2Weights: Sendable {
     }
 
     /// Binds weights by name: `matrix(name, inFeatures, outFeatures)` and `vector(name)` return tensors
-    /// already checked against their expected shapes.
-    public init(config: GPT2Config, matrix: (String, Int, Int) throws -> WeightMatrix, vector: (String) throws -> FloatBuffer) throws {
-        let c = config.embeddingWidth, inner = config.innerWidth
-        tokenEmbedding = try matrix("wte.weight", c, config.vocabularySize)
+    /// already checked against their expected shapes. With a `streamer`, the blocks are left to it.
+    public init(config: GPT2Config, matrix: (String, Int, Int) throws -> WeightMatrix, vector: (String) throws -> FloatBuffer,
+                streamer: (any LayerStreamer)? = nil) throws {
+        tokenEmbedding = try matrix("wte.weight", config.embeddingWidth, config.vocabularySize)
         positionEmbedding = try vector("wpe.weight")
-        layers = try (0..<config.layerCount).map { i in
-            let p = "h.\(i)."
-            return Layer(norm1Gain: try vector(p + "ln_1.weight"), norm1Bias: try vector(p + "ln_1.bias"),
+        self.streamer = streamer
+        layers = streamer != nil ? [] : try (0..<config.layerCount).map { i in
+            try Self.layer(i, config: config, matrix: matrix, vector: vector)
+        }
+        finalNormGain = try vector("ln_f.weight")
+        finalNormBias = try vector("ln_f.bias")
+        languageModelHead = config.tiedEmbeddings ? tokenEmbedding : try matrix("lm_head.weight", config.embeddingWidth, config.vocabularySize)
+    }
+
+    /// Block `i` bound by name, as `init` does it.
+    public static func layer(_ i: Int, config: GPT2Config, matrix: (String, Int, Int) throws -> WeightMatrix,
+                             vector: (String) throws -> FloatBuffer) throws -> Layer {
+        let c = config.embeddingWidth, inner = config.innerWidth
+        let p = "h.\(i)."
+        return Layer(norm1Gain: try vector(p + "ln_1.weight"), norm1Bias: try vector(p + "ln_1.bias"),
                          attentionWeight: try matrix(p + "attn.c_attn.weight", c, 3 * c), attentionBias: try vector(p + "attn.c_attn.bias"),
                          attentionProjectionWeight: try matrix(p + "attn.c_proj.weight", c, c), attentionProjectionBias: try vector(p + "attn.c_proj.bias"),
                          norm2Gain: try vector(p + "ln_2.weight"), norm2Bias: try vector(p + "ln_2.bias"),
                          feedForwardWeight: try matrix(p + "mlp.c_fc.weight", c, inner), feedForwardBias: try vector(p + "mlp.c_fc.bias"),
                          feedForwardProjectionWeight: try matrix(p + "mlp.c_proj.weight", inner, c),
                          feedForwardProjectionBias: try vector(p + "mlp.c_proj.bias"))
-        }
-        finalNormGain = try vector("ln_f.weight")
-        finalNormBias = try vector("ln_f.bias")
-        languageModelHead = config.tiedEmbeddings ? tokenEmbedding : try matrix("lm_head.weight", c, config.vocabularySize)
     }
+}
+
+/// Loads transformer blocks on demand, for models whose blocks do not all fit in memory: `layer(i)` returns
+/// block i ready to use until block i + 2 is asked for (two slots, so the next block may be prepared while the
+/// current one computes).
+public protocol LayerStreamer: AnyObject, Sendable {
+    func layer(_ index: Int) throws -> GPT2Weights.Layer
+    /// Bytes of the four matrices of every block together (what a token reads).
+    var matrixBytesPerToken: Int { get }
 }

@@ -47,13 +47,19 @@ public final class LoadedModel: @unchecked Sendable {
     }
 
     /// Loads a `.gqz` file, or a Hugging Face GPT-2 folder (config.json, model.safetensors, vocab.json, merges.txt) in float32.
-    public static func load(path: String, threads: Int) throws -> LoadedModel {
+    /// With `streamLayers` (a .gqz file only), the transformer blocks stay compressed in the file and are
+    /// decompressed one at a time during each forward pass (`GQZLayerStreamer`): memory for two blocks
+    /// instead of all of them, at the cost of decompressing every block for every token.
+    public static func load(path: String, threads: Int, streamLayers: Bool = false) throws -> LoadedModel {
         let start = Date()
         var isDirectory: ObjCBool = false
         guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else { throw LoadError.notFound(path) }
         if !isDirectory.boolValue {
-            let (network, tokenizer) = try loadGQZ(path: path, threads: threads)
+            let (network, tokenizer) = try loadGQZ(path: path, threads: threads, streamLayers: streamLayers)
             return LoadedModel(network: network, tokenizer: tokenizer, source: path, loadSeconds: Date().timeIntervalSince(start))
+        }
+        guard !streamLayers else {
+            throw LoadError.notYetSupported("layer streaming (--low-memory) needs a .gqz file; convert the folder with gpt2-quant convert first")
         }
         let checkpoint = try HFCheckpoint(folder: URL(fileURLWithPath: path))
         let config = try checkpoint.gpt2Config()
@@ -79,14 +85,14 @@ public final class LoadedModel: @unchecked Sendable {
 
     /// Loads a `.gqz` file: config and tokenizer from the file, every tensor decompressed (and checksummed)
     /// straight into the memory the kernels read.
-    static func loadGQZ(path: String, threads: Int) throws -> (GPT2Model, GPT2Tokenizer) {
-        try loadGQZ(try GQZFile(path: path), threads: threads)
+    static func loadGQZ(path: String, threads: Int, streamLayers: Bool = false) throws -> (GPT2Model, GPT2Tokenizer) {
+        try loadGQZ(try GQZFile(path: path), threads: threads, streamLayers: streamLayers)
     }
 
     /// Loads a model whose `.gqz` image is linked into the program (the gpt2-edge default model).
-    public static func load(embedded bytes: UnsafeRawBufferPointer, name: String, threads: Int) throws -> LoadedModel {
+    public static func load(embedded bytes: UnsafeRawBufferPointer, name: String, threads: Int, streamLayers: Bool = false) throws -> LoadedModel {
         let start = Date()
-        let (network, tokenizer) = try loadGQZ(try GQZFile(staticBytes: bytes, name: name), threads: threads)
+        let (network, tokenizer) = try loadGQZ(try GQZFile(staticBytes: bytes, name: name), threads: threads, streamLayers: streamLayers)
         return LoadedModel(network: network, tokenizer: tokenizer, source: name, loadSeconds: Date().timeIntervalSince(start))
     }
 
@@ -95,7 +101,7 @@ public final class LoadedModel: @unchecked Sendable {
         try tokenizer(of: GQZFile(staticBytes: bytes, name: name))
     }
 
-    static func loadGQZ(_ file: GQZFile, threads: Int) throws -> (GPT2Model, GPT2Tokenizer) {
+    static func loadGQZ(_ file: GQZFile, threads: Int, streamLayers: Bool = false) throws -> (GPT2Model, GPT2Tokenizer) {
         let path = file.path
         guard let model = file.metadata["model"] as? [String: Any], model["architecture"] as? String == "gpt2",
               let configJSON = model["config"] as? [String: Any] else {
@@ -125,7 +131,7 @@ public final class LoadedModel: @unchecked Sendable {
             try buffer.withUnsafeMutableBytes { try file.readPayload(entry, into: $0) }
             return buffer
         }
-        let weights = try GPT2Weights(config: config, matrix: { name, inFeatures, outFeatures in
+        func matrix(_ name: String, _ inFeatures: Int, _ outFeatures: Int) throws -> WeightMatrix {
             let entry = try entry(name)
             switch entry.scheme {
             case "f32":
@@ -136,7 +142,9 @@ public final class LoadedModel: @unchecked Sendable {
             default:
                 throw GQZError.invalidEntry(path: path, tensor: name, reason: "scheme \(entry.scheme) cannot hold a weight matrix")
             }
-        }, vector: floats)
+        }
+        let streamer = streamLayers ? GQZLayerStreamer(file: file, config: config, entry: entry, matrix: matrix, vector: floats) : nil
+        let weights = try GPT2Weights(config: config, matrix: matrix, vector: floats, streamer: streamer)
         return (GPT2Model(config: config, weights: weights, threads: threads), tokenizer)
     }
 

@@ -14,6 +14,8 @@ public struct MemoryPlan: Sendable {
     /// Positions the KV cache is planned for.
     public var contextPositions: Int
     public var cachePrecision: KVCache.Precision
+    /// Whether the plan is for layer streaming (two blocks resident instead of all).
+    public var streamsLayers = false
 
     public var total: Int { weights + kvCache + activations + tokenizer + runtime }
 
@@ -25,7 +27,7 @@ public struct MemoryPlan: Sendable {
     /// The plan for `model` (a .gqz file or a Hugging Face folder; only headers are read), generating up to
     /// `contextPositions` positions with prompt passes of at most `promptTokens` tokens.
     public static func forModel(at path: String, contextPositions: Int, promptTokens: Int, threads: Int,
-                                cachePrecision: KVCache.Precision? = nil) throws -> MemoryPlan {
+                                cachePrecision: KVCache.Precision? = nil, streamLayers: Bool = false) throws -> MemoryPlan {
         var isDirectory: ObjCBool = false
         guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else { throw LoadedModel.LoadError.notFound(path) }
         let config: GPT2Config
@@ -39,21 +41,32 @@ public struct MemoryPlan: Sendable {
             precision = cachePrecision ?? .f32
         } else {
             return try forModel(in: try GQZFile(path: path), contextPositions: contextPositions, promptTokens: promptTokens,
-                                threads: threads, cachePrecision: cachePrecision)
+                                threads: threads, cachePrecision: cachePrecision, streamLayers: streamLayers)
         }
         return plan(config: config, weights: weights, contextPositions: contextPositions, promptTokens: promptTokens,
                     threads: threads, cachePrecision: precision)
     }
 
-    /// The plan for an opened .gqz file (from disk or linked into the program).
+    /// The plan for an opened .gqz file (from disk or linked into the program); with `streamLayers`, only two
+    /// blocks (the largest) are counted, plus one compressed frame being read.
     public static func forModel(in file: GQZFile, contextPositions: Int, promptTokens: Int, threads: Int,
-                                cachePrecision: KVCache.Precision? = nil) throws -> MemoryPlan {
+                                cachePrecision: KVCache.Precision? = nil, streamLayers: Bool = false) throws -> MemoryPlan {
         guard let model = file.metadata["model"] as? [String: Any], let json = model["config"] as? [String: Any] else {
             throw GQZError.corruptIndex(path: file.path, reason: "metadata.model does not describe a gpt2 model")
         }
         let config = try GPT2Config(huggingFace: json)
-        return plan(config: config, weights: residentBytes(of: file), contextPositions: contextPositions, promptTokens: promptTokens,
-                    threads: threads, cachePrecision: cachePrecision ?? .f16)
+        var weights = residentBytes(of: file.entries.filter { !$0.name.hasPrefix("h.") })
+        if streamLayers {
+            let blocks = (0..<config.layerCount).map { i in residentBytes(of: file.entries.filter { $0.name.hasPrefix("h.\(i).") }) }
+            let largestFrame = file.entries.filter { $0.name.hasPrefix("h.") }.map(\.storedBytes).max() ?? 0
+            weights += 2 * (blocks.max() ?? 0) + largestFrame
+        } else {
+            weights += residentBytes(of: file.entries.filter { $0.name.hasPrefix("h.") })
+        }
+        var result = plan(config: config, weights: weights, contextPositions: contextPositions, promptTokens: promptTokens,
+                          threads: threads, cachePrecision: cachePrecision ?? .f16)
+        result.streamsLayers = streamLayers
+        return result
     }
 
     /// The plan for a model whose config and resident weight bytes are known.
@@ -75,8 +88,8 @@ public struct MemoryPlan: Sendable {
 
     /// Bytes the kernels keep for a .gqz file's tensors: quantized matrices as stored (scales + padded quants),
     /// float32 tensors at 4 bytes per element; the tokenizer payloads are not kept.
-    static func residentBytes(of file: GQZFile) -> Int {
-        file.entries.reduce(0) { sum, entry in
+    static func residentBytes(of entries: [GQZEntry]) -> Int {
+        entries.reduce(0) { sum, entry in
             guard !entry.name.hasPrefix("tokenizer/") else { return sum }
             if let group = entry.groupSize, entry.shape.count == 2, entry.scheme == "q8" || entry.scheme == "q4" {
                 let rows = entry.shape[0], groups = (entry.shape[1] + group - 1) / group
@@ -110,7 +123,7 @@ public struct MemoryPlan: Sendable {
     public var description: String {
         func mib(_ bytes: Int) -> String { String(format: "%8.1f MiB", Double(bytes) / 1_048_576) }
         return """
-        weights      \(mib(weights))
+        weights      \(mib(weights))\(streamsLayers ? "  (layer streaming: two blocks resident)" : "")
         KV cache     \(mib(kvCache))  (\(cachePrecision.rawValue), \(contextPositions) positions)
         activations  \(mib(activations))
         tokenizer    \(mib(tokenizer))
@@ -122,7 +135,7 @@ public struct MemoryPlan: Sendable {
     /// The plan as JSON-ready values (bytes).
     public var dictionary: [String: Any] {
         ["weights": weights, "kv_cache": kvCache, "activations": activations, "tokenizer": tokenizer, "runtime": runtime,
-         "total": total, "context_positions": contextPositions, "kv_cache_type": cachePrecision.rawValue]
+         "total": total, "context_positions": contextPositions, "kv_cache_type": cachePrecision.rawValue, "layer_streaming": streamsLayers]
     }
 
     /// Parses "512M", "1.5G", "300MiB", "2GB" or a plain byte count (K, M, G are powers of 1024).

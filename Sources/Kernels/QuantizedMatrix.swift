@@ -37,6 +37,11 @@ public final class QuantizedMatrix: @unchecked Sendable {
 
     deinit { storage.deallocate() }
 
+    /// Lets `fill` rewrite the whole payload in place (layer streaming reuses one matrix for every layer).
+    public func overwrite(_ fill: (UnsafeMutableRawBufferPointer) throws -> Void) rethrows {
+        try fill(UnsafeMutableRawBufferPointer(start: storage, count: byteCount))
+    }
+
     /// Writes row `row`, dequantized, to `output[offset ..< offset + columns]`.
     public func dequantizeRow(_ row: Int, into output: FloatBuffer, at offset: Int) {
         precondition(row >= 0 && row < rows && offset + columns <= output.count)

@@ -99,7 +99,7 @@ struct Bench: ParsableCommand {
     }
 
     private func schemeDescription(_ model: LoadedModel) -> String {
-        switch model.network.weights.layers.first?.attentionWeight {
+        switch (try? model.network.weights.layer(0))?.attentionWeight {
         case .quantized(let matrix)?: return "q\(matrix.bits.rawValue)/g\(matrix.groupSize)"
         default: return "f32"
         }

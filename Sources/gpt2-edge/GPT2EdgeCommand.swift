@@ -29,15 +29,25 @@ struct ModelOptions: ParsableArguments {
     @Option(name: [.long, .customLong("cache-type")], help: "KV cache precision: f16, f32 or int8 (default: f16 for .gqz models, f32 for float32 folders).")
     var kvCache: KVCache.Precision?
 
+    @Flag(help: "Layer streaming: keep the blocks compressed and decompress one at a time during each pass (.gqz files; slower, needs memory for two blocks only). Chosen automatically when the memory plan does not fit otherwise.")
+    var lowMemory = false
+
+    /// Whether the model is a folder (float32, no streaming).
+    var isFolder: Bool {
+        var isDirectory: ObjCBool = false
+        return model.map { FileManager.default.fileExists(atPath: $0, isDirectory: &isDirectory) && isDirectory.boolValue } ?? false
+    }
+
     /// The memory plan of a run reaching `contextPositions` positions with prompt passes of `promptTokens`.
-    func plan(contextPositions: Int, promptTokens: Int) throws -> MemoryPlan {
+    func plan(contextPositions: Int, promptTokens: Int, streamLayers: Bool? = nil) throws -> MemoryPlan {
         let threadCount = threads ?? CPUInfo.physicalCoreCount
+        let streaming = streamLayers ?? lowMemory
         if let model {
             return try MemoryPlan.forModel(at: model, contextPositions: contextPositions, promptTokens: promptTokens,
-                                           threads: threadCount, cachePrecision: kvCache)
+                                           threads: threadCount, cachePrecision: kvCache, streamLayers: streaming)
         }
         return try MemoryPlan.forModel(in: try GQZFile(staticBytes: defaultModelBytes, name: defaultModelName), contextPositions: contextPositions,
-                                       promptTokens: promptTokens, threads: threadCount, cachePrecision: kvCache)
+                                       promptTokens: promptTokens, threads: threadCount, cachePrecision: kvCache, streamLayers: streaming)
     }
 
     /// The tokenizer alone (no weights), to size a run before loading it.
@@ -61,12 +71,13 @@ struct ModelOptions: ParsableArguments {
         return try GPT2Config(huggingFace: json).contextLength
     }
 
-    func load() throws -> LoadedModel {
+    func load(streamLayers: Bool? = nil) throws -> LoadedModel {
         let threadCount = threads ?? CPUInfo.physicalCoreCount
         guard threadCount >= 1 && threadCount <= 256 else { throw CLIError("--threads must be between 1 and 256, got \(threadCount)") }
+        let streaming = streamLayers ?? lowMemory
         let loaded: LoadedModel
-        if let model { loaded = try LoadedModel.load(path: model, threads: threadCount) }
-        else { loaded = try LoadedModel.load(embedded: defaultModelBytes, name: defaultModelName, threads: threadCount) }
+        if let model { loaded = try LoadedModel.load(path: model, threads: threadCount, streamLayers: streaming) }
+        else { loaded = try LoadedModel.load(embedded: defaultModelBytes, name: defaultModelName, threads: threadCount, streamLayers: streaming) }
         if let kvCache { loaded.network.cachePrecision = kvCache }
         return loaded
     }

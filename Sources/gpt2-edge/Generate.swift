@@ -114,37 +114,57 @@ struct Generate: ParsableCommand {
         sigaddset(&mask, SIGINT)
         pthread_sigmask(SIG_UNBLOCK, &mask, nil)   // a parent may have left it blocked
         let promptText = try readPrompt()
-        if dryRun || maxMemory != nil {
-            // Size the run from the headers and the tokenized prompt, before any weight is read.
-            let promptCount = try modelOptions.loadTokenizer().encode(promptText).count
-            let context = try modelOptions.contextLength()
-            if promptCount >= context && truncate == .error {
-                throw CLIError(TextGenerator.RequestError.promptTooLong(tokens: promptCount, contextLength: context).description
-                               + ", or pass --truncate left to keep only its end")
-            }
-            let positions = contextShift ? context : min(context, max(1, promptCount) + maxNewTokens)
-            let plan = try modelOptions.plan(contextPositions: positions, promptTokens: min(promptCount, context))
-            let available = MemoryPlan.availableBytes
-            if dryRun {
-                if json {
-                    var object = plan.dictionary
-                    object["available"] = available ?? NSNull()
-                    object["max_memory"] = maxMemory.flatMap(MemoryPlan.parseSize) ?? NSNull()
-                    print(try jsonText(object))
-                } else {
-                    print(plan.description)
-                    print(String(format: "available    %8.1f MiB  (MemAvailable or the cgroup limit, whichever is lower)", Double(available ?? 0) / 1_048_576))
+        // Size the run from the headers and the tokenized prompt, before any weight is read.
+        let promptCount = try modelOptions.loadTokenizer().encode(promptText).count
+        let context = try modelOptions.contextLength()
+        if promptCount >= context && truncate == .error {
+            throw CLIError(TextGenerator.RequestError.promptTooLong(tokens: promptCount, contextLength: context).description
+                           + ", or pass --truncate left to keep only its end")
+        }
+        let positions = contextShift ? context : min(context, max(1, promptCount) + maxNewTokens)
+        var plan = try modelOptions.plan(contextPositions: positions, promptTokens: min(promptCount, context))
+        let available = MemoryPlan.availableBytes
+        var cap: Int?
+        if let maxMemory {
+            guard let size = MemoryPlan.parseSize(maxMemory) else { throw CLIError("--max-memory \(maxMemory) is not a size (e.g. 512M, 1.5G)") }
+            cap = size
+        }
+        let limit = min(cap ?? .max, available ?? .max)
+        if plan.total > limit && !plan.streamsLayers && !modelOptions.isFolder {
+            // Does not fit whole: layer streaming, if that fits.
+            let streaming = try modelOptions.plan(contextPositions: positions, promptTokens: min(promptCount, context), streamLayers: true)
+            if streaming.total <= limit {
+                if !quiet && !dryRun {
+                    printError(String(format: "the model needs %.0f MiB in memory but %.0f MiB are allowed: streaming its layers (--low-memory, slower)",
+                                      Double(plan.total) / 1_048_576, Double(limit) / 1_048_576))
                 }
-                return
-            }
-            guard let cap = maxMemory.flatMap(MemoryPlan.parseSize) else { throw CLIError("--max-memory \(maxMemory!) is not a size (e.g. 512M, 1.5G)") }
-            if plan.total > cap {
-                throw CLIError(String(format: "this run needs about %.1f MiB but --max-memory allows %.1f MiB; nothing was loaded.\n%@\n"
-                                      + "Smaller options: --kv-cache int8, a shorter -n, or a 4-bit file. A layer-streaming mode for models larger than memory is not built yet.",
-                                      Double(plan.total) / 1_048_576, Double(cap) / 1_048_576, plan.description))
+                plan = streaming
             }
         }
-        let model = try modelOptions.load()
+        if dryRun {
+            if json {
+                var object = plan.dictionary
+                object["available"] = available ?? NSNull()
+                object["max_memory"] = cap ?? NSNull()
+                print(try jsonText(object))
+            } else {
+                print(plan.description)
+                print(String(format: "available    %8.1f MiB  (MemAvailable or the cgroup limit, whichever is lower)", Double(available ?? 0) / 1_048_576))
+                if let cap { print(String(format: "max-memory   %8.1f MiB", Double(cap) / 1_048_576)) }
+            }
+            return
+        }
+        if let cap, plan.total > cap {
+            var smallest = plan.streamsLayers ? " (already with layer streaming)" : ""
+            if !plan.streamsLayers && !modelOptions.isFolder {
+                let streaming = try modelOptions.plan(contextPositions: positions, promptTokens: min(promptCount, context), streamLayers: true)
+                smallest = String(format: "; even with layer streaming it needs about %.1f MiB", Double(streaming.total) / 1_048_576)
+            }
+            throw CLIError(String(format: "this run needs about %.1f MiB but --max-memory allows %.1f MiB%@; nothing was loaded.\n%@\n"
+                                  + "Smaller options: --kv-cache int8, a shorter -n, a 4-bit file.",
+                                  Double(plan.total) / 1_048_576, Double(cap) / 1_048_576, smallest, plan.description))
+        }
+        let model = try modelOptions.load(streamLayers: plan.streamsLayers)
         let seed = self.seed ?? UInt64.random(in: 0...UInt64(UInt32.max))
         var sampling = SamplingOptions(temperature: greedy ? 0 : temperature, topK: topK, topP: topP,
                                        repetitionPenalty: repetitionPenalty, seed: seed)

@@ -18,9 +18,10 @@ import TestSupport
         defer { try? FileManager.default.removeItem(at: directory) }
         let gqz = directory.appendingPathComponent("kjv-q8.gqz").path
         #expect(try CommandRunner.run("gpt2-quant", ["convert", Self.kjv, "--bits", "8", "-o", gqz, "-q"]).status == 0)
-        for model in [Self.kjv, gqz] {
+        for (model, streaming) in [(Self.kjv, false), (gqz, false), (gqz, true)] {
             for newTokens in ["8", "100"] {
                 let arguments = ["generate", "-m", model, "-p", Self.prompt, "-n", newTokens, "--ignore-eos", "--seed", "1", "--json", "-q"]
+                    + (streaming ? ["--low-memory"] : [])
                 let plan = try Self.object(try CommandRunner.run("gpt2-edge", arguments + ["--dry-run"]).standardOutput)
                 let run = try CommandRunner.run("gpt2-edge", arguments)
                 #expect(run.status == 0, "\(run.standardError)")
@@ -29,8 +30,30 @@ import TestSupport
                 #expect(abs(Double(peak) / Double(total) - 1) < 0.15, "\(model) -n \(newTokens): planned \(total), peak \(peak)")
                 #expect((plan["context_positions"] as! Int) > (newTokens == "8" ? 100 : 200))
                 #expect((plan["available"] as? Int ?? 1) > 0)
+                #expect(plan["layer_streaming"] as? Bool == streaming)
             }
         }
+    }
+
+    /// A cap between the streaming plan and the resident plan: the run streams its layers by itself, says so,
+    /// and produces the same text.
+    @Test func streamingIsChosenWhenOnlyItFits() throws {
+        let directory = try Fixtures.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let gqz = directory.appendingPathComponent("kjv-q8.gqz").path
+        #expect(try CommandRunner.run("gpt2-quant", ["convert", Self.kjv, "--bits", "8", "-o", gqz, "-q"]).status == 0)
+        let arguments = ["generate", "-m", gqz, "-p", "And God said", "-n", "12", "--seed", "3"]
+        let resident = try Self.object(try CommandRunner.run("gpt2-edge", arguments + ["--dry-run", "--json"]).standardOutput)["total"] as! Int
+        let streaming = try Self.object(try CommandRunner.run("gpt2-edge", arguments + ["--dry-run", "--json", "--low-memory"]).standardOutput)["total"] as! Int
+        #expect(streaming < resident)
+        let cap = String((resident + streaming) / 2)
+        let capped = try CommandRunner.run("gpt2-edge", arguments + ["--max-memory", cap])
+        #expect(capped.status == 0, "\(capped.standardError)")
+        #expect(capped.standardError.contains("streaming its layers"), "\(capped.standardError)")
+        let plain = try CommandRunner.run("gpt2-edge", arguments + ["-q"])
+        #expect(capped.standardOutput == plain.standardOutput)
+        let tooSmall = try CommandRunner.run("gpt2-edge", arguments + ["--max-memory", String(streaming - 1)])
+        #expect(tooSmall.status == 1 && tooSmall.standardError.contains("layer streaming"), "\(tooSmall.standardError)")
     }
 
     @Test func aRunThatCannotFitFailsBeforeLoading() throws {

@@ -1,0 +1,73 @@
+import Foundation
+
+/// Layer streaming from a `.gqz` file: the blocks stay compressed on disk and each is decompressed (and
+/// checksummed) into one of two reusable slots when the forward pass reaches it, so a model needs memory for
+/// two blocks instead of all of them. Every token pays for decompressing every block.
+final class GQZLayerStreamer: LayerStreamer, @unchecked Sendable {
+    private let file: GQZFile
+    private let config: GPT2Config
+    private let entry: (String) throws -> GQZEntry
+    private let matrix: (String, Int, Int) throws -> WeightMatrix
+    private let vector: (String) throws -> FloatBuffer
+    /// Slot i % 2 holds block i once it has been asked for.
+    private var slots: [(index: Int, layer: GPT2Weights.Layer)?] = [nil, nil]
+    let matrixBytesPerToken: Int
+
+    init(file: GQZFile, config: GPT2Config, entry: @escaping (String) throws -> GQZEntry,
+         matrix: @escaping (String, Int, Int) throws -> WeightMatrix, vector: @escaping (String) throws -> FloatBuffer) {
+        self.file = file
+        self.config = config
+        self.entry = entry
+        self.matrix = matrix
+        self.vector = vector
+        matrixBytesPerToken = (0..<config.layerCount).reduce(0) { sum, i in
+            ["attn.c_attn.weight", "attn.c_proj.weight", "mlp.c_fc.weight", "mlp.c_proj.weight"].reduce(sum) { sum, suffix in
+                sum + ((try? entry("h.\(i)." + suffix)).map { $0.rawBytes } ?? 0)
+            }
+        }
+    }
+
+    func layer(_ index: Int) throws -> GPT2Weights.Layer {
+        precondition(index >= 0 && index < config.layerCount)
+        let slot = index % 2
+        if let held = slots[slot], held.index == index { return held.layer }
+        if let held = slots[slot] {
+            slots[slot] = nil   // until the refill has fully succeeded, the slot holds no block
+            if try refill(held.layer, with: index) {
+                slots[slot] = (index, held.layer)
+                return held.layer
+            }
+        }
+        // First use of the slot, or block `index` is stored differently from the slot's block: allocate.
+        let layer = try GPT2Weights.layer(index, config: config, matrix: matrix, vector: vector)
+        slots[slot] = (index, layer)
+        return layer
+    }
+
+    /// Decompresses block `index` into `layer`'s buffers; false when a tensor's scheme or size differs from
+    /// what the buffers hold (nothing usable is left in them then; the caller allocates anew).
+    private func refill(_ layer: GPT2Weights.Layer, with index: Int) throws -> Bool {
+        let p = "h.\(index)."
+        let vectors: [(String, FloatBuffer)] = [
+            ("ln_1.weight", layer.norm1Gain), ("ln_1.bias", layer.norm1Bias), ("attn.c_attn.bias", layer.attentionBias),
+            ("attn.c_proj.bias", layer.attentionProjectionBias), ("ln_2.weight", layer.norm2Gain), ("ln_2.bias", layer.norm2Bias),
+            ("mlp.c_fc.bias", layer.feedForwardBias), ("mlp.c_proj.bias", layer.feedForwardProjectionBias),
+        ]
+        let matrices: [(String, WeightMatrix)] = [
+            ("attn.c_attn.weight", layer.attentionWeight), ("attn.c_proj.weight", layer.attentionProjectionWeight),
+            ("mlp.c_fc.weight", layer.feedForwardWeight), ("mlp.c_proj.weight", layer.feedForwardProjectionWeight),
+        ]
+        for (suffix, buffer) in vectors {
+            let entry = try entry(p + suffix)
+            guard entry.scheme == "f32", entry.rawBytes == 4 * buffer.count, buffer.isOwned else { return false }
+            try buffer.withUnsafeMutableBytes { try file.readPayload(entry, into: $0) }
+        }
+        for (suffix, weight) in matrices {
+            let entry = try entry(p + suffix)
+            guard case .quantized(let stored) = weight, entry.groupSize == stored.groupSize, entry.rawBytes == stored.byteCount,
+                  entry.scheme == (stored.bits == .eight ? "q8" : "q4") else { return false }
+            try stored.overwrite { try file.readPayload(entry, into: $0) }
+        }
+        return true
+    }
+}
