@@ -97,8 +97,7 @@ public struct GPT2Weights: Sendable {
 }
 
 /// Loads transformer blocks on demand, for models whose blocks do not all fit in memory: `layer(i)` returns
-/// block i ready to use until block i + 2 is asked for (two slots, so the next block may be prepared while the
-/// current one computes).
+/// block i, ready to use until another block is asked for.
 public protocol LayerStreamer: AnyObject, Sendable {
     func layer(_ index: Int) throws -> GPT2Weights.Layer
     /// Bytes of the four matrices of every block together (what a token reads).

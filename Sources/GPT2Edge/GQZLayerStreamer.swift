@@ -1,16 +1,20 @@
 import Foundation
 
-/// Layer streaming from a `.gqz` file: the blocks stay compressed on disk and each is decompressed (and
-/// checksummed) into one of two reusable slots when the forward pass reaches it, so a model needs memory for
-/// two blocks instead of all of them. Every token pays for decompressing every block.
+/// Layer streaming from a `.gqz` file: the blocks stay compressed on disk and each is decompressed (its twelve
+/// tensors in parallel) into one reusable slot when the forward pass reaches it, so a model needs memory for
+/// one block instead of all of them. Every token pays for decompressing every block. (Decompressing block
+/// i + 1 during block i's compute would need a second slot and measured no gain worth it on two cores: the
+/// decompression, not the compute, is what each token waits for.)
 final class GQZLayerStreamer: LayerStreamer, @unchecked Sendable {
     private let file: GQZFile
     private let config: GPT2Config
     private let entry: (String) throws -> GQZEntry
     private let matrix: (String, Int, Int) throws -> WeightMatrix
     private let vector: (String) throws -> FloatBuffer
-    /// Slot i % 2 holds block i once it has been asked for.
-    private var slots: [(index: Int, layer: GPT2Weights.Layer)?] = [nil, nil]
+    /// The block held now, once one has been asked for.
+    private var slot: (index: Int, layer: GPT2Weights.Layer)?
+    /// Blocks whose payloads have passed the index's CRC-32 once (zstd's own checksum is checked every time).
+    private var checkedBlocks = Set<Int>()
     let matrixBytesPerToken: Int
 
     init(file: GQZFile, config: GPT2Config, entry: @escaping (String) throws -> GQZEntry,
@@ -29,18 +33,17 @@ final class GQZLayerStreamer: LayerStreamer, @unchecked Sendable {
 
     func layer(_ index: Int) throws -> GPT2Weights.Layer {
         precondition(index >= 0 && index < config.layerCount)
-        let slot = index % 2
-        if let held = slots[slot], held.index == index { return held.layer }
-        if let held = slots[slot] {
-            slots[slot] = nil   // until the refill has fully succeeded, the slot holds no block
+        if let held = slot, held.index == index { return held.layer }
+        if let held = slot {
+            slot = nil   // until the refill has fully succeeded, the slot holds no block
             if try refill(held.layer, with: index) {
-                slots[slot] = (index, held.layer)
+                slot = (index, held.layer)
                 return held.layer
             }
         }
         // First use of the slot, or block `index` is stored differently from the slot's block: allocate.
         let layer = try GPT2Weights.layer(index, config: config, matrix: matrix, vector: vector)
-        slots[slot] = (index, layer)
+        slot = (index, layer)
         return layer
     }
 
@@ -57,17 +60,34 @@ final class GQZLayerStreamer: LayerStreamer, @unchecked Sendable {
             ("attn.c_attn.weight", layer.attentionWeight), ("attn.c_proj.weight", layer.attentionProjectionWeight),
             ("mlp.c_fc.weight", layer.feedForwardWeight), ("mlp.c_proj.weight", layer.feedForwardProjectionWeight),
         ]
+        // Check everything first, then decompress the twelve tensors in parallel (each is its own frame).
+        let checkCRC = !checkedBlocks.contains(index)
+        var jobs: [() throws -> Void] = []
         for (suffix, buffer) in vectors {
             let entry = try entry(p + suffix)
             guard entry.scheme == "f32", entry.rawBytes == 4 * buffer.count, buffer.isOwned else { return false }
-            try buffer.withUnsafeMutableBytes { try file.readPayload(entry, into: $0) }
+            jobs.append { try buffer.withUnsafeMutableBytes { try self.file.readPayload(entry, into: $0, checkCRC: checkCRC) } }
         }
         for (suffix, weight) in matrices {
             let entry = try entry(p + suffix)
             guard case .quantized(let stored) = weight, entry.groupSize == stored.groupSize, entry.rawBytes == stored.byteCount,
                   entry.scheme == (stored.bits == .eight ? "q8" : "q4") else { return false }
-            try stored.overwrite { try file.readPayload(entry, into: $0) }
+            jobs.append { try stored.overwrite { try self.file.readPayload(entry, into: $0, checkCRC: checkCRC) } }
         }
+        let failures = FailureList()
+        DispatchQueue.concurrentPerform(iterations: jobs.count) { j in
+            do { try jobs[j]() } catch { failures.append(error) }
+        }
+        if let failure = failures.first { throw failure }
+        checkedBlocks.insert(index)
         return true
     }
+}
+
+/// Errors collected from concurrent work.
+private final class FailureList: @unchecked Sendable {
+    private let lock = NSLock()
+    private var errors: [Error] = []
+    func append(_ error: Error) { lock.lock(); errors.append(error); lock.unlock() }
+    var first: Error? { lock.lock(); defer { lock.unlock() }; return errors.first }
 }

@@ -48,7 +48,7 @@ public final class LoadedModel: @unchecked Sendable {
 
     /// Loads a `.gqz` file, or a Hugging Face GPT-2 folder (config.json, model.safetensors, vocab.json, merges.txt) in float32.
     /// With `streamLayers` (a .gqz file only), the transformer blocks stay compressed in the file and are
-    /// decompressed one at a time during each forward pass (`GQZLayerStreamer`): memory for two blocks
+    /// decompressed one at a time during each forward pass (`GQZLayerStreamer`): memory for one block
     /// instead of all of them, at the cost of decompressing every block for every token.
     public static func load(path: String, threads: Int, streamLayers: Bool = false) throws -> LoadedModel {
         let start = Date()

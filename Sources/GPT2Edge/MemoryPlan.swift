@@ -14,7 +14,7 @@ public struct MemoryPlan: Sendable {
     /// Positions the KV cache is planned for.
     public var contextPositions: Int
     public var cachePrecision: KVCache.Precision
-    /// Whether the plan is for layer streaming (two blocks resident instead of all).
+    /// Whether the plan is for layer streaming (one block resident instead of all).
     public var streamsLayers = false
 
     public var total: Int { weights + kvCache + activations + tokenizer + runtime }
@@ -47,8 +47,8 @@ public struct MemoryPlan: Sendable {
                     threads: threads, cachePrecision: precision)
     }
 
-    /// The plan for an opened .gqz file (from disk or linked into the program); with `streamLayers`, only two
-    /// blocks (the largest) are counted, plus one compressed frame being read.
+    /// The plan for an opened .gqz file (from disk or linked into the program); with `streamLayers`, only one
+    /// block (the largest) is counted, plus a compressed frame being read per thread.
     public static func forModel(in file: GQZFile, contextPositions: Int, promptTokens: Int, threads: Int,
                                 cachePrecision: KVCache.Precision? = nil, streamLayers: Bool = false) throws -> MemoryPlan {
         guard let model = file.metadata["model"] as? [String: Any], let json = model["config"] as? [String: Any] else {
@@ -59,7 +59,7 @@ public struct MemoryPlan: Sendable {
         if streamLayers {
             let blocks = (0..<config.layerCount).map { i in residentBytes(of: file.entries.filter { $0.name.hasPrefix("h.\(i).") }) }
             let largestFrame = file.entries.filter { $0.name.hasPrefix("h.") }.map(\.storedBytes).max() ?? 0
-            weights += 2 * (blocks.max() ?? 0) + largestFrame
+            weights += (blocks.max() ?? 0) + threads * largestFrame
         } else {
             weights += residentBytes(of: file.entries.filter { $0.name.hasPrefix("h.") })
         }
@@ -109,8 +109,21 @@ public struct MemoryPlan: Sendable {
            let kilobytes = Int(line.split(separator: " ", omittingEmptySubsequences: true)[1]) {
             candidates.append(kilobytes * 1024)
         }
-        for (limitPath, usagePath) in [("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory.current"),
-                                       ("/sys/fs/cgroup/memory/memory.limit_in_bytes", "/sys/fs/cgroup/memory/memory.usage_in_bytes")] {
+        // This process's own cgroup (from /proc/self/cgroup), v2 ("0::/path") or v1 ("N:memory:/path").
+        var groups: [(limit: String, usage: String)] = []
+        if let lines = try? String(contentsOfFile: "/proc/self/cgroup", encoding: .utf8) {
+            for line in lines.split(separator: "\n") {
+                let parts = line.split(separator: ":", maxSplits: 2, omittingEmptySubsequences: false)
+                guard parts.count == 3 else { continue }
+                let path = String(parts[2])
+                if parts[0] == "0" && parts[1].isEmpty {
+                    groups.append(("/sys/fs/cgroup\(path)/memory.max", "/sys/fs/cgroup\(path)/memory.current"))
+                } else if parts[1].split(separator: ",").contains("memory") {
+                    groups.append(("/sys/fs/cgroup/memory\(path)/memory.limit_in_bytes", "/sys/fs/cgroup/memory\(path)/memory.usage_in_bytes"))
+                }
+            }
+        }
+        for (limitPath, usagePath) in groups {
             guard let limitText = try? String(contentsOfFile: limitPath, encoding: .utf8),
                   let limit = Int(limitText.trimmingCharacters(in: .whitespacesAndNewlines)), limit < (1 << 60) else { continue }
             let usage = (try? String(contentsOfFile: usagePath, encoding: .utf8)).flatMap { Int($0.trimmingCharacters(in: .whitespacesAndNewlines)) } ?? 0
@@ -123,7 +136,7 @@ public struct MemoryPlan: Sendable {
     public var description: String {
         func mib(_ bytes: Int) -> String { String(format: "%8.1f MiB", Double(bytes) / 1_048_576) }
         return """
-        weights      \(mib(weights))\(streamsLayers ? "  (layer streaming: two blocks resident)" : "")
+        weights      \(mib(weights))\(streamsLayers ? "  (layer streaming: one block resident)" : "")
         KV cache     \(mib(kvCache))  (\(cachePrecision.rawValue), \(contextPositions) positions)
         activations  \(mib(activations))
         tokenizer    \(mib(tokenizer))

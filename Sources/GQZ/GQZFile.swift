@@ -78,16 +78,27 @@ public final class GQZFile: @unchecked Sendable {
         return bytes
     }
 
-    /// Decompresses `entry`'s payload into `destination` (exactly `rawBytes` long) and verifies it.
-    public func readPayload(_ entry: GQZEntry, into destination: UnsafeMutableRawBufferPointer) throws {
+    /// Decompresses `entry`'s payload into `destination` (exactly `rawBytes` long) and verifies it: the zstd
+    /// frame's own content checksum always, and the index's CRC-32 unless `checkCRC` is false (layer streaming
+    /// checks each block's CRC the first time only, since it decompresses every block for every token).
+    public func readPayload(_ entry: GQZEntry, into destination: UnsafeMutableRawBufferPointer, checkCRC: Bool = true) throws {
         precondition(destination.count == entry.rawBytes)
-        let frame = try Self.read(source: source, path: path, offset: entry.offset, count: entry.storedBytes)
         do {
-            try Self.requireChecksummedFrame(frame)
-            try ZstdFrame.decompress(frame, into: destination)
+            switch source {
+            case .memory:
+                let frame = try Self.read(source: source, path: path, offset: entry.offset, count: entry.storedBytes)
+                try Self.requireChecksummedFrame(frame)
+                try ZstdFrame.decompress(frame, into: destination)
+            case .file:
+                // From the file a megabyte at a time: never the whole compressed tensor beside its decompressed bytes.
+                try ZstdFrame.decompress(frameBytes: entry.storedBytes, read: { offset, buffer in
+                    try Self.read(source: source, path: path, offset: entry.offset + offset, into: buffer)
+                }, into: destination)
+            }
         } catch let failure as ZstdFrame.Failure {
             throw GQZError.corruptPayload(path: path, tensor: entry.name, reason: failure.description)
         }
+        guard checkCRC else { return }
         let crc = CRC32.checksum(UnsafeRawBufferPointer(destination))
         guard crc == entry.crc32 else {
             throw GQZError.corruptPayload(path: path, tensor: entry.name,
@@ -226,6 +237,22 @@ public final class GQZFile: @unchecked Sendable {
             throw ZstdFrame.Failure(description: "not a zstd frame")
         }
         guard frame[4] & 0x04 != 0 else { throw ZstdFrame.Failure(description: "zstd frame has no content checksum") }
+    }
+
+    /// Fills `buffer` with the file's bytes from `offset`.
+    private static func read(source: ByteSource, path: String, offset: Int, into buffer: UnsafeMutableRawBufferPointer) throws {
+        guard case .file(let descriptor) = source else {
+            let bytes = try read(source: source, path: path, offset: offset, count: buffer.count)
+            buffer.copyBytes(from: bytes)
+            return
+        }
+        var done = 0
+        while done < buffer.count {
+            let got = pread(descriptor, buffer.baseAddress! + done, buffer.count - done, off_t(offset + done))
+            if got < 0 { throw GQZError.unreadable(path: path, reason: String(cString: strerror(errno))) }
+            if got == 0 { throw GQZError.corruptPreamble(path: path, reason: "file ends at byte \(offset + done), expected \(buffer.count - done) more bytes") }
+            done += got
+        }
     }
 
     private static func read(source: ByteSource, path: String, offset: Int, count: Int) throws -> [UInt8] {

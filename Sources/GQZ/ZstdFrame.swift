@@ -65,6 +65,43 @@ public enum ZstdFrame {
         }
     }
 
+    /// Decompresses one frame of `frameBytes` bytes that `read(offset, buffer)` delivers a piece at a time (a
+    /// megabyte at most), into `destination`, which it must fill exactly: loading a tensor never holds its whole
+    /// compressed frame beside it. The frame must declare a content checksum, which libzstd verifies.
+    public static func decompress(frameBytes: Int, read: (_ offset: Int, _ buffer: UnsafeMutableRawBufferPointer) throws -> Void,
+                                  into destination: UnsafeMutableRawBufferPointer) throws {
+        guard let stream = ZSTD_createDStream() else { throw Failure(description: "zstd: cannot create a decompression stream") }
+        defer { ZSTD_freeDStream(stream) }
+        var chunk = [UInt8](repeating: 0, count: max(1, min(frameBytes, 1 << 20)))
+        var output = ZSTD_outBuffer(dst: destination.baseAddress, size: destination.count, pos: 0)
+        var consumed = 0, remainingHint = 1
+        while consumed < frameBytes {
+            let count = min(chunk.count, frameBytes - consumed)
+            try chunk.withUnsafeMutableBytes { try read(consumed, UnsafeMutableRawBufferPointer(rebasing: $0[0..<count])) }
+            if consumed == 0 {
+                guard count >= 5, chunk[0] == 0x28, chunk[1] == 0xB5, chunk[2] == 0x2F, chunk[3] == 0xFD else {
+                    throw Failure(description: "not a zstd frame")
+                }
+                guard chunk[4] & 0x04 != 0 else { throw Failure(description: "zstd frame has no content checksum") }
+            }
+            try chunk.withUnsafeBytes { source in
+                var input = ZSTD_inBuffer(src: source.baseAddress, size: count, pos: 0)
+                while input.pos < input.size {
+                    guard remainingHint != 0 else { throw Failure(description: "zstd: \(frameBytes - consumed - input.pos) bytes after the end of the frame") }
+                    let before = (input.pos, output.pos)
+                    remainingHint = ZSTD_decompressStream(stream, &output, &input)
+                    try check(remainingHint, "decompress")
+                    if (input.pos, output.pos) == before { throw Failure(description: "zstd: frame holds more than the expected \(destination.count) bytes") }
+                }
+            }
+            consumed += count
+        }
+        guard remainingHint == 0 else { throw Failure(description: "zstd: the frame is truncated") }
+        guard output.pos == destination.count else {
+            throw Failure(description: "zstd: frame holds \(output.pos) bytes, expected \(destination.count)")
+        }
+    }
+
     /// The largest frame `compress` can produce for `size` input bytes.
     public static func compressBound(_ size: Int) -> Int { ZSTD_compressBound(size) }
 

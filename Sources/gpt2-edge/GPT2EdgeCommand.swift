@@ -29,7 +29,7 @@ struct ModelOptions: ParsableArguments {
     @Option(name: [.long, .customLong("cache-type")], help: "KV cache precision: f16, f32 or int8 (default: f16 for .gqz models, f32 for float32 folders).")
     var kvCache: KVCache.Precision?
 
-    @Flag(help: "Layer streaming: keep the blocks compressed and decompress one at a time during each pass (.gqz files; slower, needs memory for two blocks only). Chosen automatically when the memory plan does not fit otherwise.")
+    @Flag(help: "Layer streaming: keep the blocks compressed and decompress one at a time during each pass (.gqz files; slower, needs memory for one block only). Chosen automatically when the memory plan does not fit otherwise.")
     var lowMemory = false
 
     /// Whether the model is a folder (float32, no streaming).
