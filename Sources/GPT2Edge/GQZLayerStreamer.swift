@@ -4,7 +4,7 @@ import Foundation
 /// tensors in parallel) into one reusable slot when the forward pass reaches it, so a model needs memory for
 /// one block instead of all of them. Every token pays for decompressing every block. (Decompressing block
 /// i + 1 during block i's compute is not built: it needs a second slot, and on gpt2-xl a block's decode
-/// compute is ~1.5 ms against ~20 ms to decompress it, so overlap could hide a few percent at most.)
+/// compute is ~2 ms against ~11 ms to decompress it, so overlap could hide ~15% at most.)
 final class GQZLayerStreamer: LayerStreamer, @unchecked Sendable {
     private let file: GQZFile
     private let config: GPT2Config
