@@ -29,6 +29,8 @@ let package = Package(
         ),
         // Kernels are compiled optimized even in debug builds: unoptimized SIMD loops are ~50× slower,
         // which would make the test suite crawl without testing anything more.
+        // The optional CUDA int8 path: a dlopen loader for libgpt2edge_cuda.so (tools/build-cuda compiles cuda/*.cu).
+        .target(name: "CUDAInt8", exclude: ["cuda"], linkerSettings: [.linkedLibrary("dl")]),
         // Prefetch and the FMA test for the kernels (header-only; Swift has neither).
         .target(name: "CKernelSupport"),
         .target(name: "Kernels", dependencies: ["CKernelSupport"], swiftSettings: [.unsafeFlags(["-O"], .when(configuration: .debug))]),
@@ -39,7 +41,7 @@ let package = Package(
         .target(name: "Generation", dependencies: ["Tokenizer"], swiftSettings: [.unsafeFlags(["-O"], .when(configuration: .debug))]),
         .target(
             name: "GPT2Edge",
-            dependencies: ["GPT2", "Generation", "Tokenizer", "Checkpoint", "Kernels", "GQZ", "Quantization"],
+            dependencies: ["GPT2", "Generation", "Tokenizer", "Checkpoint", "Kernels", "GQZ", "Quantization", "CUDAInt8"],
             // -O in debug too: evaluation and beam search loop over every logit of every position.
             swiftSettings: [.unsafeFlags(["-O"], .when(configuration: .debug))]
         ),

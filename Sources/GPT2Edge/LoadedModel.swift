@@ -22,6 +22,9 @@ public final class LoadedModel: @unchecked Sendable {
     public let source: String
     /// Seconds spent loading.
     public let loadSeconds: Double
+    /// The same model on a GPU (`CUDAModel`); when set, `TextGenerator.generate` runs its forward passes there.
+    /// Beam search and evaluation stay on the CPU.
+    public var accelerator: CUDAModel?
 
     /// The model's shape and numeric settings.
     public var config: GPT2Config { network.config }

@@ -90,7 +90,20 @@ public struct TextGenerator {
         let config = model.config
         try validate(promptTokens: promptTokens, options: options)
 
+        // One sequence's forward passes: on the GPU when the model has one attached, else on the CPU's KV cache.
         var cache = model.network.makeCache()
+        var positions = 0
+        model.accelerator?.reset()
+        func forward(_ tokens: [Int]) throws -> [Float] {
+            defer { positions += tokens.count }
+            if let gpu = model.accelerator { return try gpu.forward(tokens: tokens) }
+            return try model.network.forward(tokens: tokens, cache: cache)
+        }
+        func restart() {
+            cache = model.network.makeCache()
+            model.accelerator?.reset()
+            positions = 0
+        }
         var sampler = Sampler(options: options.sampling)
         var context = promptTokens
         var generated: [Int] = []
@@ -102,7 +115,7 @@ public struct TextGenerator {
         let stopToken = options.ignoreEndOfText ? nil : endOfTextID
 
         let promptStart = Date()
-        var logits = options.maxNewTokens > 0 ? try model.network.forward(tokens: promptTokens, cache: cache) : []
+        var logits = options.maxNewTokens > 0 ? try forward(promptTokens) : []
         let promptSeconds = Date().timeIntervalSince(promptStart)
         let decodeStart = Date()
 
@@ -120,14 +133,14 @@ public struct TextGenerator {
             emit(piece)
             if stopped { finish = .stopString; break }
             if generated.count == options.maxNewTokens { break }
-            if cache.length + 1 >= config.contextLength {   // the window (cached + this token) is full
+            if positions + 1 >= config.contextLength {   // the window (processed + this token) is full
                 guard options.contextShift else { finish = .length; break }
                 // Keep the newest half and process it again from position 0 (GPT-2's positions are absolute).
-                cache = model.network.makeCache()
-                logits = try model.network.forward(tokens: Array(context.suffix(config.contextLength / 2)), cache: cache)
+                restart()
+                logits = try forward(Array(context.suffix(config.contextLength / 2)))
                 continue
             }
-            logits = try model.network.forward(tokens: [token], cache: cache)
+            logits = try forward([token])
         }
         if finish != .stopString {
             let (piece, stopped) = stream.push(decoder.finish())

@@ -44,13 +44,19 @@ struct Bench: ParsableCommand {
         let tokens = (0..<prompt).map { ($0 &* 7919 &+ 13) % config.vocabularySize }
         var promptRates: [Double] = [], decodeRates: [Double] = []
         for _ in 0..<repetitions {
+            // On the CPU's KV cache, or on the GPU when one is attached (--device).
             let cache = model.network.makeCache()
+            model.accelerator?.reset()
+            func forward(_ tokens: [Int]) throws -> [Float] {
+                if let gpu = model.accelerator { return try gpu.forward(tokens: tokens) }
+                return try model.network.forward(tokens: tokens, cache: cache)
+            }
             var start = DispatchTime.now().uptimeNanoseconds
-            var logits = try model.network.forward(tokens: tokens, cache: cache)
+            var logits = try forward(tokens)
             promptRates.append(Double(prompt) / (Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9))
             start = DispatchTime.now().uptimeNanoseconds
             for _ in 0..<generate {
-                logits = try model.network.forward(tokens: [LogitsProcessors.argmax(logits)], cache: cache)
+                logits = try forward([LogitsProcessors.argmax(logits)])
             }
             decodeRates.append(Double(generate) / (Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9))
         }
@@ -64,6 +70,7 @@ struct Bench: ParsableCommand {
         if json {
             print(try jsonText([
                 "model": model.source, "scheme": scheme, "threads": model.network.pool.threadCount,
+                "device": model.accelerator?.deviceName ?? "cpu",
                 "n_prompt": prompt, "n_gen": generate, "repetitions": repetitions,
                 "prompt_tokens_per_second": ["mean": mean(promptRates), "sd": standardDeviation(promptRates)],
                 "decode_tokens_per_second": ["mean": decodeMean, "sd": standardDeviation(decodeRates)],

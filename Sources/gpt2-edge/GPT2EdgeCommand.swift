@@ -32,6 +32,11 @@ struct ModelOptions: ParsableArguments {
     @Flag(help: "Layer streaming: keep the blocks compressed and decompress one at a time during each pass (.gqz files; slower, needs memory for one block only). Chosen automatically when the memory plan does not fit otherwise.")
     var lowMemory = false
 
+    @Option(help: "Where the forward pass runs: cpu, cuda (an int8 .gqz on an NVIDIA GPU; see tools/build-cuda) or auto (cuda when it can, else cpu).")
+    var device: Device = .cpu
+
+    enum Device: String, ExpressibleByArgument { case cpu, cuda, auto }
+
     /// Whether the model is a folder (float32, no streaming).
     var isFolder: Bool {
         var isDirectory: ObjCBool = false
@@ -79,6 +84,16 @@ struct ModelOptions: ParsableArguments {
         if let model { loaded = try LoadedModel.load(path: model, threads: threadCount, streamLayers: streaming) }
         else { loaded = try LoadedModel.load(embedded: defaultModelBytes, name: defaultModelName, threads: threadCount, streamLayers: streaming) }
         if let kvCache { loaded.network.cachePrecision = kvCache }
+        if device != .cpu {
+            do {
+                _ = try CUDAModel.device()   // library and GPU first: they are what most machines lack
+                guard let model, !isFolder else { throw CUDAModel.Unavailable.unsupported("the GPU path runs .gqz files (give one with -m)") }
+                loaded.accelerator = try CUDAModel(path: model)
+            } catch let unavailable as CUDAModel.Unavailable {
+                if device == .cuda { throw CLIError("--device cuda: \(unavailable)") }
+                printError("\(unavailable); running on the CPU")
+            }
+        }
         return loaded
     }
 }

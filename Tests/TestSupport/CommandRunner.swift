@@ -19,6 +19,16 @@ public enum CommandRunner {
         guard FileManager.default.isExecutableFile(atPath: executable.path) else {
             throw NSError(domain: "CommandRunner", code: 1, userInfo: [NSLocalizedDescriptionKey: "\(executable.path) not built; run `swift build` before the tests"])
         }
+        return try launch(executable, arguments, input: input, interruptAfter: delay, environment: environment, directory: directory)
+    }
+
+    /// Runs a system tool (e.g. /usr/bin/nm) by path.
+    public static func runTool(_ path: String, _ arguments: [String]) throws -> Output {
+        try launch(URL(fileURLWithPath: path), arguments, input: nil, interruptAfter: nil, environment: [:], directory: nil)
+    }
+
+    private static func launch(_ executable: URL, _ arguments: [String], input: String?, interruptAfter delay: Double?,
+                               environment: [String: String], directory: URL?) throws -> Output {
         let process = Process()
         process.executableURL = executable
         process.arguments = arguments

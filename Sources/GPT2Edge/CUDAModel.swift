@@ -1,0 +1,115 @@
+import CUDAInt8
+import Foundation
+
+/// A `.gqz` int8 model on an NVIDIA GPU, through the `CUDAInt8` C target and `libgpt2edge_cuda.so` (built by
+/// `tools/build-cuda`): the whole forward pass runs on the device with a device-side KV cache.
+///
+/// ```swift
+/// let gpu = try CUDAModel(path: "gpt2-xl-q8.gqz")
+/// let logits = try gpu.forward(tokens: promptIDs)   // the last position's logits
+/// ```
+public final class CUDAModel: @unchecked Sendable {
+    /// Why the GPU path cannot run; the CPU path is the fallback.
+    public enum Unavailable: Error, CustomStringConvertible, Equatable {
+        /// libgpt2edge_cuda.so is missing or incomplete.
+        case library(String)
+        /// No driver, no device, or a device without __dp4a.
+        case device(String)
+        /// The model has something the CUDA path does not implement (int4 weights, a non-standard config).
+        case unsupported(String)
+        /// A CUDA call failed while uploading or running.
+        case failed(String)
+
+        public var description: String {
+            switch self {
+            case .library(let message): return "CUDA library unavailable: \(message)"
+            case .device(let message): return "no usable GPU: \(message)"
+            case .unsupported(let message): return "the CUDA path cannot run this model: \(message)"
+            case .failed(let message): return "CUDA error: \(message)"
+            }
+        }
+    }
+
+    public let config: GPT2Config
+    /// The device, as the driver names it.
+    public let deviceName: String
+    private let handle: OpaquePointer
+
+    /// Loads the library (`libraryPath`, else $GPT2EDGE_CUDA_LIBRARY, else `../cuda/libgpt2edge_cuda.so` beside the
+    /// running program, i.e. `.build/cuda/` for `.build/release/gpt2-edge`) and describes the GPU, or says which of
+    /// library and GPU is missing.
+    public static func device(libraryPath: String? = nil) throws -> String {
+        var message = [CChar](repeating: 0, count: 512)
+        let path = libraryPath ?? ProcessInfo.processInfo.environment["GPT2EDGE_CUDA_LIBRARY"] ?? Self.besideExecutable
+        if g2e_cuda_load(path, &message, message.count) != 0 { throw Unavailable.library(String(cString: message)) }
+        if g2e_cuda_device_status(&message, message.count) != 0 { throw Unavailable.device(String(cString: message)) }
+        return String(cString: message)
+    }
+
+    /// Uploads every tensor of the int8 `.gqz` file at `path`.
+    public init(path: String, libraryPath: String? = nil) throws {
+        deviceName = try Self.device(libraryPath: libraryPath)
+        let file = try GQZFile(path: path)
+        guard let json = (file.metadata["model"] as? [String: Any])?["config"] as? [String: Any] else {
+            throw GQZError.corruptIndex(path: path, reason: "metadata.model does not describe a gpt2 model")
+        }
+        let config = try GPT2Config(huggingFace: json)
+        guard config.activation == .geluNew || config.activation == .geluPyTorchTanh,
+              config.attentionScale(layer: config.layerCount - 1) == 1 / Float(config.headDim).squareRoot() else {
+            throw Unavailable.unsupported("only GPT-2's standard attention scale and gelu_new are implemented on the GPU")
+        }
+        for entry in file.entries where entry.shape.count == 2 && entry.name != "wpe.weight" && entry.scheme != "q8" {
+            throw Unavailable.unsupported("\(entry.name) is \(entry.scheme); the GPU path needs int8 matrices (gpt2-quant convert --bits 8)")
+        }
+        var message = [CChar](repeating: 0, count: 512)
+        guard let handle = g2e_cuda_create(Int32(config.layerCount), Int32(config.headCount), Int32(config.embeddingWidth),
+                                           Int32(config.innerWidth), Int32(config.contextLength), Int32(config.vocabularySize),
+                                           config.layerNormEpsilon, &message, message.count) else {
+            throw Unavailable.failed(String(cString: message))
+        }
+        self.handle = handle
+        self.config = config
+        for entry in file.entries where !entry.name.hasPrefix("tokenizer/") {
+            let payload = try file.payload(entry.name)
+            let rows = entry.shape.count == 2 ? entry.shape[0] : 1
+            let status = payload.withUnsafeBytes {
+                g2e_cuda_upload(handle, entry.name, $0.baseAddress, $0.count, Int32(rows), Int32(entry.shape.last!),
+                                Int32(entry.groupSize ?? 0), &message, message.count)
+            }
+            if status != 0 { throw Unavailable.failed(String(cString: message)) }
+        }
+    }
+
+    deinit { g2e_cuda_destroy(handle) }
+
+    /// Where tools/build-cuda puts the library relative to a `.build/<config>/` program (`.build/cuda/`, which is
+    /// one or two folders up once SwiftPM's `.build/<triple>/<config>` is resolved), else `.build/cuda/` here.
+    static var besideExecutable: String {
+        let name = "cuda/libgpt2edge_cuda.so"
+        var candidates: [String] = []
+        if let folder = Bundle.main.executableURL?.resolvingSymlinksInPath().deletingLastPathComponent() {
+            candidates.append(folder.deletingLastPathComponent().appendingPathComponent(name).path)
+            candidates.append(folder.deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent(name).path)
+        }
+        candidates.append(".build/" + name)
+        return candidates.first { FileManager.default.fileExists(atPath: $0) } ?? candidates.last!
+    }
+
+    /// Runs `tokens` after those already in the device KV cache; returns the last position's logits.
+    public func forward(tokens: [Int]) throws -> [Float] {
+        var logits = [Float](repeating: 0, count: config.vocabularySize)
+        var message = [CChar](repeating: 0, count: 512)
+        let ids = tokens.map { Int32($0) }
+        let status = ids.withUnsafeBufferPointer { g2e_cuda_forward(handle, $0.baseAddress, Int32(ids.count), &logits, &message, message.count) }
+        if status != 0 { throw Unavailable.failed(String(cString: message)) }
+        return logits
+    }
+
+    /// Empties the device KV cache (a new sequence).
+    public func reset() { g2e_cuda_reset(handle) }
+
+    /// The C API names the library must export (for checks and tests).
+    public static var exportedSymbols: [String] {
+        (0..<g2e_cuda_symbol_count()).map { String(cString: g2e_cuda_symbol($0)) }
+    }
+}
