@@ -76,4 +76,25 @@ import TestSupport
         options.numReturnSequences = 3
         #expect(throws: TextGenerator.RequestError.self) { try TextGenerator(model: Self.model).beamSearch(promptTokens: [298], options: options) }
     }
+
+    /// A stop string ends a beam when its text contains it; the text returned stops before it.
+    @Test func stopStringsEndBeams() throws {
+        var options = GenerationOptions(maxNewTokens: 30, sampling: .greedy, ignoreEndOfText: true, stopStrings: ["LORD"])
+        options.numBeams = 3
+        options.numReturnSequences = 3
+        let generator = TextGenerator(model: Self.model)
+        let prompt = Self.model.tokenizer.encode("And it came to pass")
+        let free = try generator.beamSearch(promptTokens: prompt, options: GenerationOptions(maxNewTokens: 30, sampling: .greedy, ignoreEndOfText: true))
+        #expect(free[0].text.contains("LORD"), "the fixture's best beam mentions the LORD: \(free[0].text)")
+        let stopped = try generator.beamSearch(promptTokens: prompt, options: options)
+        #expect(!stopped.isEmpty)
+        for result in stopped {
+            #expect(!result.text.contains("LORD"), "\(result.text)")
+            if result.finishReason == .stopString {
+                let full = try Self.model.tokenizer.decode(result.tokens)
+                #expect(full.contains("LORD") && full.hasPrefix(result.text))
+            }
+        }
+        #expect(stopped.contains { $0.finishReason == .stopString })
+    }
 }
