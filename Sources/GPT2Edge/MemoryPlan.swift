@@ -11,8 +11,10 @@ public struct MemoryPlan: Sendable {
     public var tokenizer: Int
     /// The program, the Swift runtime and libraries, and the built-in model's pages (measured: ~33 MiB).
     public var runtime: Int
-    /// Positions the KV cache is planned for.
+    /// Positions the KV cache is planned for (at most `modelContextLength`).
     public var contextPositions: Int
+    /// The model's context (n_positions), from its header.
+    public var modelContextLength: Int
     public var cachePrecision: KVCache.Precision
     /// Whether the plan is for layer streaming (one block resident instead of all).
     public var streamsLayers = false
@@ -25,7 +27,7 @@ public struct MemoryPlan: Sendable {
     public static let tokenizerBytesPerEntry = 340
 
     /// The plan for `model` (a .gqz file or a Hugging Face folder; only headers are read), generating up to
-    /// `contextPositions` positions with prompt passes of at most `promptTokens` tokens.
+    /// `contextPositions` positions (clamped to the model's context) with prompt passes of at most `promptTokens` tokens.
     public static func forModel(at path: String, contextPositions: Int, promptTokens: Int, threads: Int,
                                 cachePrecision: KVCache.Precision? = nil, streamLayers: Bool = false) throws -> MemoryPlan {
         var isDirectory: ObjCBool = false
@@ -83,7 +85,8 @@ public struct MemoryPlan: Sendable {
         let scratch = threads * 16 * max(c, inner) * 4
         return MemoryPlan(weights: weights, kvCache: KVCache.bytes(config: config, positions: cachePositions, precision: cachePrecision),
                           activations: forward + logits + scratch, tokenizer: vocabulary * tokenizerBytesPerEntry,
-                          runtime: runtimeBytes, contextPositions: positions, cachePrecision: cachePrecision)
+                          runtime: runtimeBytes, contextPositions: positions, modelContextLength: config.contextLength,
+                          cachePrecision: cachePrecision)
     }
 
     /// Bytes the kernels keep for a .gqz file's tensors: quantized matrices as stored (scales + padded quants),

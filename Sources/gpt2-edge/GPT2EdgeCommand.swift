@@ -61,21 +61,6 @@ struct ModelOptions: ParsableArguments {
         return try LoadedModel.loadTokenizer(embedded: defaultModelBytes, name: defaultModelName)
     }
 
-    /// Context length of the model (header only).
-    func contextLength() throws -> Int {
-        if let model {
-            var isDirectory: ObjCBool = false
-            if FileManager.default.fileExists(atPath: model, isDirectory: &isDirectory), isDirectory.boolValue {
-                return try HFCheckpoint(folder: URL(fileURLWithPath: model)).gpt2Config().contextLength
-            }
-        }
-        let file = try model.map { try GQZFile(path: $0) } ?? GQZFile(staticBytes: defaultModelBytes, name: defaultModelName)
-        guard let json = (file.metadata["model"] as? [String: Any])?["config"] as? [String: Any] else {
-            throw GQZError.corruptIndex(path: file.path, reason: "metadata.model does not describe a gpt2 model")
-        }
-        return try GPT2Config(huggingFace: json).contextLength
-    }
-
     func load(streamLayers: Bool? = nil) throws -> LoadedModel {
         let threadCount = threads ?? CPUInfo.physicalCoreCount
         guard threadCount >= 1 && threadCount <= 256 else { throw CLIError("--threads must be between 1 and 256, got \(threadCount)") }

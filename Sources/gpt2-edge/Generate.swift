@@ -116,13 +116,13 @@ struct Generate: ParsableCommand {
         let promptText = try readPrompt()
         // Size the run from the headers and the tokenized prompt, before any weight is read.
         let promptCount = try modelOptions.loadTokenizer().encode(promptText).count
-        let context = try modelOptions.contextLength()
-        if promptCount >= context && truncate == .error {
-            throw CLIError(TextGenerator.RequestError.promptTooLong(tokens: promptCount, contextLength: context).description
+        // The plan clamps both to the model's context; with --context-shift the whole context is reached.
+        let positions = contextShift || maxNewTokens > Int.max / 2 ? Int.max : max(1, promptCount) + maxNewTokens
+        var plan = try modelOptions.plan(contextPositions: positions, promptTokens: promptCount)
+        if promptCount >= plan.modelContextLength && truncate == .error {
+            throw CLIError(TextGenerator.RequestError.promptTooLong(tokens: promptCount, contextLength: plan.modelContextLength).description
                            + ", or pass --truncate left to keep only its end")
         }
-        let positions = contextShift ? context : min(context, max(1, promptCount) + maxNewTokens)
-        var plan = try modelOptions.plan(contextPositions: positions, promptTokens: min(promptCount, context))
         let available = MemoryPlan.availableBytes
         var cap: Int?
         if let maxMemory {
@@ -132,7 +132,7 @@ struct Generate: ParsableCommand {
         let limit = min(cap ?? .max, available ?? .max)
         if plan.total > limit && !plan.streamsLayers && !modelOptions.isFolder {
             // Does not fit whole: layer streaming, if that fits.
-            let streaming = try modelOptions.plan(contextPositions: positions, promptTokens: min(promptCount, context), streamLayers: true)
+            let streaming = try modelOptions.plan(contextPositions: positions, promptTokens: promptCount, streamLayers: true)
             if streaming.total <= limit {
                 if !quiet && !dryRun {
                     printError(String(format: "the model needs %.0f MiB in memory but %.0f MiB are allowed: streaming its layers (--low-memory, slower)",
@@ -157,7 +157,7 @@ struct Generate: ParsableCommand {
         if let cap, plan.total > cap {
             var smallest = plan.streamsLayers ? " (already with layer streaming)" : ""
             if !plan.streamsLayers && !modelOptions.isFolder {
-                let streaming = try modelOptions.plan(contextPositions: positions, promptTokens: min(promptCount, context), streamLayers: true)
+                let streaming = try modelOptions.plan(contextPositions: positions, promptTokens: promptCount, streamLayers: true)
                 smallest = String(format: "; even with layer streaming it needs about %.1f MiB", Double(streaming.total) / 1_048_576)
             }
             throw CLIError(String(format: "this run needs about %.1f MiB but --max-memory allows %.1f MiB%@; nothing was loaded.\n%@\n"
