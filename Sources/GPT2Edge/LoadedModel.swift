@@ -53,12 +53,14 @@ public final class LoadedModel: @unchecked Sendable {
     /// With `streamLayers` (a .gqz file only), the transformer blocks stay compressed in the file and are
     /// decompressed one at a time during each forward pass (`GQZLayerStreamer`): memory for one block
     /// instead of all of them, at the cost of decompressing every block for every token.
-    public static func load(path: String, threads: Int, streamLayers: Bool = false) throws -> LoadedModel {
+    /// `tokenizer`: this model's tokenizer when the caller already has it (`loadTokenizer`), so it is not parsed
+    /// twice (a GPT-2 vocabulary takes ~0.2 s).
+    public static func load(path: String, threads: Int, streamLayers: Bool = false, tokenizer: GPT2Tokenizer? = nil) throws -> LoadedModel {
         let start = Date()
         var isDirectory: ObjCBool = false
         guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else { throw LoadError.notFound(path) }
         if !isDirectory.boolValue {
-            let (network, tokenizer) = try loadGQZ(path: path, threads: threads, streamLayers: streamLayers)
+            let (network, tokenizer) = try loadGQZ(try GQZFile(path: path), threads: threads, streamLayers: streamLayers, tokenizer: tokenizer)
             return LoadedModel(network: network, tokenizer: tokenizer, source: path, loadSeconds: Date().timeIntervalSince(start))
         }
         guard !streamLayers else {
@@ -66,7 +68,7 @@ public final class LoadedModel: @unchecked Sendable {
         }
         let checkpoint = try HFCheckpoint(folder: URL(fileURLWithPath: path))
         let config = try checkpoint.gpt2Config()
-        let tokenizer = try GPT2Tokenizer(vocabulary: checkpoint.vocabularyURL, merges: checkpoint.mergesURL)
+        let tokenizer = try tokenizer ?? GPT2Tokenizer(vocabulary: checkpoint.vocabularyURL, merges: checkpoint.mergesURL)
         let weights = try loadWeights(checkpoint, config: config)
         let network = GPT2Model(config: config, weights: weights, threads: threads, cachePrecision: .f32)
         return LoadedModel(network: network, tokenizer: tokenizer, source: path, loadSeconds: Date().timeIntervalSince(start))
@@ -86,16 +88,12 @@ public final class LoadedModel: @unchecked Sendable {
                           source: (file.path + ":tokenizer/vocab.json", file.path + ":tokenizer/merges.txt"))
     }
 
-    /// Loads a `.gqz` file: config and tokenizer from the file, every tensor decompressed (and checksummed)
-    /// straight into the memory the kernels read.
-    static func loadGQZ(path: String, threads: Int, streamLayers: Bool = false) throws -> (GPT2Model, GPT2Tokenizer) {
-        try loadGQZ(try GQZFile(path: path), threads: threads, streamLayers: streamLayers)
-    }
-
     /// Loads a model whose `.gqz` image is linked into the program (the gpt2-edge default model).
-    public static func load(embedded bytes: UnsafeRawBufferPointer, name: String, threads: Int, streamLayers: Bool = false) throws -> LoadedModel {
+    public static func load(embedded bytes: UnsafeRawBufferPointer, name: String, threads: Int, streamLayers: Bool = false,
+                            tokenizer: GPT2Tokenizer? = nil) throws -> LoadedModel {
         let start = Date()
-        let (network, tokenizer) = try loadGQZ(try GQZFile(staticBytes: bytes, name: name), threads: threads, streamLayers: streamLayers)
+        let (network, tokenizer) = try loadGQZ(try GQZFile(staticBytes: bytes, name: name), threads: threads, streamLayers: streamLayers,
+                                               tokenizer: tokenizer)
         return LoadedModel(network: network, tokenizer: tokenizer, source: name, loadSeconds: Date().timeIntervalSince(start))
     }
 
@@ -104,7 +102,9 @@ public final class LoadedModel: @unchecked Sendable {
         try tokenizer(of: GQZFile(staticBytes: bytes, name: name))
     }
 
-    static func loadGQZ(_ file: GQZFile, threads: Int, streamLayers: Bool = false) throws -> (GPT2Model, GPT2Tokenizer) {
+    /// Loads a `.gqz` file: config and tokenizer from the file (unless given), every tensor decompressed (and
+    /// checksummed) straight into the memory the kernels read.
+    static func loadGQZ(_ file: GQZFile, threads: Int, streamLayers: Bool = false, tokenizer given: GPT2Tokenizer? = nil) throws -> (GPT2Model, GPT2Tokenizer) {
         let path = file.path
         guard let model = file.metadata["model"] as? [String: Any], model["architecture"] as? String == "gpt2",
               let configJSON = model["config"] as? [String: Any] else {
@@ -114,7 +114,7 @@ public final class LoadedModel: @unchecked Sendable {
         do { config = try GPT2Config(huggingFace: configJSON) } catch let error as GPT2Config.Invalid {
             throw GQZError.corruptIndex(path: path, reason: error.description)
         }
-        let tokenizer = try tokenizer(of: file)
+        let tokenizer = try given ?? tokenizer(of: file)
         var expected: [String: [Int]] = [:]
         for (name, shape) in GPT2Weights.expectedTensors(for: config) {
             // Matrices are stored [out, in]; Conv1D shapes are [in, out] in the config's terms.

@@ -61,13 +61,17 @@ struct ModelOptions: ParsableArguments {
         return try LoadedModel.loadTokenizer(embedded: defaultModelBytes, name: defaultModelName)
     }
 
-    func load(streamLayers: Bool? = nil) throws -> LoadedModel {
+    /// Loads the model; `tokenizer` is its tokenizer when the caller already loaded it (`loadTokenizer`).
+    func load(streamLayers: Bool? = nil, tokenizer: GPT2Tokenizer? = nil) throws -> LoadedModel {
         let threadCount = threads ?? CPUInfo.physicalCoreCount
         guard threadCount >= 1 && threadCount <= 256 else { throw CLIError("--threads must be between 1 and 256, got \(threadCount)") }
         let streaming = streamLayers ?? lowMemory
         let loaded: LoadedModel
-        if let model { loaded = try LoadedModel.load(path: model, threads: threadCount, streamLayers: streaming) }
-        else { loaded = try LoadedModel.load(embedded: defaultModelBytes, name: defaultModelName, threads: threadCount, streamLayers: streaming) }
+        if let model { loaded = try LoadedModel.load(path: model, threads: threadCount, streamLayers: streaming, tokenizer: tokenizer) }
+        else {
+            loaded = try LoadedModel.load(embedded: defaultModelBytes, name: defaultModelName, threads: threadCount,
+                                          streamLayers: streaming, tokenizer: tokenizer)
+        }
         if let kvCache { loaded.network.cachePrecision = kvCache }
         if device != .cpu {
             do {

@@ -115,7 +115,9 @@ struct Generate: ParsableCommand {
         pthread_sigmask(SIG_UNBLOCK, &mask, nil)   // a parent may have left it blocked
         let promptText = try readPrompt()
         // Size the run from the headers and the tokenized prompt, before any weight is read.
-        let promptCount = try modelOptions.loadTokenizer().encode(promptText).count
+        let tokenizer = try modelOptions.loadTokenizer()   // parsed once: the model load below reuses it
+        let encodedPrompt = tokenizer.encode(promptText)
+        let promptCount = encodedPrompt.count
         // The plan clamps both to the model's context; with --context-shift the whole context is reached.
         let positions = contextShift || maxNewTokens > Int.max / 2 ? Int.max : max(1, promptCount) + maxNewTokens
         var plan = try modelOptions.plan(contextPositions: positions, promptTokens: promptCount)
@@ -164,7 +166,7 @@ struct Generate: ParsableCommand {
                                   + "Smaller options: --kv-cache int8, a shorter -n, a 4-bit file.",
                                   Double(plan.total) / 1_048_576, Double(cap) / 1_048_576, smallest, plan.description))
         }
-        let model = try modelOptions.load(streamLayers: plan.streamsLayers)
+        let model = try modelOptions.load(streamLayers: plan.streamsLayers, tokenizer: tokenizer)
         let seed = self.seed ?? UInt64.random(in: 0...UInt64(UInt32.max))
         var sampling = SamplingOptions(temperature: greedy ? 0 : temperature, topK: topK, topP: topP,
                                        repetitionPenalty: repetitionPenalty, seed: seed)
@@ -182,7 +184,7 @@ struct Generate: ParsableCommand {
         if json && jsonLines { throw CLIError("choose --json (one object at the end) or --jsonl (streamed lines), not both") }
 
         let generator = TextGenerator(model: model)
-        var promptTokens = model.tokenizer.encode(promptText)
+        var promptTokens = encodedPrompt
         var shownPrompt = promptText
         if truncate == .left && promptTokens.count >= model.config.contextLength {
             // Keep the most recent tokens, leaving room for at least a quarter of the context to be generated.
