@@ -89,18 +89,11 @@ public struct MemoryPlan: Sendable {
                           cachePrecision: cachePrecision)
     }
 
-    /// Bytes the kernels keep for a .gqz file's tensors: quantized matrices as stored (scales + padded quants),
-    /// float32 tensors at 4 bytes per element; the tokenizer payloads are not kept.
+    /// Bytes the kernels keep for a .gqz file's tensors: each payload is decompressed as it is into the memory
+    /// the kernels read (quantized matrices: scales + padded quants; float32 tensors: 4 bytes an element), so it
+    /// is the payloads' raw size; the tokenizer payloads are parsed, not kept.
     static func residentBytes(of entries: [GQZEntry]) -> Int {
-        entries.reduce(0) { sum, entry in
-            guard !entry.name.hasPrefix("tokenizer/") else { return sum }
-            if let group = entry.groupSize, entry.shape.count == 2, entry.scheme == "q8" || entry.scheme == "q4" {
-                let rows = entry.shape[0], groups = (entry.shape[1] + group - 1) / group
-                let bits = entry.scheme == "q8" ? 8 : 4
-                return sum + rows * groups * 2 + rows * groups * group * bits / 8
-            }
-            return sum + 4 * entry.elementCount
-        }
+        entries.filter { !$0.name.hasPrefix("tokenizer/") }.reduce(0) { $0 + $1.rawBytes }
     }
 
     /// What this machine lets a process use now: MemAvailable, or the cgroup (v2 or v1) limit minus its usage
