@@ -90,20 +90,7 @@ public struct TextGenerator {
         let config = model.config
         try validate(promptTokens: promptTokens, options: options)
 
-        // One sequence's forward passes: on the GPU when the model has one attached, else on the CPU's KV cache.
-        var cache = model.network.makeCache()
-        var positions = 0
-        model.accelerator?.reset()
-        func forward(_ tokens: [Int]) throws -> [Float] {
-            defer { positions += tokens.count }
-            if let gpu = model.accelerator { return try gpu.forward(tokens: tokens) }
-            return try model.network.forward(tokens: tokens, cache: cache)
-        }
-        func restart() {
-            cache = model.network.makeCache()
-            model.accelerator?.reset()
-            positions = 0
-        }
+        var sequence = ModelSequence(model: model)
         var sampler = Sampler(options: options.sampling)
         var context = promptTokens
         var generated: [Int] = []
@@ -115,7 +102,7 @@ public struct TextGenerator {
         let stopToken = options.ignoreEndOfText ? nil : endOfTextID
 
         let promptStart = Date()
-        var logits = options.maxNewTokens > 0 ? try forward(promptTokens) : []
+        var logits = options.maxNewTokens > 0 ? try sequence.forward(promptTokens) : []
         let promptSeconds = Date().timeIntervalSince(promptStart)
         let decodeStart = Date()
 
@@ -133,14 +120,14 @@ public struct TextGenerator {
             emit(piece)
             if stopped { finish = .stopString; break }
             if generated.count == options.maxNewTokens { break }
-            if positions + 1 >= config.contextLength {   // the window (processed + this token) is full
+            if sequence.positions + 1 >= config.contextLength {   // the window (processed + this token) is full
                 guard options.contextShift else { finish = .length; break }
                 // Keep the newest half and process it again from position 0 (GPT-2's positions are absolute).
-                restart()
-                logits = try forward(Array(context.suffix(config.contextLength / 2)))
+                sequence.restart()
+                logits = try sequence.forward(Array(context.suffix(config.contextLength / 2)))
                 continue
             }
-            logits = try forward([token])
+            logits = try sequence.forward([token])
         }
         if finish != .stopString {
             let (piece, stopped) = stream.push(decoder.finish())

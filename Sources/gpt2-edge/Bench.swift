@@ -44,19 +44,13 @@ struct Bench: ParsableCommand {
         let tokens = (0..<prompt).map { ($0 &* 7919 &+ 13) % config.vocabularySize }
         var promptRates: [Double] = [], decodeRates: [Double] = []
         for _ in 0..<repetitions {
-            // On the CPU's KV cache, or on the GPU when one is attached (--device).
-            let cache = model.network.makeCache()
-            model.accelerator?.reset()
-            func forward(_ tokens: [Int]) throws -> [Float] {
-                if let gpu = model.accelerator { return try gpu.forward(tokens: tokens) }
-                return try model.network.forward(tokens: tokens, cache: cache)
-            }
+            var sequence = ModelSequence(model: model)   // on the GPU when one is attached (--device)
             var start = DispatchTime.now().uptimeNanoseconds
-            var logits = try forward(tokens)
+            var logits = try sequence.forward(tokens)
             promptRates.append(Double(prompt) / (Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9))
             start = DispatchTime.now().uptimeNanoseconds
             for _ in 0..<generate {
-                logits = try forward([LogitsProcessors.argmax(logits)])
+                logits = try sequence.forward([LogitsProcessors.argmax(logits)])
             }
             decodeRates.append(Double(generate) / (Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9))
         }
