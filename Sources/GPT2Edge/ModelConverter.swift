@@ -119,16 +119,18 @@ public enum ModelConverter {
         var channelScales: [String: [Float]] = [:]
         var readerImportance: [String: [Float]] = [:]
         var chosenAlphas: [Float] = []
+        var readerSource: (name: String, values: [Float])?
         func prepareScaling(norm: String, reader: String) throws {
             guard options.channelScaling, let (gainFile, gainInfo) = tensorsByName[norm + ".weight"],
                   let (biasFile, biasInfo) = tensorsByName[norm + ".bias"], let (readerFile, readerInfo) = tensorsByName[reader] else { return }
             let estimate = ChannelScaling.activationScales(gain: try gainFile.floats(gainInfo.name), bias: try biasFile.floats(biasInfo.name))
             let activation = options.calibration?.rootMeanSquare[norm].map { $0.map { max($0, 1e-6) } } ?? estimate
             let (inFeatures, outFeatures) = (readerInfo.shape[0], readerInfo.shape[1])
-            let (scales, alpha) = ChannelScaling.scales(activation: activation, weights: try readerFile.floats(readerInfo.name),
+            let weights = try readerFile.floats(readerInfo.name)
+            let (scales, alpha) = ChannelScaling.scales(activation: activation, weights: weights,
                                                        inFeatures: inFeatures, outFeatures: outFeatures, scheme: bodyScheme)
             chosenAlphas.append(alpha)
-            readerFile.releasePages(of: readerInfo.name)
+            readerSource = (reader, weights)   // quantized two tensors later (after the norm's bias): read once
             readerImportance[reader] = zip(activation, scales).map { ($0 / $1) * ($0 / $1) }
             guard alpha > 0 else { return }
             channelScales[norm + ".weight"] = scales
@@ -146,7 +148,11 @@ public enum ModelConverter {
             let shape = info.shape
             // Only the Conv1D matrices need the whole tensor in memory (to transpose it); everything else is
             // read row by row from the mapping, so the largest tensor (the embedding) is never copied whole.
-            let source = GPT2Weights.isConv1DMatrix(name) ? try file.floats(info.name) : []
+            var source: [Float] = []
+            if GPT2Weights.isConv1DMatrix(name) {
+                if let held = readerSource, held.name == name { source = held.values } else { source = try file.floats(info.name) }
+                readerSource = nil
+            }
             func readRow(_ r: Int, _ columns: Int, into out: UnsafeMutableBufferPointer<Float>) {
                 file.readFloats(info, elements: (r * columns)..<((r + 1) * columns), into: out)   // dtype checked above
             }
