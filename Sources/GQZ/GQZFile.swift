@@ -87,7 +87,7 @@ public final class GQZFile: @unchecked Sendable {
             switch source {
             case .memory:
                 let frame = try Self.read(source: source, path: path, offset: entry.offset, count: entry.storedBytes)
-                try Self.requireChecksummedFrame(frame)
+                try ZstdFrame.requireChecksummedHeader(frame[...])
                 try ZstdFrame.decompress(frame, into: destination)
             case .file:
                 // From the file a megabyte at a time: never the whole compressed tensor beside its decompressed bytes.
@@ -148,7 +148,7 @@ public final class GQZFile: @unchecked Sendable {
         let frame = try read(source: source, path: path, offset: Int(indexOffset), count: Int(indexStored))
         let json: [UInt8]
         do {
-            try requireChecksummedFrame(frame)
+            try ZstdFrame.requireChecksummedHeader(frame[...])
             json = try ZstdFrame.decompress(frame, expectedSize: Int(indexRaw))
         } catch let failure as ZstdFrame.Failure {
             throw GQZError.corruptIndex(path: path, reason: failure.description)
@@ -229,14 +229,6 @@ public final class GQZFile: @unchecked Sendable {
         guard stored <= ZstdFrame.compressBound(raw) else { throw invalid("stored_bytes \(stored) is larger than zstd can produce for \(raw) bytes") }
         return GQZEntry(name: name, shape: shape, scheme: scheme, groupSize: groupSize, offset: offset,
                         storedBytes: stored, rawBytes: raw, crc32: UInt32(crc))
-    }
-
-    /// A zstd frame whose header declares a content checksum (so libzstd verifies it).
-    private static func requireChecksummedFrame(_ frame: [UInt8]) throws {
-        guard frame.count >= 5, frame[0] == 0x28, frame[1] == 0xB5, frame[2] == 0x2F, frame[3] == 0xFD else {
-            throw ZstdFrame.Failure(description: "not a zstd frame")
-        }
-        guard frame[4] & 0x04 != 0 else { throw ZstdFrame.Failure(description: "zstd frame has no content checksum") }
     }
 
     /// Fills `buffer` with the file's bytes from `offset`.

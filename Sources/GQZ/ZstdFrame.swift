@@ -78,12 +78,7 @@ public enum ZstdFrame {
         while consumed < frameBytes {
             let count = min(chunk.count, frameBytes - consumed)
             try chunk.withUnsafeMutableBytes { try read(consumed, UnsafeMutableRawBufferPointer(rebasing: $0[0..<count])) }
-            if consumed == 0 {
-                guard count >= 5, chunk[0] == 0x28, chunk[1] == 0xB5, chunk[2] == 0x2F, chunk[3] == 0xFD else {
-                    throw Failure(description: "not a zstd frame")
-                }
-                guard chunk[4] & 0x04 != 0 else { throw Failure(description: "zstd frame has no content checksum") }
-            }
+            if consumed == 0 { try requireChecksummedHeader(chunk[0..<count]) }
             try chunk.withUnsafeBytes { source in
                 var input = ZSTD_inBuffer(src: source.baseAddress, size: count, pos: 0)
                 while input.pos < input.size {
@@ -100,6 +95,12 @@ public enum ZstdFrame {
         guard output.pos == destination.count else {
             throw Failure(description: "zstd: frame holds \(output.pos) bytes, expected \(destination.count)")
         }
+    }
+
+    /// Checks that `bytes` start a zstd frame whose header declares a content checksum (so libzstd verifies it).
+    public static func requireChecksummedHeader(_ bytes: ArraySlice<UInt8>) throws {
+        guard bytes.count >= 5, bytes.starts(with: [0x28, 0xB5, 0x2F, 0xFD]) else { throw Failure(description: "not a zstd frame") }
+        guard bytes[bytes.startIndex + 4] & 0x04 != 0 else { throw Failure(description: "zstd frame has no content checksum") }
     }
 
     /// The largest frame `compress` can produce for `size` input bytes.
