@@ -132,9 +132,11 @@ struct Generate: ParsableCommand {
             cap = size
         }
         let limit = min(cap ?? .max, available ?? .max)
+        var streamingTotal: Int?   // the streaming plan's total, when it was worked out and did not fit
         if plan.total > limit && !plan.streamsLayers && !modelOptions.isFolder {
             // Does not fit whole: layer streaming, if that fits.
             let streaming = try modelOptions.plan(contextPositions: positions, promptTokens: promptCount, streamLayers: true)
+            streamingTotal = streaming.total
             if streaming.total <= limit {
                 if !quiet && !dryRun {
                     printError(String(format: "the model needs %.0f MiB in memory but %.0f MiB are allowed: streaming its layers (--low-memory, slower)",
@@ -158,9 +160,8 @@ struct Generate: ParsableCommand {
         }
         if let cap, plan.total > cap {
             var smallest = plan.streamsLayers ? " (already with layer streaming)" : ""
-            if !plan.streamsLayers && !modelOptions.isFolder {
-                let streaming = try modelOptions.plan(contextPositions: positions, promptTokens: promptCount, streamLayers: true)
-                smallest = String(format: "; even with layer streaming it needs about %.1f MiB", Double(streaming.total) / 1_048_576)
+            if !plan.streamsLayers, let streamingTotal {   // worked out above, since cap ≥ limit
+                smallest = String(format: "; even with layer streaming it needs about %.1f MiB", Double(streamingTotal) / 1_048_576)
             }
             throw CLIError(String(format: "this run needs about %.1f MiB but --max-memory allows %.1f MiB%@; nothing was loaded.\n%@\n"
                                   + "Smaller options: --kv-cache int8, a shorter -n, a 4-bit file.",
