@@ -20,7 +20,12 @@ extension TextGenerator {
         func text(of tokens: [Int]) -> String { (try? model.tokenizer.decode(tokens)) ?? "" }
 
         struct Beam { var tokens: [Int]; var score: Float; var cache: KVCache }
-        struct Candidate { var beam: Int; var token: Int; var score: Float; var hitsStop: Bool }
+        struct Candidate {
+            var beam: Int, token: Int, score: Float
+            /// Why the sequence ends with this token, if it does (end-of-text, a stop string, the length limit).
+            var finish: FinishReason?
+            var hitsStop: Bool { finish != nil }
+        }
         var finished: [(tokens: [Int], score: Float, reason: FinishReason)] = []
         var running = [Beam(tokens: [], score: 0, cache: model.network.makeCache())]
         var improvementPossible = true
@@ -44,7 +49,7 @@ extension TextGenerator {
                 LogitsProcessors.applyNoRepeatNGram(&scores, context: context, size: options.sampling.noRepeatNGramSize)
                 if beam.tokens.count < options.minNewTokens, let endOfText, endOfText < scores.count { scores[endOfText] = -.infinity }
                 for token in LogitsProcessors.largestIndices(scores, count: candidatesKept) {
-                    candidates.append(Candidate(beam: b, token: token, score: scores[token] + beam.score, hitsStop: false))
+                    candidates.append(Candidate(beam: b, token: token, score: scores[token] + beam.score, finish: nil))
                 }
             }
             // c. The best continuations over all beams; d. which of them end here.
@@ -53,7 +58,9 @@ extension TextGenerator {
             for i in candidates.indices {
                 let candidate = candidates[i]
                 let text = stops.isEmpty ? "" : text(of: running[candidate.beam].tokens + [candidate.token])
-                candidates[i].hitsStop = atLimit || candidate.token == endOfText || stops.contains { text.contains($0) }
+                if candidate.token == endOfText { candidates[i].finish = .endOfText }
+                else if stops.contains(where: { text.contains($0) }) { candidates[i].finish = .stopString }
+                else if atLimit { candidates[i].finish = maxLength < promptLength + options.maxNewTokens ? .length : .maxTokens }
             }
             // e. The next beams: the best candidates that did not end (ended ones sink by 1e9, as in transformers).
             let next = candidates.indices.sorted {
@@ -63,12 +70,9 @@ extension TextGenerator {
             let full = finished.count == numBeams
             if improvementPossible && !(full && options.earlyStopping == .whenFull) {
                 let lengthScale = powf(Float(currentLength + 1 - promptLength), options.lengthPenalty)
-                for candidate in candidates.prefix(numBeams) where candidate.hitsStop {
-                    var tokens = running[candidate.beam].tokens + [candidate.token]
-                    var reason = FinishReason.maxTokens
-                    if candidate.token == endOfText { tokens.removeLast(); reason = .endOfText }
-                    else if !stops.isEmpty, stops.contains(where: { text(of: tokens).contains($0) }) { reason = .stopString }
-                    else if maxLength < promptLength + options.maxNewTokens { reason = .length }
+                for candidate in candidates.prefix(numBeams) {
+                    guard let reason = candidate.finish else { continue }
+                    let tokens = running[candidate.beam].tokens + (reason == .endOfText ? [] : [candidate.token])
                     finished.append((tokens, candidate.score / lengthScale, reason))
                 }
                 finished = Array(finished.sorted { $0.score > $1.score }.prefix(numBeams))
