@@ -39,16 +39,22 @@ public final class CUDAModel: @unchecked Sendable {
     /// running program, i.e. `.build/cuda/` for `.build/release/gpt2-edge`) and describes the GPU, or says which of
     /// library and GPU is missing.
     public static func device(libraryPath: String? = nil) throws -> String {
+        try library(path: libraryPath).device
+    }
+
+    /// The loaded library and the GPU it found.
+    private static func library(path: String?) throws -> (library: OpaquePointer, device: String) {
         var message = [CChar](repeating: 0, count: 512)
-        let path = libraryPath ?? ProcessInfo.processInfo.environment["GPT2EDGE_CUDA_LIBRARY"] ?? Self.besideExecutable
-        if g2e_cuda_load(path, &message, message.count) != 0 { throw Unavailable.library(String(cString: message)) }
-        if g2e_cuda_device_status(&message, message.count) != 0 { throw Unavailable.device(String(cString: message)) }
-        return String(cString: message)
+        let path = path ?? ProcessInfo.processInfo.environment["GPT2EDGE_CUDA_LIBRARY"] ?? Self.besideExecutable
+        guard let library = g2e_cuda_load(path, &message, message.count) else { throw Unavailable.library(String(cString: message)) }
+        if g2e_cuda_device_status(library, &message, message.count) != 0 { throw Unavailable.device(String(cString: message)) }
+        return (library, String(cString: message))
     }
 
     /// Uploads every tensor of the int8 `.gqz` file at `path`.
     public init(path: String, libraryPath: String? = nil) throws {
-        deviceName = try Self.device(libraryPath: libraryPath)
+        let (library, deviceName) = try Self.library(path: libraryPath)
+        self.deviceName = deviceName
         let file = try GQZFile(path: path)
         guard let json = (file.metadata["model"] as? [String: Any])?["config"] as? [String: Any] else {
             throw GQZError.corruptIndex(path: path, reason: "metadata.model does not describe a gpt2 model")
@@ -62,7 +68,7 @@ public final class CUDAModel: @unchecked Sendable {
             throw Unavailable.unsupported("\(entry.name) is \(entry.scheme); the GPU path needs int8 matrices (gpt2-quant convert --bits 8)")
         }
         var message = [CChar](repeating: 0, count: 512)
-        guard let handle = g2e_cuda_create(Int32(config.layerCount), Int32(config.headCount), Int32(config.embeddingWidth),
+        guard let handle = g2e_cuda_create(library, Int32(config.layerCount), Int32(config.headCount), Int32(config.embeddingWidth),
                                            Int32(config.innerWidth), Int32(config.contextLength), Int32(config.vocabularySize),
                                            config.layerNormEpsilon, &message, message.count) else {
             throw Unavailable.failed(String(cString: message))

@@ -9,17 +9,18 @@
 /// builds and runs exactly as before. Every function returns 0 on success, or 1 with the reason written to
 /// (message, message_size).
 
+typedef struct g2e_library g2e_library;
 typedef struct g2e_model g2e_model;
 
-/// Loads the library at `path` (NULL: $GPT2EDGE_CUDA_LIBRARY, then .build/cuda/libgpt2edge_cuda.so) and
-/// resolves the C API. Safe to call again; a later success replaces nothing.
-int g2e_cuda_load(const char *path, char *message, size_t message_size);
+/// Loads the library at `path` (NULL: $GPT2EDGE_CUDA_LIBRARY, then .build/cuda/libgpt2edge_cuda.so) and resolves the
+/// C API; NULL on failure. Each path is loaded once and stays loaded, so calling again returns the same library.
+g2e_library *g2e_cuda_load(const char *path, char *message, size_t message_size);
 
 /// Whether a usable GPU is present (a driver, a device with __dp4a); on success `message` names it.
-int g2e_cuda_device_status(char *message, size_t message_size);
+int g2e_cuda_device_status(const g2e_library *library, char *message, size_t message_size);
 
 /// A model with an empty KV cache of n_ctx positions on the GPU; NULL on failure.
-g2e_model *g2e_cuda_create(int n_layer, int n_head, int n_embd, int n_inner, int n_ctx, int n_vocab, float eps,
+g2e_model *g2e_cuda_create(const g2e_library *library, int n_layer, int n_head, int n_embd, int n_inner, int n_ctx, int n_vocab, float eps,
                            char *message, size_t message_size);
 
 /// Uploads one tensor by its .gqz name: float32 vectors and tables as floats, matrices as the int8 group payload
