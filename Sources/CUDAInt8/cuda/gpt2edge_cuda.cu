@@ -7,7 +7,9 @@
 //   embed            token row (int8, dequantized) + position row
 //   layer_norm       one block per row, biased variance as PyTorch
 //   quantize_rows    activations to int8 per group (scale max|x|/127), as llama.cpp's q8_0
-//   matmul_q8        int8 × int8 with __dp4a, one warp per (output, token); groups meet both scales in float
+//   matmul_q8        int8 × int8 with __dp4a, one warp per (output, token); groups meet both scales in float (decode)
+//   matmul_q8_tiled  the same sum for a block of prompt tokens, 64 outputs × 32 tokens per thread block, staged
+//                    through shared memory so each weight is read once per 32 tokens
 //   attention        causal, one block per (head, token) over the device KV cache (float32)
 //   gelu_new, add    elementwise
 #include <cuda_runtime.h>
@@ -123,6 +125,50 @@ __global__ void matmul_q8(const __half *scales, const int8_t *quants, int rows, 
     if (lane == 0) y[(size_t)t * rows + warp] = sum + (bias ? bias[warp] : 0.0f);
 }
 
+// The same y[t, o] as matmul_q8, for several tokens: a block of 16 × 16 threads computes 64 outputs × 32 tokens
+// (4 × 2 per thread), one group at a time, with the group's int8 weights and activations staged in shared memory
+// (rows padded by one word against bank conflicts), so each weight byte leaves global memory once per 32 tokens.
+constexpr int TILE_ROWS = 64, TILE_TOKENS = 32;
+
+__global__ void matmul_q8_tiled(const __half *scales, const int8_t *quants, int rows, int groups, int group,
+                                const int8_t *xq, const float *xs, const float *bias, int tokens, float *y) {
+    extern __shared__ int staged[];   // TILE_ROWS weight rows, then TILE_TOKENS activation rows, `stride` words each
+    int words = group / 4, stride = words + 1;
+    int *w_tile = staged, *x_tile = staged + TILE_ROWS * stride;
+    int tx = threadIdx.x, ty = threadIdx.y, id = ty * 16 + tx;
+    int o0 = blockIdx.x * TILE_ROWS, t0 = blockIdx.y * TILE_TOKENS;
+    float sum[4][2] = {};
+    for (int g = 0; g < groups; g++) {
+        for (int i = id; i < TILE_ROWS * words; i += 256) {
+            int r = i / words, k = i % words, o = o0 + r;
+            w_tile[r * stride + k] = o < rows ? ((const int *)(quants + ((size_t)o * groups + g) * group))[k] : 0;
+        }
+        for (int i = id; i < TILE_TOKENS * words; i += 256) {
+            int r = i / words, k = i % words, t = t0 + r;
+            x_tile[r * stride + k] = t < tokens ? ((const int *)(xq + ((size_t)t * groups + g) * group))[k] : 0;
+        }
+        __syncthreads();
+        for (int a = 0; a < 4; a++) {
+            int o = o0 + tx + 16 * a;
+            float ws = o < rows ? __half2float(scales[(size_t)o * groups + g]) : 0.0f;
+            for (int b = 0; b < 2; b++) {
+                int t = t0 + ty + 16 * b;
+                if (t >= tokens) continue;
+                const int *wr = w_tile + (tx + 16 * a) * stride, *xr = x_tile + (ty + 16 * b) * stride;
+                int products = 0;
+                for (int k = 0; k < words; k++) products = __dp4a(wr[k], xr[k], products);
+                sum[a][b] += (float)products * ws * xs[(size_t)t * groups + g];
+            }
+        }
+        __syncthreads();
+    }
+    for (int a = 0; a < 4; a++)
+        for (int b = 0; b < 2; b++) {
+            int o = o0 + tx + 16 * a, t = t0 + ty + 16 * b;
+            if (o < rows && t < tokens) y[(size_t)t * rows + o] = sum[a][b] + (bias ? bias[o] : 0.0f);
+        }
+}
+
 // Query t (position past + t) of head h attends to positions 0…past + t; one block per (h, t).
 __global__ void attention(const float *qkv, int width, int heads, int head_dim, int past, const float *keys, const float *values,
                           float scale, float *out) {
@@ -181,9 +227,16 @@ __global__ void add(float *x, const float *y, size_t count) {
 static int linear(g2e_model *m, const Matrix &w, const float *bias, const float *in, int tokens, float *out, char *message, size_t message_size) {
     int threads = 256;
     quantize_rows<<<(tokens * w.groups + threads - 1) / threads, threads>>>(in, w.columns, w.group, w.groups, tokens, m->xq, m->xs);
-    dim3 grid((w.rows * 32 + threads - 1) / threads, tokens);
-    matmul_q8<<<grid, threads>>>(w.scales, w.quants, w.rows, w.groups, w.group, m->xq, m->xs, bias, tokens, out);
-    CHECK(cudaGetLastError(), "matmul_q8");
+    if (tokens == 1) {   // decode: reading the weights once is the whole cost; a warp per output streams them
+        dim3 grid((w.rows * 32 + threads - 1) / threads, tokens);
+        matmul_q8<<<grid, threads>>>(w.scales, w.quants, w.rows, w.groups, w.group, m->xq, m->xs, bias, tokens, out);
+        CHECK(cudaGetLastError(), "matmul_q8");
+    } else {
+        dim3 grid((w.rows + TILE_ROWS - 1) / TILE_ROWS, (tokens + TILE_TOKENS - 1) / TILE_TOKENS);
+        size_t shared = (size_t)(TILE_ROWS + TILE_TOKENS) * (w.group / 4 + 1) * 4;
+        matmul_q8_tiled<<<grid, dim3(16, 16), shared>>>(w.scales, w.quants, w.rows, w.groups, w.group, m->xq, m->xs, bias, tokens, out);
+        CHECK(cudaGetLastError(), "matmul_q8_tiled");
+    }
     return 0;
 }
 
