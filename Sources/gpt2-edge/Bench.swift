@@ -61,6 +61,7 @@ struct Bench: ParsableCommand {
         let decodeMean = mean(decodeRates)
         let ceiling = bandwidth / Double(bytesPerToken)
         let scheme = schemeDescription(model)
+        let onCPU = model.accelerator == nil
         if json {
             print(try jsonText([
                 "model": model.source, "scheme": scheme, "threads": model.network.pool.threadCount,
@@ -70,7 +71,8 @@ struct Bench: ParsableCommand {
                 "decode_tokens_per_second": ["mean": decodeMean, "sd": standardDeviation(decodeRates)],
                 "load_ms": model.loadSeconds * 1000, "peak_rss_bytes": peak ?? 0,
                 "weight_bytes_per_token": bytesPerToken, "read_bandwidth_bytes_per_second": bandwidth,
-                "decode_ceiling_tokens_per_second": ceiling, "decode_share_of_ceiling": decodeMean / ceiling,
+                // The ceiling is the CPU's; on a GPU it says nothing about decode.
+                "decode_ceiling_tokens_per_second": onCPU ? ceiling : NSNull(), "decode_share_of_ceiling": onCPU ? decodeMean / ceiling : NSNull(),
                 "pool_dispatch_microseconds": dispatch * 1e6, "memory_plan": plan.dictionary,
             ]))
             return
@@ -81,9 +83,14 @@ struct Bench: ParsableCommand {
                      mean(promptRates), standardDeviation(promptRates)))
         print(String(format: "| %@ | %@ | %d | tg%d | %.2f ± %.2f |", model.source, scheme, model.network.pool.threadCount, generate,
                      decodeMean, standardDeviation(decodeRates)))
-        print(String(format: "load %.0f ms, peak RSS %@; weights read per token %.1f MB; read bandwidth %.1f GB/s → decode ceiling %.1f tok/s; decode at %.0f%% of it",
-                     model.loadSeconds * 1000, ProcessMemory.format(peak), Double(bytesPerToken) / 1e6, bandwidth / 1e9,
-                     ceiling, 100 * decodeMean / ceiling))
+        if let gpu = model.accelerator {
+            print(String(format: "device %@ (prompt and decode ran there; the CPU's bandwidth ceiling does not apply); load %.0f ms, peak RSS %@ on the host",
+                         gpu.deviceName, model.loadSeconds * 1000, ProcessMemory.format(peak)))
+        } else {
+            print(String(format: "load %.0f ms, peak RSS %@; weights read per token %.1f MB; read bandwidth %.1f GB/s → decode ceiling %.1f tok/s; decode at %.0f%% of it",
+                         model.loadSeconds * 1000, ProcessMemory.format(peak), Double(bytesPerToken) / 1e6, bandwidth / 1e9,
+                         ceiling, 100 * decodeMean / ceiling))
+        }
         print(String(format: "memory plan %.1f MiB (weights %.1f, KV cache %.1f, activations %.1f, tokenizer %.1f, runtime %.1f) against a measured peak of %@",
                      Double(plan.total) / 1_048_576, Double(plan.weights) / 1_048_576, Double(plan.kvCache) / 1_048_576,
                      Double(plan.activations) / 1_048_576, Double(plan.tokenizer) / 1_048_576, Double(plan.runtime) / 1_048_576,
