@@ -4,13 +4,16 @@ import TestSupport
 @testable import GPT2Edge
 
 /// The optional CUDA int8 path. Without a GPU (CI, this project's machines) the library's build, its exports and
-/// the "no GPU" errors are checked; with one, the GPU's logits are compared with the CPU int8 path's.
-/// tools/build-cuda builds the library; CI sets GPT2EDGE_REQUIRE_CUDA_BUILD=1 so a missing build fails there
-/// instead of being skipped.
+/// the "no GPU" errors are checked, and the same CUDA sources compiled for the CPU against tools/cuda-emulator run the
+/// whole forward pass and are compared with the CPU int8 path; with a GPU, the GPU's logits are compared too.
+/// tools/build-cuda (and --emulate) build the libraries; CI sets GPT2EDGE_REQUIRE_CUDA_BUILD=1 so a missing build
+/// fails there instead of being skipped.
 @Suite struct CUDAPathTests {
     static let library = Fixtures.repositoryRoot.appendingPathComponent(".build/cuda/libgpt2edge_cuda.so").path
+    static let emulatedLibrary = Fixtures.repositoryRoot.appendingPathComponent(".build/cuda-emulated/libgpt2edge_cuda.so").path
     static let required = ProcessInfo.processInfo.environment["GPT2EDGE_REQUIRE_CUDA_BUILD"] == "1"
     static let built = FileManager.default.fileExists(atPath: library)
+    static let emulatorBuilt = FileManager.default.fileExists(atPath: emulatedLibrary)
     /// The GPU's description, or nil when there is none (or no library).
     static let gpu: String? = built ? try? CUDAModel.device(libraryPath: library) : nil
 
@@ -55,26 +58,76 @@ import TestSupport
     /// On a GPU: the int8 model's next-token logits on the GPU against the CPU path, position by position.
     @Test(.enabled(if: gpu != nil, "skipped: no GPU visible"))
     func gpuLogitsMatchTheCPUInt8Path() throws {
+        try compareWithTheCPUInt8Path(model: "kjv", library: Self.library, prompt: 40, positions: 200)
+        try compareWithTheCPUInt8Path(model: "micro", library: Self.library, prompt: 9, positions: 40, minimumAgreement: 0)
+    }
+
+    /// Without a GPU: the CUDA sources themselves, every kernel and the host code, run on the CPU emulation of the
+    /// execution model, against the CPU int8 path. Only the arithmetic and the indexing are checked, not speed.
+    @Test(.enabled(if: emulatorBuilt || required, "skipped: the emulated CUDA library is not built (tools/build-cuda --emulate)"))
+    func emulatedCUDALogitsMatchTheCPUInt8Path() throws {
+        #expect(Self.emulatorBuilt, "tools/build-cuda --emulate did not produce \(Self.emulatedLibrary)")
+        #expect(try CUDAModel.device(libraryPath: Self.emulatedLibrary).contains("CPU emulation"))
+        // kjv: a 40-token prompt spans two token tiles of the prompt kernel; micro: 16 columns are half a group and
+        // its 48- and 16-row matrices are partial row tiles (its random weights give near-ties, so only the logits count).
+        try compareWithTheCPUInt8Path(model: "kjv", library: Self.emulatedLibrary, prompt: 40, positions: 64)
+        try compareWithTheCPUInt8Path(model: "micro", library: Self.emulatedLibrary, prompt: 9, positions: 16, minimumAgreement: 0)
+    }
+
+    /// The command line on the emulated GPU: greedy `generate --device cuda` writes what the CPU writes, and `bench`
+    /// names the device instead of claiming the CPU's bandwidth ceiling.
+    @Test(.enabled(if: emulatorBuilt || required, "skipped: the emulated CUDA library is not built (tools/build-cuda --emulate)"))
+    func emulatedCUDAGeneratesWhatTheCPUGenerates() throws {
         let directory = try Fixtures.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: directory) }
-        let gqz = directory.appendingPathComponent("kjv-q8.gqz")
-        _ = try ModelConverter.convert(folder: Fixtures.local.appendingPathComponent("models/kjv"), to: gqz, options: ConversionOptions(bits: 8, threads: 2))
+        let gqz = directory.appendingPathComponent("kjv-q8.gqz").path
+        _ = try ModelConverter.convert(folder: Fixtures.local.appendingPathComponent("models/kjv"), to: URL(fileURLWithPath: gqz),
+                                       options: ConversionOptions(bits: 8, threads: 2))
+        let environment = ["GPT2EDGE_CUDA_LIBRARY": Self.emulatedLibrary]
+        let arguments = ["generate", "-m", gqz, "-p", "And God said unto Moses", "-n", "24", "--temperature", "0"]
+        let gpu = try CommandRunner.run("gpt2-edge", arguments + ["--device", "cuda"], environment: environment)
+        let cpu = try CommandRunner.run("gpt2-edge", arguments + ["--device", "cpu"], environment: environment)
+        #expect(gpu.status == 0 && cpu.status == 0, "\(gpu.standardError)\n\(cpu.standardError)")
+        #expect(gpu.standardOutput == cpu.standardOutput && gpu.standardOutput.count > "And God said unto Moses".count + 20)
+        let bench = try CommandRunner.run("gpt2-edge", ["bench", "-m", gqz, "-p", "8", "-n", "4", "-r", "1", "--device", "cuda"], environment: environment)
+        #expect(bench.status == 0 && bench.standardOutput.contains("device CPU emulation") && !bench.standardOutput.contains("% of it"),
+                "\(bench.standardOutput)\(bench.standardError)")
+    }
+
+    /// The fixture `model` converted to int8; a prompt of `prompt` tokens as one block, then the rest of `positions`
+    /// tokens one at a time; the logits after each step on the library's model and on the CPU int8 model. Reports
+    /// top-1 agreement and the largest logit difference; a different top-1 must be a near-tie on the CPU.
+    func compareWithTheCPUInt8Path(model: String, library: String, prompt: Int, positions: Int, minimumAgreement: Double = 0.995) throws {
+        let directory = try Fixtures.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let gqz = directory.appendingPathComponent("\(model)-q8.gqz")
+        _ = try ModelConverter.convert(folder: Fixtures.local.appendingPathComponent("models/\(model)"), to: gqz, options: ConversionOptions(bits: 8, threads: 2))
         let cpu = try LoadedModel.load(path: gqz.path, threads: 2)
-        let gpu = try CUDAModel(path: gqz.path, libraryPath: Self.library)
+        let gpu = try CUDAModel(path: gqz.path, libraryPath: library)
         let text = try String(contentsOf: Fixtures.local.appendingPathComponent("models/kjv/heldout.txt"), encoding: .utf8)
-        let tokens = Array(cpu.tokenizer.encode(String(text.prefix(2000))).prefix(200))
+        let tokens = Array(cpu.tokenizer.encode(String(text.prefix(4000))).prefix(positions))
+        try #require(tokens.count == positions)
         let cache = cpu.network.makeCache()
         var same = 0, worst: Float = 0
-        var a = try cpu.network.forward(tokens: Array(tokens.prefix(8)), cache: cache)
-        var b = try gpu.forward(tokens: Array(tokens.prefix(8)))
-        for token in tokens.dropFirst(8) {
-            if LogitsProcessors.argmax(a) == LogitsProcessors.argmax(b) { same += 1 }
+        var a = try cpu.network.forward(tokens: Array(tokens.prefix(prompt)), cache: cache)
+        var b = try gpu.forward(tokens: Array(tokens.prefix(prompt)))
+        for token in tokens.dropFirst(prompt).map(Optional.some) + [nil] {
+            let (cpuChoice, gpuChoice) = (LogitsProcessors.argmax(a), LogitsProcessors.argmax(b))
+            if cpuChoice == gpuChoice { same += 1 }
+            #expect(a[gpuChoice] > a[cpuChoice] - 0.25, "the GPU chose \(gpuChoice), \(a[cpuChoice] - a[gpuChoice]) below the CPU's choice")
             worst = max(worst, zip(a, b).map { abs($0 - $1) }.max()!)
+            guard let token else { break }
             a = try cpu.network.forward(tokens: [token], cache: cache)
             b = try gpu.forward(tokens: [token])
         }
-        let agreement = Double(same) / Double(tokens.count - 8)
-        print("GPU \(Self.gpu!): top-1 agreement \(agreement), max logit difference \(worst)")
-        #expect(agreement >= 0.995, "top-1 agreement \(agreement), max logit difference \(worst)")
+        let agreement = Double(same) / Double(tokens.count - prompt + 1)
+        print("\(gpu.deviceName), \(model): top-1 agreement \(agreement) over \(tokens.count - prompt + 1) positions, max logit difference \(worst)")
+        #expect(agreement >= minimumAgreement, "top-1 agreement \(agreement), max logit difference \(worst)")
+        #expect(worst < 0.5, "max logit difference \(worst)")
+        // A second sequence after reset starts from an empty cache: the same prompt gives the same logits.
+        gpu.reset()
+        let again = try gpu.forward(tokens: Array(tokens.prefix(prompt)))
+        let first = try cpu.network.forward(tokens: Array(tokens.prefix(prompt)), cache: cpu.network.makeCache())
+        #expect(zip(again, first).map { abs($0 - $1) }.max()! < 0.5)
     }
 }
