@@ -14,6 +14,8 @@ import TestSupport
     static let required = ProcessInfo.processInfo.environment["GPT2EDGE_REQUIRE_CUDA_BUILD"] == "1"
     static let built = FileManager.default.fileExists(atPath: library)
     static let emulatorBuilt = FileManager.default.fileExists(atPath: emulatedLibrary)
+    /// A .gqz int8 file to compare as well (tools/bench_cuda.sh sets it to the exact-shape gpt2-xl); slow on the emulator.
+    static let extraModel = ProcessInfo.processInfo.environment["GPT2EDGE_CUDA_CHECK_MODEL"]
     /// The GPU's description, or nil when there is none (or no library).
     static let gpu: String? = built ? try? CUDAModel.device(libraryPath: library) : nil
 
@@ -60,6 +62,7 @@ import TestSupport
     func gpuLogitsMatchTheCPUInt8Path() throws {
         try compareWithTheCPUInt8Path(model: "kjv", library: Self.library, prompt: 40, positions: 200)
         try compareWithTheCPUInt8Path(model: "micro", library: Self.library, prompt: 9, positions: 40, minimumAgreement: 0)
+        if let extra = Self.extraModel { try compare(gqz: extra, library: Self.library, prompt: 128, positions: 256) }
     }
 
     /// Without a GPU: the CUDA sources themselves, every kernel and the host code, run on the CPU emulation of the
@@ -72,6 +75,7 @@ import TestSupport
         // its 48- and 16-row matrices are partial row tiles (its random weights give near-ties, so only the logits count).
         try compareWithTheCPUInt8Path(model: "kjv", library: Self.emulatedLibrary, prompt: 40, positions: 64)
         try compareWithTheCPUInt8Path(model: "micro", library: Self.emulatedLibrary, prompt: 9, positions: 16, minimumAgreement: 0)
+        if let extra = Self.extraModel { try compare(gqz: extra, library: Self.emulatedLibrary, prompt: 40, positions: 64) }
     }
 
     /// The command line on the emulated GPU: greedy `generate --device cuda` writes what the CPU writes, and `bench`
@@ -94,16 +98,22 @@ import TestSupport
                 "\(bench.standardOutput)\(bench.standardError)")
     }
 
-    /// The fixture `model` converted to int8; a prompt of `prompt` tokens as one block, then the rest of `positions`
-    /// tokens one at a time; the logits after each step on the library's model and on the CPU int8 model. Reports
-    /// top-1 agreement and the largest logit difference; a different top-1 must be a near-tie on the CPU.
+    /// The fixture `model` converted to int8, compared by `compare(gqz:library:prompt:positions:minimumAgreement:)`.
     func compareWithTheCPUInt8Path(model: String, library: String, prompt: Int, positions: Int, minimumAgreement: Double = 0.995) throws {
         let directory = try Fixtures.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: directory) }
         let gqz = directory.appendingPathComponent("\(model)-q8.gqz")
         _ = try ModelConverter.convert(folder: Fixtures.local.appendingPathComponent("models/\(model)"), to: gqz, options: ConversionOptions(bits: 8, threads: 2))
-        let cpu = try LoadedModel.load(path: gqz.path, threads: 2)
-        let gpu = try CUDAModel(path: gqz.path, libraryPath: library)
+        try compare(gqz: gqz.path, library: library, prompt: prompt, positions: positions, minimumAgreement: minimumAgreement)
+    }
+
+    /// A prompt of `prompt` tokens as one block, then the rest of `positions` tokens one at a time; the logits after
+    /// each step on the library's model and on the CPU int8 model. Reports top-1 agreement and the largest logit
+    /// difference; a different top-1 must be a near-tie on the CPU.
+    func compare(gqz: String, library: String, prompt: Int, positions: Int, minimumAgreement: Double = 0.995) throws {
+        let model = URL(fileURLWithPath: gqz).lastPathComponent
+        let cpu = try LoadedModel.load(path: gqz, threads: 2)
+        let gpu = try CUDAModel(path: gqz, libraryPath: library)
         let text = try String(contentsOf: Fixtures.local.appendingPathComponent("models/kjv/heldout.txt"), encoding: .utf8)
         let tokens = Array(cpu.tokenizer.encode(String(text.prefix(4000))).prefix(positions))
         try #require(tokens.count == positions)

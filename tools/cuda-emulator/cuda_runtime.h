@@ -26,6 +26,7 @@
 #define __shared__ static   // blocks run one at a time, so one static array serves every block
 
 struct uint3 { unsigned x, y, z; };
+struct int4 { int x, y, z, w; };
 struct dim3 {
     unsigned x, y, z;
     dim3(unsigned x = 1, unsigned y = 1, unsigned z = 1) : x(x), y(y), z(z) {}

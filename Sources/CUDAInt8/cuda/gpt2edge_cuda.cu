@@ -108,17 +108,24 @@ __global__ void quantize_rows(const float *x, int columns, int group, int groups
 }
 
 // y[t, o] = bias[o] + Σ_g ws[o, g] · xs[t, g] · Σ_j w[o, g·G + j] · xq[t, g·G + j]; one warp per (o, t).
+// Each lane loads 16 bytes at a time, consecutive lanes consecutive chunks, so a warp reads 512 contiguous bytes
+// of the row per step (a chunk never straddles two groups: G is a multiple of 16).
 __global__ void matmul_q8(const __half *scales, const int8_t *quants, int rows, int groups, int group,
                           const int8_t *xq, const float *xs, const float *bias, int tokens, float *y) {
     int warp = (blockIdx.x * blockDim.x + threadIdx.x) / 32, lane = threadIdx.x % 32;
     int t = blockIdx.y;
     if (warp >= rows || t >= tokens) return;
-    const int *w = (const int *)(quants + (size_t)warp * groups * group);
-    const int *x = (const int *)(xq + (size_t)t * groups * group);
+    const int4 *w = (const int4 *)(quants + (size_t)warp * groups * group);
+    const int4 *x = (const int4 *)(xq + (size_t)t * groups * group);
+    int chunks = groups * group / 16, chunks_per_group = group / 16;
     float sum = 0;
-    for (int g = lane; g < groups; g += 32) {
-        int products = 0;
-        for (int k = 0; k < group / 4; k++) products = __dp4a(w[g * group / 4 + k], x[g * group / 4 + k], products);
+    for (int c = lane; c < chunks; c += 32) {
+        int4 a = w[c], b = x[c];
+        int products = __dp4a(a.x, b.x, 0);
+        products = __dp4a(a.y, b.y, products);
+        products = __dp4a(a.z, b.z, products);
+        products = __dp4a(a.w, b.w, products);
+        int g = c / chunks_per_group;
         sum += (float)products * __half2float(scales[(size_t)warp * groups + g]) * xs[(size_t)t * groups + g];
     }
     for (int offset = 16; offset > 0; offset >>= 1) sum += __shfl_down_sync(0xffffffff, sum, offset);
@@ -302,7 +309,7 @@ int g2e_impl_upload(g2e_model *m, const char *name, const void *data, size_t byt
         return 0;
     };
     auto matrix = [&](Matrix *target) -> int {
-        if (group <= 0 || group % 4) { snprintf(message, message_size, "%s: group size %d is not a multiple of 4", name, group); return 1; }
+        if (group <= 0 || group % 16) { snprintf(message, message_size, "%s: group size %d is not a multiple of 16", name, group); return 1; }
         target->rows = rows; target->columns = columns; target->group = group; target->groups = (columns + group - 1) / group;
         size_t scale_bytes = (size_t)rows * target->groups * 2, quant_bytes = (size_t)rows * target->groups * group;
         if (bytes != scale_bytes + quant_bytes) { snprintf(message, message_size, "%s: %zu bytes, expected %zu", name, bytes, scale_bytes + quant_bytes); return 1; }
