@@ -41,7 +41,7 @@ echo "| implementation | device | prompt tok/s | decode tok/s |"
 echo "| --- | --- | --- | --- |"
 row='import json, sys
 d = json.load(sys.stdin); pp, tg = d["prompt_tokens_per_second"], d["decode_tokens_per_second"]
-print("| %s | %s | %.1f ± %.1f | %.1f ± %.1f |" % (sys.argv[1] if len(sys.argv) > 1 else d["implementation"], d["device"], pp["mean"], pp["sd"], tg["mean"], tg["sd"]))
+print("| %s | %s | %.1f ± %.1f | %.1f ± %.1f |" % (sys.argv[1] or d["implementation"], d["device"], pp["mean"], pp["sd"], tg["mean"], tg["sd"]))
 open(sys.argv[2] if len(sys.argv) > 2 else "/dev/null", "w").write(json.dumps([pp["mean"], tg["mean"]]))'
 "$EDGE" bench -m "$file" --device cuda -p "$PROMPT" -n "$GEN" -r "$REPS" --json | python3 -c "$row" "gpt2-edge int8 (--device cuda)" "$WORK/edge.json"
 if python3 -c "import torch, transformers; assert torch.cuda.is_available()" 2>/dev/null; then

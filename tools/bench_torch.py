@@ -6,6 +6,7 @@ decode steps with the KV cache, fp16 on the GPU by default. Prints one JSON obje
     tools/bench_torch.py CHECKPOINT_DIR [-p 128] [-n 128] [-r 3] [--device cuda] [--dtype float16]
 """
 import argparse
+import inspect
 import json
 import statistics
 import time
@@ -28,6 +29,10 @@ vocabulary = model.config.vocab_size
 prompt = torch.tensor([[(i * 7919 + 13) % vocabulary for i in range(args.p)]], device=device)   # as gpt2-edge bench
 
 
+# transformers 5.x names the KV cache `cache`; older versions `past_key_values`.
+CACHE = "cache" if "cache" in inspect.signature(model.forward).parameters else "past_key_values"
+
+
 def synchronize():
     if device.type == "cuda":
         torch.cuda.synchronize()
@@ -40,11 +45,11 @@ def run():
     out = model(prompt, use_cache=True)
     synchronize()
     prompt_rate = args.p / (time.perf_counter() - start)
-    past, token = out.past_key_values, out.logits[:, -1:].argmax(-1)
+    past, token = out[CACHE], out.logits[:, -1:].argmax(-1)
     start = time.perf_counter()
     for _ in range(args.n):
-        out = model(token, past_key_values=past, use_cache=True)
-        past, token = out.past_key_values, out.logits[:, -1:].argmax(-1)
+        out = model(token, **{CACHE: past}, use_cache=True)
+        past, token = out[CACHE], out.logits[:, -1:].argmax(-1)
     synchronize()
     return prompt_rate, args.n / (time.perf_counter() - start)
 
