@@ -14,6 +14,9 @@ import TestSupport
     static let required = ProcessInfo.processInfo.environment["GPT2EDGE_REQUIRE_CUDA_BUILD"] == "1"
     static let built = FileManager.default.fileExists(atPath: library)
     static let emulatorBuilt = FileManager.default.fileExists(atPath: emulatedLibrary)
+    /// The emulated build under AddressSanitizer (tools/build-cuda --emulate --sanitize) and the runtime it needs preloaded.
+    static let sanitizedFolder = Fixtures.repositoryRoot.appendingPathComponent(".build/cuda-emulated-asan")
+    static let sanitizedBuilt = FileManager.default.fileExists(atPath: sanitizedFolder.appendingPathComponent("asan-runtime").path)
     /// A .gqz int8 file to compare as well (tools/bench_cuda.sh sets it to the exact-shape gpt2-xl); slow on the emulator.
     static let extraModel = ProcessInfo.processInfo.environment["GPT2EDGE_CUDA_CHECK_MODEL"]
     /// The GPU's description, or nil when there is none (or no library).
@@ -96,6 +99,31 @@ import TestSupport
         let bench = try CommandRunner.run("gpt2-edge", ["bench", "-m", gqz, "-p", "8", "-n", "4", "-r", "1", "--device", "cuda"], environment: environment)
         #expect(bench.status == 0 && bench.standardOutput.contains("device CPU emulation") && !bench.standardOutput.contains("% of it"),
                 "\(bench.standardOutput)\(bench.standardError)")
+    }
+
+    /// The CUDA sources under AddressSanitizer on the emulator: prompts that span several tiles of the prompt kernel
+    /// (kjv: 236 tokens; micro: half groups, partial row tiles) and runs that go on to the end of the context touch
+    /// only memory the library allocated. A real GPU would not report such a read; it would return garbage.
+    @Test(.enabled(if: sanitizedBuilt || required, "skipped: the sanitized emulated CUDA library is not built (tools/build-cuda --emulate --sanitize)"))
+    func emulatedCUDAStaysInsideItsMemory() throws {
+        let runtime = try String(contentsOf: Self.sanitizedFolder.appendingPathComponent("asan-runtime"), encoding: .utf8)
+            .trimmingCharacters(in: .whitespacesAndNewlines)
+        let environment = ["LD_PRELOAD": runtime, "ASAN_OPTIONS": "detect_leaks=0",
+                           "GPT2EDGE_CUDA_LIBRARY": Self.sanitizedFolder.appendingPathComponent("libgpt2edge_cuda.so").path]
+        let directory = try Fixtures.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let text = try String(contentsOf: Fixtures.local.appendingPathComponent("models/kjv/heldout.txt"), encoding: .utf8)
+        for (model, promptTokens) in [("kjv", 236), ("micro", 56)] {
+            let gqz = directory.appendingPathComponent("\(model)-q8.gqz")
+            _ = try ModelConverter.convert(folder: Fixtures.local.appendingPathComponent("models/\(model)"), to: gqz,
+                                           options: ConversionOptions(bits: 8, threads: 2))
+            let tokenizer = try LoadedModel.load(path: gqz.path, threads: 1).tokenizer
+            let prompt = try tokenizer.decode(Array(tokenizer.encode(String(text.prefix(4000))).prefix(promptTokens)))
+            let run = try CommandRunner.run("gpt2-edge", ["generate", "-m", gqz.path, "-p", prompt, "-n", "1000", "--temperature", "0",
+                                                          "--device", "cuda"], environment: environment)
+            #expect(run.status == 0 && !run.standardError.contains("AddressSanitizer"), "\(model): \(run.standardError.suffix(3000))")
+            #expect(run.standardError.contains("finish length"), "\(model) did not reach the end of its context: \(run.standardError.suffix(500))")
+        }
     }
 
     /// The fixture `model` converted to int8, compared by `compare(gqz:library:prompt:positions:minimumAgreement:)`.
