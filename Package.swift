@@ -57,7 +57,7 @@ let package = Package(
         .testTarget(name: "TokenizerTests", dependencies: ["Tokenizer", "TestSupport"]),
         .testTarget(name: "CheckpointTests", dependencies: ["Checkpoint", "TestSupport"]),
         .testTarget(name: "KernelsTests", dependencies: ["Kernels", "TestSupport"]),
-        .testTarget(name: "GPT2Tests", dependencies: ["GPT2Edge", "TestSupport"]),
+        .testTarget(name: "GPT2Tests", dependencies: ["GPT2Edge", "CUDAInt8", "Quantization", "TestSupport"]),
         .testTarget(name: "GenerationTests", dependencies: ["Generation", "Tokenizer", "TestSupport"]),
         .testTarget(name: "GQZTests", dependencies: ["GQZ", "TestSupport"]),
         .testTarget(name: "QuantizationTests", dependencies: ["Quantization"]),

@@ -11,8 +11,9 @@
 
 static const char *const symbol_names[] = {
     "g2e_impl_device_status", "g2e_impl_create", "g2e_impl_upload", "g2e_impl_forward", "g2e_impl_reset", "g2e_impl_destroy",
+    "g2e_impl_kernel_test",
 };
-enum { symbol_total = 6, library_limit = 8 };
+enum { symbol_total = 7, library_limit = 8 };
 
 int g2e_cuda_symbol_count(void) { return symbol_total; }
 const char *g2e_cuda_symbol(int index) { return index >= 0 && index < symbol_total ? symbol_names[index] : NULL; }
@@ -26,6 +27,7 @@ struct g2e_library {
     int (*forward)(void *, const int32_t *, int, float *, char *, size_t);
     void (*reset)(void *);
     void (*destroy)(void *);
+    int (*kernel_test)(const g2e_kernel_case *, char *, size_t);
 };
 
 struct g2e_model {
@@ -68,6 +70,7 @@ static g2e_library *load_locked(const char *path, char *message, size_t message_
     library->forward = (int (*)(void *, const int32_t *, int, float *, char *, size_t))symbols[3];
     library->reset = (void (*)(void *))symbols[4];
     library->destroy = (void (*)(void *))symbols[5];
+    library->kernel_test = (int (*)(const g2e_kernel_case *, char *, size_t))symbols[6];
     return library;
 }
 
@@ -109,4 +112,8 @@ void g2e_cuda_destroy(g2e_model *model) {
     if (!model) return;
     model->library->destroy(model->implementation);
     free(model);
+}
+
+int g2e_cuda_kernel_test(const g2e_library *library, const g2e_kernel_case *kernel_case, char *message, size_t message_size) {
+    return library->kernel_test(kernel_case, message, message_size);
 }

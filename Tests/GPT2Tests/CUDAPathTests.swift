@@ -30,7 +30,7 @@ import TestSupport
         for symbol in CUDAModel.exportedSymbols {
             #expect(nm.standardOutput.contains(" T \(symbol)\n"), "\(symbol) is not exported")
         }
-        #expect(CUDAModel.exportedSymbols.count == 6)
+        #expect(CUDAModel.exportedSymbols.count == 7)
     }
 
     @Test(.enabled(if: (built || required) && gpu == nil, "skipped: a GPU is present (the GPU test below runs instead)"))

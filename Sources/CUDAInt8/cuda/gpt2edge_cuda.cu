@@ -3,7 +3,8 @@
 // whole groups). Built by tools/build-cuda into libgpt2edge_cuda.so, which Sources/CUDAInt8 loads with dlopen;
 // every exported function is `g2e_impl_*` and reports failures as text in (message, message_size).
 //
-// Kernels, each with a CPU reference in Sources/Kernels that the GPU tests compare against:
+// Kernels, each checked on its own against a scalar loop through g2e_impl_kernel_test (Tests/GPT2Tests/
+// CUDAKernelTests.swift), and together through the forward pass against the CPU int8 path (CUDAPathTests.swift):
 //   embed            token row (int8, dequantized) + position row
 //   layer_norm       one block per row, biased variance as PyTorch
 //   quantize_rows    activations to int8 per group (scale max|x|/127), as llama.cpp's q8_0
@@ -14,6 +15,9 @@
 //   gelu_new, add    elementwise
 #include <cuda_runtime.h>
 #include <cuda_fp16.h>
+#include <vector>
+
+#include "cuda_int8.h"   // g2e_kernel_case (tools/build-cuda passes -I Sources/CUDAInt8/include)
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -384,6 +388,73 @@ int g2e_impl_forward(g2e_model *m, const int *tokens, int count, float *logits, 
 }
 
 void g2e_impl_reset(g2e_model *m) { m->length = 0; }
+
+// One kernel on host arrays (cuda_int8.h describes each case), for tests against the CPU references.
+int g2e_impl_kernel_test(const g2e_kernel_case *c, char *message, size_t message_size) {
+    std::vector<void *> device;
+    auto release = [&] { for (void *p : device) cudaFree(p); };
+    auto allocate = [&](size_t bytes) -> void * {
+        void *p = nullptr;
+        if (cudaMalloc(&p, bytes ? bytes : 4) != cudaSuccess) return nullptr;
+        device.push_back(p);
+        return p;
+    };
+    auto upload = [&](const void *host, size_t bytes) -> void * {
+        void *p = allocate(bytes);
+        if (p && host) cudaMemcpy(p, host, bytes, cudaMemcpyHostToDevice);
+        return p;
+    };
+    int status = 0;
+    size_t output_count = 0;
+    float *out = nullptr;
+    if (!strcmp(c->kernel, "linear")) {
+        Matrix w;
+        w.rows = c->rows; w.columns = c->columns; w.group = c->group; w.groups = (c->columns + c->group - 1) / c->group;
+        size_t scale_bytes = (size_t)w.rows * w.groups * 2, quant_bytes = (size_t)w.rows * w.groups * w.group;
+        if (c->group <= 0 || c->group % 16 || c->weight_bytes != scale_bytes + quant_bytes) {
+            snprintf(message, message_size, "linear: %zu weight bytes for %d × %d in groups of %d", c->weight_bytes, c->rows, c->columns, c->group);
+            return 1;
+        }
+        w.scales = (__half *)upload(c->weights, scale_bytes);
+        w.quants = (int8_t *)upload((const char *)c->weights + scale_bytes, quant_bytes);
+        g2e_model m = {};
+        m.xq = (int8_t *)allocate((size_t)c->tokens * w.groups * w.group);
+        m.xs = (float *)allocate((size_t)c->tokens * w.groups * 4);
+        float *in = (float *)upload(c->input, (size_t)c->tokens * c->columns * 4);
+        float *bias = c->bias ? (float *)upload(c->bias, (size_t)c->rows * 4) : nullptr;
+        output_count = (size_t)c->tokens * c->rows;
+        out = (float *)allocate(output_count * 4);
+        status = linear(&m, w, bias, in, c->tokens, out, message, message_size);
+    } else if (!strcmp(c->kernel, "layer_norm")) {
+        output_count = (size_t)c->rows * c->columns;
+        float *in = (float *)upload(c->input, output_count * 4);
+        float *gain = (float *)upload(c->gain, (size_t)c->columns * 4), *bias = (float *)upload(c->bias, (size_t)c->columns * 4);
+        out = (float *)allocate(output_count * 4);
+        layer_norm<<<c->rows, 256, 256 * 4>>>(in, gain, bias, c->columns, c->eps, out);
+    } else if (!strcmp(c->kernel, "gelu_new")) {
+        output_count = (size_t)c->rows * c->columns;
+        out = (float *)upload(c->input, output_count * 4);
+        gelu_new<<<(output_count + 255) / 256, 256>>>(out, output_count);
+    } else if (!strcmp(c->kernel, "attention")) {
+        size_t positions = (size_t)c->past + c->tokens;
+        float *qkv = (float *)upload(c->input, (size_t)c->tokens * 3 * c->columns * 4);
+        float *keys = (float *)upload(c->keys, positions * c->columns * 4), *values = (float *)upload(c->values, positions * c->columns * 4);
+        output_count = (size_t)c->tokens * c->columns;
+        out = (float *)allocate(output_count * 4);
+        attention<<<dim3(c->heads, c->tokens), 128, (positions + 128) * 4>>>(qkv, c->columns, c->heads, c->head_dim, c->past,
+                                                                             keys, values, c->scale, out);
+    } else {
+        snprintf(message, message_size, "unknown kernel %s", c->kernel);
+        return 1;
+    }
+    if (status == 0) {
+        cudaError_t error = cudaGetLastError();
+        if (error == cudaSuccess) error = cudaMemcpy(c->output, out, output_count * 4, cudaMemcpyDeviceToHost);
+        if (error != cudaSuccess) status = fail(message, message_size, c->kernel, error);
+    }
+    release();
+    return status;
+}
 
 void g2e_impl_destroy(g2e_model *m) {
     if (!m) return;

@@ -36,6 +36,28 @@ void g2e_cuda_reset(g2e_model *model);
 
 void g2e_cuda_destroy(g2e_model *model);
 
+/// One kernel of the library on host arrays, for tests against the CPU references in Sources/Kernels:
+/// - "linear": `weights` (an int8 .gqz matrix payload of rows × columns, `group` values per scale) times `tokens`
+///   rows of `input` (tokens × columns), plus `bias` (rows, or NULL), into `output` (tokens × rows); the
+///   activations are quantized per group as the forward pass does, one token runs the decode kernel, more the
+///   tiled prompt kernel;
+/// - "layer_norm": `rows` rows of `columns` from `input`, with `gain`, `bias` and `eps`, into `output`;
+/// - "gelu_new": the rows × columns numbers of `input`, into `output`;
+/// - "attention": `tokens` queries at positions past… (taken from `input`, laid out as the model's qkv rows of
+///   3 · columns) over `keys` and `values` ((past + tokens) × columns, position by position), `heads` heads of
+///   `head_dim`, scores multiplied by `scale`, into `output` (tokens × columns).
+typedef struct {
+    const char *kernel;
+    int rows, columns, group, tokens, heads, head_dim, past;
+    float eps, scale;
+    const void *weights;
+    size_t weight_bytes;
+    const float *input, *gain, *bias, *keys, *values;
+    float *output;
+} g2e_kernel_case;
+
+int g2e_cuda_kernel_test(const g2e_library *library, const g2e_kernel_case *kernel_case, char *message, size_t message_size);
+
 /// The names the library must export: `g2e_cuda_symbol(i)` for i in 0..<g2e_cuda_symbol_count() (for checks and tests).
 int g2e_cuda_symbol_count(void);
 const char *g2e_cuda_symbol(int index);
