@@ -19,16 +19,51 @@ import TestSupport
         return paths
     }()
 
-    /// Runs one kernel case (its pointers must stay valid during the call).
-    static func run(_ library: String, _ kernelCase: g2e_kernel_case) throws {
+    /// The arrays of one kernel case; empty ones are passed as NULL.
+    struct Arrays {
+        var weights: [UInt8] = []
+        var input: [Float] = [], gain: [Float] = [], bias: [Float] = [], keys: [Float] = [], values: [Float] = []
+    }
+
+    /// Runs `kernel` on the library with `arrays` pinned for the call and the sizes that `set` writes into the
+    /// case; returns its `outputCount` outputs.
+    static func run(_ library: String, _ kernel: String, _ arrays: Arrays, outputCount: Int,
+                    set: (inout g2e_kernel_case) -> Void) throws -> [Float] {
         var message = [CChar](repeating: 0, count: 512)
         guard let handle = g2e_cuda_load(library, &message, message.count) else {
             throw CUDAModel.Unavailable.library(String(cString: message))
         }
-        var copy = kernelCase
-        if g2e_cuda_kernel_test(handle, &copy, &message, message.count) != 0 {
-            throw CUDAModel.Unavailable.failed(String(cString: message))
+        var output = [Float](repeating: .nan, count: outputCount)
+        func pinned(_ values: [Float], _ body: (UnsafePointer<Float>?) throws -> Void) rethrows {
+            if values.isEmpty { try body(nil) } else { try values.withUnsafeBufferPointer { try body($0.baseAddress) } }
         }
+        var status: Int32 = 0
+        try arrays.weights.withUnsafeBytes { weights in
+            try pinned(arrays.input) { input in
+                try pinned(arrays.gain) { gain in
+                    try pinned(arrays.bias) { bias in
+                        try pinned(arrays.keys) { keys in
+                            try pinned(arrays.values) { values in
+                                try output.withUnsafeMutableBufferPointer { out in
+                                    kernel.withCString { name in
+                                        var c = g2e_kernel_case()
+                                        set(&c)
+                                        c.kernel = name
+                                        c.weights = arrays.weights.isEmpty ? nil : weights.baseAddress
+                                        c.weight_bytes = weights.count
+                                        c.input = input; c.gain = gain; c.bias = bias; c.keys = keys; c.values = values
+                                        c.output = out.baseAddress
+                                        status = g2e_cuda_kernel_test(handle, &c, &message, message.count)
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        if status != 0 { throw CUDAModel.Unavailable.failed(String(cString: message)) }
+        return output
     }
 
     static let linearCases: [(rows: Int, columns: Int, tokens: Int, group: Int)] = [
@@ -67,21 +102,8 @@ import TestSupport
                 }
                 for o in 0..<rows { expected[t * rows + o] += bias[o] }
             }
-            var output = [Float](repeating: .nan, count: tokens * rows)
-            try payload.withUnsafeBytes { w in
-                try x.withUnsafeBufferPointer { input in
-                    try bias.withUnsafeBufferPointer { b in
-                        try output.withUnsafeMutableBufferPointer { out in
-                            try "linear".withCString { name in
-                                var c = g2e_kernel_case()
-                                c.kernel = name; c.rows = Int32(rows); c.columns = Int32(columns); c.group = Int32(group); c.tokens = Int32(tokens)
-                                c.weights = w.baseAddress; c.weight_bytes = w.count
-                                c.input = input.baseAddress; c.bias = b.baseAddress; c.output = out.baseAddress
-                                try Self.run(library, c)
-                            }
-                        }
-                    }
-                }
+            let output = try Self.run(library, "linear", Arrays(weights: payload, input: x, bias: bias), outputCount: tokens * rows) { c in
+                c.rows = Int32(rows); c.columns = Int32(columns); c.group = Int32(group); c.tokens = Int32(tokens)
             }
             #expect(relativeError(output, expected) < 1e-5, "\(rows) × \(columns), \(tokens) tokens, group \(group)")
         }
@@ -100,33 +122,14 @@ import TestSupport
                 let variance = row.map { ($0 - mean) * ($0 - mean) }.reduce(0, +) / Double(width)
                 for i in 0..<width { expected[r * width + i] = Float((row[i] - mean) / (variance + 1e-5).squareRoot() * Double(gain[i]) + Double(bias[i])) }
             }
-            var output = [Float](repeating: .nan, count: rows * width)
-            try x.withUnsafeBufferPointer { input in
-                try gain.withUnsafeBufferPointer { g in
-                    try bias.withUnsafeBufferPointer { b in
-                        try output.withUnsafeMutableBufferPointer { out in
-                            try "layer_norm".withCString { name in
-                                var c = g2e_kernel_case()
-                                c.kernel = name; c.rows = Int32(rows); c.columns = Int32(width); c.eps = 1e-5
-                                c.input = input.baseAddress; c.gain = g.baseAddress; c.bias = b.baseAddress; c.output = out.baseAddress
-                                try Self.run(library, c)
-                            }
-                        }
-                    }
-                }
+            let output = try Self.run(library, "layer_norm", Arrays(input: x, gain: gain, bias: bias), outputCount: rows * width) { c in
+                c.rows = Int32(rows); c.columns = Int32(width); c.eps = 1e-5
             }
             #expect(relativeError(output, expected) < 1e-5, "layer norm \(rows) × \(width)")
         }
         let x = random.array(1000).map { $0 * 6 }
-        var output = [Float](repeating: .nan, count: x.count)
-        try x.withUnsafeBufferPointer { input in
-            try output.withUnsafeMutableBufferPointer { out in
-                try "gelu_new".withCString { name in
-                    var c = g2e_kernel_case()
-                    c.kernel = name; c.rows = 1; c.columns = Int32(x.count); c.input = input.baseAddress; c.output = out.baseAddress
-                    try Self.run(library, c)
-                }
-            }
+        let output = try Self.run(library, "gelu_new", Arrays(input: x), outputCount: x.count) { c in
+            c.rows = 1; c.columns = Int32(x.count)
         }
         let expected = x.map { v -> Float in
             let d = Double(v)
@@ -163,21 +166,9 @@ import TestSupport
                     }
                 }
             }
-            var output = [Float](repeating: .nan, count: tokens * width)
-            try qkv.withUnsafeBufferPointer { input in
-                try keys.withUnsafeBufferPointer { k in
-                    try values.withUnsafeBufferPointer { v in
-                        try output.withUnsafeMutableBufferPointer { out in
-                            try "attention".withCString { name in
-                                var c = g2e_kernel_case()
-                                c.kernel = name; c.columns = Int32(width); c.tokens = Int32(tokens); c.heads = Int32(heads)
-                                c.head_dim = Int32(headDim); c.past = Int32(past); c.scale = scale
-                                c.input = input.baseAddress; c.keys = k.baseAddress; c.values = v.baseAddress; c.output = out.baseAddress
-                                try Self.run(library, c)
-                            }
-                        }
-                    }
-                }
+            let output = try Self.run(library, "attention", Arrays(input: qkv, keys: keys, values: values), outputCount: tokens * width) { c in
+                c.columns = Int32(width); c.tokens = Int32(tokens); c.heads = Int32(heads); c.head_dim = Int32(headDim)
+                c.past = Int32(past); c.scale = scale
             }
             #expect(relativeError(output, expected) < 1e-5, "\(heads) heads of \(headDim), past \(past), \(tokens) tokens")
         }
@@ -186,22 +177,13 @@ import TestSupport
     @Test(.enabled(if: !libraries.isEmpty, "skipped: no CUDA library build to check (tools/build-cuda --emulate)"),
           arguments: libraries)
     func badCasesAreRefusedByName(library: String) throws {
-        let weights = [UInt8](repeating: 0, count: 10)
-        var output = [Float](repeating: 0, count: 4)
-        try weights.withUnsafeBytes { w in
-            try output.withUnsafeMutableBufferPointer { out in
-                try "linear".withCString { name in
-                    var c = g2e_kernel_case()
-                    c.kernel = name; c.rows = 2; c.columns = 32; c.group = 32; c.tokens = 1
-                    c.weights = w.baseAddress; c.weight_bytes = w.count; c.output = out.baseAddress
-                    #expect(throws: CUDAModel.Unavailable.failed("linear: 10 weight bytes for 2 × 32 in groups of 32")) { try Self.run(library, c) }
-                }
-                try "softmax2".withCString { name in
-                    var c = g2e_kernel_case()
-                    c.kernel = name
-                    #expect(throws: CUDAModel.Unavailable.failed("unknown kernel softmax2")) { try Self.run(library, c) }
-                }
+        #expect(throws: CUDAModel.Unavailable.failed("linear: 10 weight bytes for 2 × 32 in groups of 32")) {
+            _ = try Self.run(library, "linear", Arrays(weights: [UInt8](repeating: 0, count: 10)), outputCount: 2) { c in
+                c.rows = 2; c.columns = 32; c.group = 32; c.tokens = 1
             }
+        }
+        #expect(throws: CUDAModel.Unavailable.failed("unknown kernel softmax2")) {
+            _ = try Self.run(library, "softmax2", Arrays(), outputCount: 1) { _ in }
         }
     }
 
