@@ -304,6 +304,21 @@ g2e_model *g2e_impl_create(int n_layer, int n_head, int n_embd, int n_inner, int
     return m;
 }
 
+// Checks an int8 .gqz matrix payload (fp16 scales for every row's groups, then the quants) against its shape and
+// copies it to the device as `target`.
+static int upload_matrix(Matrix *target, const char *name, const void *data, size_t bytes, int rows, int columns, int group,
+                         char *message, size_t message_size) {
+    if (group <= 0 || group % 16) { snprintf(message, message_size, "%s: group size %d is not a multiple of 16", name, group); return 1; }
+    target->rows = rows; target->columns = columns; target->group = group; target->groups = (columns + group - 1) / group;
+    size_t scale_bytes = (size_t)rows * target->groups * 2, quant_bytes = (size_t)rows * target->groups * group;
+    if (bytes != scale_bytes + quant_bytes) { snprintf(message, message_size, "%s: %zu bytes, expected %zu", name, bytes, scale_bytes + quant_bytes); return 1; }
+    CHECK(cudaMalloc(&target->scales, scale_bytes), "cudaMalloc");
+    CHECK(cudaMalloc(&target->quants, quant_bytes), "cudaMalloc");
+    CHECK(cudaMemcpy(target->scales, data, scale_bytes, cudaMemcpyHostToDevice), "cudaMemcpy");
+    CHECK(cudaMemcpy(target->quants, (const char *)data + scale_bytes, quant_bytes, cudaMemcpyHostToDevice), "cudaMemcpy");
+    return 0;
+}
+
 // Uploads one tensor by its .gqz name: f32 vectors/tables as floats, matrices as the int8 payload (rows, columns, group).
 int g2e_impl_upload(g2e_model *m, const char *name, const void *data, size_t bytes, int rows, int columns, int group,
                     char *message, size_t message_size) {
@@ -312,17 +327,7 @@ int g2e_impl_upload(g2e_model *m, const char *name, const void *data, size_t byt
         CHECK(cudaMemcpy(*target, data, bytes, cudaMemcpyHostToDevice), "cudaMemcpy");
         return 0;
     };
-    auto matrix = [&](Matrix *target) -> int {
-        if (group <= 0 || group % 16) { snprintf(message, message_size, "%s: group size %d is not a multiple of 16", name, group); return 1; }
-        target->rows = rows; target->columns = columns; target->group = group; target->groups = (columns + group - 1) / group;
-        size_t scale_bytes = (size_t)rows * target->groups * 2, quant_bytes = (size_t)rows * target->groups * group;
-        if (bytes != scale_bytes + quant_bytes) { snprintf(message, message_size, "%s: %zu bytes, expected %zu", name, bytes, scale_bytes + quant_bytes); return 1; }
-        CHECK(cudaMalloc(&target->scales, scale_bytes), "cudaMalloc");
-        CHECK(cudaMalloc(&target->quants, quant_bytes), "cudaMalloc");
-        CHECK(cudaMemcpy(target->scales, data, scale_bytes, cudaMemcpyHostToDevice), "cudaMemcpy");
-        CHECK(cudaMemcpy(target->quants, (const char *)data + scale_bytes, quant_bytes, cudaMemcpyHostToDevice), "cudaMemcpy");
-        return 0;
-    };
+    auto matrix = [&](Matrix *target) { return upload_matrix(target, name, data, bytes, rows, columns, group, message, message_size); };
     if (!strcmp(name, "wte.weight")) return matrix(&m->wte);
     if (!strcmp(name, "lm_head.weight")) return matrix(&m->lm_head);
     if (!strcmp(name, "wpe.weight")) return vector(&m->wpe);
@@ -409,14 +414,10 @@ int g2e_impl_kernel_test(const g2e_kernel_case *c, char *message, size_t message
     float *out = nullptr;
     if (!strcmp(c->kernel, "linear")) {
         Matrix w;
-        w.rows = c->rows; w.columns = c->columns; w.group = c->group; w.groups = (c->columns + c->group - 1) / c->group;
-        size_t scale_bytes = (size_t)w.rows * w.groups * 2, quant_bytes = (size_t)w.rows * w.groups * w.group;
-        if (c->group <= 0 || c->group % 16 || c->weight_bytes != scale_bytes + quant_bytes) {
-            snprintf(message, message_size, "linear: %zu weight bytes for %d × %d in groups of %d", c->weight_bytes, c->rows, c->columns, c->group);
-            return 1;
-        }
-        w.scales = (__half *)upload(c->weights, scale_bytes);
-        w.quants = (int8_t *)upload((const char *)c->weights + scale_bytes, quant_bytes);
+        status = upload_matrix(&w, "linear", c->weights, c->weight_bytes, c->rows, c->columns, c->group, message, message_size);
+        device.push_back(w.scales);
+        device.push_back(w.quants);
+        if (status) { release(); return status; }
         g2e_model m = {};
         m.xq = (int8_t *)allocate((size_t)c->tokens * w.groups * w.group);
         m.xs = (float *)allocate((size_t)c->tokens * w.groups * 4);
