@@ -43,7 +43,7 @@ public final class CUDAModel: @unchecked Sendable {
     }
 
     /// The loaded library and the GPU it found.
-    private static func library(path: String?) throws -> (library: OpaquePointer, device: String) {
+    static func library(path: String?) throws -> (library: OpaquePointer, device: String) {
         var message = [CChar](repeating: 0, count: 512)
         let path = path ?? ProcessInfo.processInfo.environment["GPT2EDGE_CUDA_LIBRARY"] ?? Self.besideExecutable
         guard let library = g2e_cuda_load(path, &message, message.count) else { throw Unavailable.library(String(cString: message)) }

@@ -29,10 +29,8 @@ import TestSupport
     /// case; returns its `outputCount` outputs.
     static func run(_ library: String, _ kernel: String, _ arrays: Arrays, outputCount: Int,
                     set: (inout g2e_kernel_case) -> Void) throws -> [Float] {
+        let handle = try CUDAModel.library(path: library).library
         var message = [CChar](repeating: 0, count: 512)
-        guard let handle = g2e_cuda_load(library, &message, message.count) else {
-            throw CUDAModel.Unavailable.library(String(cString: message))
-        }
         var output = [Float](repeating: .nan, count: outputCount)
         func pinned(_ values: [Float], _ body: (UnsafePointer<Float>?) throws -> Void) rethrows {
             if values.isEmpty { try body(nil) } else { try values.withUnsafeBufferPointer { try body($0.baseAddress) } }

@@ -40,11 +40,9 @@ import TestSupport
             guard case .device(let reason) = error else { Issue.record("expected a device error, got \(error)"); return }
             #expect(!reason.isEmpty)
         }
-        let model = Fixtures.local.appendingPathComponent("models/kjv").path
         let directory = try Fixtures.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: directory) }
-        let gqz = directory.appendingPathComponent("kjv-q8.gqz").path
-        _ = try ModelConverter.convert(folder: URL(fileURLWithPath: model), to: URL(fileURLWithPath: gqz), options: ConversionOptions(bits: 8, threads: 2))
+        let gqz = try Fixtures.converted("kjv", bits: 8, into: directory)
         let environment = ["GPT2EDGE_CUDA_LIBRARY": Self.library]
         let cuda = try CommandRunner.run("gpt2-edge", ["generate", "-m", gqz, "-p", "And God said", "-n", "4", "--device", "cuda"], environment: environment)
         #expect(cuda.status == 1 && cuda.standardError.contains("--device cuda: no usable GPU"), "\(cuda.standardError)")
@@ -87,9 +85,7 @@ import TestSupport
     func emulatedCUDAGeneratesWhatTheCPUGenerates() throws {
         let directory = try Fixtures.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: directory) }
-        let gqz = directory.appendingPathComponent("kjv-q8.gqz").path
-        _ = try ModelConverter.convert(folder: Fixtures.local.appendingPathComponent("models/kjv"), to: URL(fileURLWithPath: gqz),
-                                       options: ConversionOptions(bits: 8, threads: 2))
+        let gqz = try Fixtures.converted("kjv", bits: 8, into: directory)
         let environment = ["GPT2EDGE_CUDA_LIBRARY": Self.emulatedLibrary]
         let arguments = ["generate", "-m", gqz, "-p", "And God said unto Moses", "-n", "24", "--temperature", "0"]
         let gpu = try CommandRunner.run("gpt2-edge", arguments + ["--device", "cuda"], environment: environment)
@@ -114,12 +110,10 @@ import TestSupport
         defer { try? FileManager.default.removeItem(at: directory) }
         let text = try String(contentsOf: Fixtures.local.appendingPathComponent("models/kjv/heldout.txt"), encoding: .utf8)
         for (model, promptTokens) in [("kjv", 236), ("micro", 56)] {
-            let gqz = directory.appendingPathComponent("\(model)-q8.gqz")
-            _ = try ModelConverter.convert(folder: Fixtures.local.appendingPathComponent("models/\(model)"), to: gqz,
-                                           options: ConversionOptions(bits: 8, threads: 2))
-            let tokenizer = try LoadedModel.load(path: gqz.path, threads: 1).tokenizer
+            let gqz = try Fixtures.converted(model, bits: 8, into: directory)
+            let tokenizer = try LoadedModel.load(path: gqz, threads: 1).tokenizer
             let prompt = try tokenizer.decode(Array(tokenizer.encode(String(text.prefix(4000))).prefix(promptTokens)))
-            let run = try CommandRunner.run("gpt2-edge", ["generate", "-m", gqz.path, "-p", prompt, "-n", "1000", "--temperature", "0",
+            let run = try CommandRunner.run("gpt2-edge", ["generate", "-m", gqz, "-p", prompt, "-n", "1000", "--temperature", "0",
                                                           "--device", "cuda"], environment: environment)
             #expect(run.status == 0 && !run.standardError.contains("AddressSanitizer"), "\(model): \(run.standardError.suffix(3000))")
             #expect(run.standardError.contains("finish length"), "\(model) did not reach the end of its context: \(run.standardError.suffix(500))")
@@ -130,9 +124,7 @@ import TestSupport
     func compareWithTheCPUInt8Path(model: String, library: String, prompt: Int, positions: Int, minimumAgreement: Double = 0.995) throws {
         let directory = try Fixtures.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: directory) }
-        let gqz = directory.appendingPathComponent("\(model)-q8.gqz")
-        _ = try ModelConverter.convert(folder: Fixtures.local.appendingPathComponent("models/\(model)"), to: gqz, options: ConversionOptions(bits: 8, threads: 2))
-        try compare(gqz: gqz.path, library: library, prompt: prompt, positions: positions, minimumAgreement: minimumAgreement)
+        try compare(gqz: Fixtures.converted(model, bits: 8, into: directory), library: library, prompt: prompt, positions: positions, minimumAgreement: minimumAgreement)
     }
 
     /// A prompt of `prompt` tokens as one block, then the rest of `positions` tokens one at a time; the logits after

@@ -6,18 +6,11 @@ import TestSupport
 /// Layer streaming (`--low-memory`): the same logits as the resident model, blocks decompressed on demand, and
 /// damage in a block found when that block is first needed.
 @Suite struct LayerStreamingTests {
-    static func converted(_ model: String, bits: Int, into directory: URL) throws -> String {
-        let output = directory.appendingPathComponent("\(model)-q\(bits).gqz")
-        _ = try ModelConverter.convert(folder: Fixtures.local.appendingPathComponent("models/\(model)"), to: output,
-                                       options: ConversionOptions(bits: bits, threads: 2))
-        return output.path
-    }
-
     @Test(arguments: [("kjv", 8), ("micro", 4), ("flags-untied", 8)])
     func streamingGivesTheResidentModelsLogits(model: String, bits: Int) throws {
         let directory = try Fixtures.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: directory) }
-        let path = try Self.converted(model, bits: bits, into: directory)
+        let path = try Fixtures.converted(model, bits: bits, into: directory)
         let resident = try LoadedModel.load(path: path, threads: 2)
         let streamed = try LoadedModel.load(path: path, threads: 2, streamLayers: true)
         #expect(streamed.network.weights.layers.isEmpty && streamed.network.weights.streamer != nil)
@@ -35,7 +28,7 @@ import TestSupport
     @Test func damageInABlockIsReportedWhenItIsNeeded() throws {
         let directory = try Fixtures.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: directory) }
-        let path = try Self.converted("kjv", bits: 8, into: directory)
+        let path = try Fixtures.converted("kjv", bits: 8, into: directory)
         let entry = try GQZFile(path: path).entry("h.3.mlp.c_fc.weight")
         var bytes = try Data(contentsOf: URL(fileURLWithPath: path))
         bytes[entry.offset + entry.storedBytes / 2] ^= 0x5A
