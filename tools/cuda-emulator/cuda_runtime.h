@@ -267,16 +267,3 @@ template <typename T> static inline T __shfl_down_sync(unsigned, T value, unsign
     g2e_emu::yield();
     return result;
 }
-
-template <typename T> static inline T __shfl_xor_sync(unsigned, T value, unsigned mask) {
-    static_assert(sizeof(T) == 4, "32-bit shuffles only");
-    using g2e_emu::current;
-    memcpy(&g2e_emu::shuffle_slots[current], &value, 4);
-    g2e_emu::yield();
-    unsigned source = (current & ~31u) | ((current % 32) ^ mask);
-    if (source >= g2e_emu::block_threads || g2e_emu::fibers[source].done) g2e_emu::fail("__shfl_xor_sync reads a lane that has exited");
-    T result;
-    memcpy(&result, &g2e_emu::shuffle_slots[source], 4);
-    g2e_emu::yield();
-    return result;
-}
