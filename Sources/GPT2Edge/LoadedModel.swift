@@ -54,13 +54,16 @@ public final class LoadedModel: @unchecked Sendable {
     /// decompressed one at a time during each forward pass (`GQZLayerStreamer`): memory for one block
     /// instead of all of them, at the cost of decompressing every block for every token.
     /// `tokenizer`: this model's tokenizer when the caller already has it (`loadTokenizer`), so it is not parsed
-    /// twice (a GPT-2 vocabulary takes ~0.2 s).
-    public static func load(path: String, threads: Int, streamLayers: Bool = false, tokenizer: GPT2Tokenizer? = nil) throws -> LoadedModel {
+    /// twice (a GPT-2 vocabulary takes ~0.2 s). `kernel`: how int8/int4 matrices are multiplied (`.integer` packs
+    /// them at load time; streamed layers always take the float kernels).
+    public static func load(path: String, threads: Int, streamLayers: Bool = false, tokenizer: GPT2Tokenizer? = nil,
+                            kernel: MatrixKernel = .preferred) throws -> LoadedModel {
         let start = Date()
         var isDirectory: ObjCBool = false
         guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else { throw LoadError.notFound(path) }
         if !isDirectory.boolValue {
-            let (network, tokenizer) = try loadGQZ(try GQZFile(path: path), threads: threads, streamLayers: streamLayers, tokenizer: tokenizer)
+            let (network, tokenizer) = try loadGQZ(try GQZFile(path: path), threads: threads, streamLayers: streamLayers, tokenizer: tokenizer,
+                                                  kernel: kernel)
             return LoadedModel(network: network, tokenizer: tokenizer, source: path, loadSeconds: Date().timeIntervalSince(start))
         }
         guard !streamLayers else {
@@ -90,10 +93,10 @@ public final class LoadedModel: @unchecked Sendable {
 
     /// Loads a model whose `.gqz` image is linked into the program (the gpt2-edge default model).
     public static func load(embedded bytes: UnsafeRawBufferPointer, name: String, threads: Int, streamLayers: Bool = false,
-                            tokenizer: GPT2Tokenizer? = nil) throws -> LoadedModel {
+                            tokenizer: GPT2Tokenizer? = nil, kernel: MatrixKernel = .preferred) throws -> LoadedModel {
         let start = Date()
         let (network, tokenizer) = try loadGQZ(try GQZFile(staticBytes: bytes, name: name), threads: threads, streamLayers: streamLayers,
-                                               tokenizer: tokenizer)
+                                               tokenizer: tokenizer, kernel: kernel)
         return LoadedModel(network: network, tokenizer: tokenizer, source: name, loadSeconds: Date().timeIntervalSince(start))
     }
 
@@ -104,7 +107,8 @@ public final class LoadedModel: @unchecked Sendable {
 
     /// Loads a `.gqz` file: config and tokenizer from the file (unless given), every tensor decompressed (and
     /// checksummed) straight into the memory the kernels read.
-    static func loadGQZ(_ file: GQZFile, threads: Int, streamLayers: Bool = false, tokenizer given: GPT2Tokenizer? = nil) throws -> (GPT2Model, GPT2Tokenizer) {
+    static func loadGQZ(_ file: GQZFile, threads: Int, streamLayers: Bool = false, tokenizer given: GPT2Tokenizer? = nil,
+                        kernel: MatrixKernel = .preferred) throws -> (GPT2Model, GPT2Tokenizer) {
         let path = file.path
         guard let model = file.metadata["model"] as? [String: Any], model["architecture"] as? String == "gpt2",
               let configJSON = model["config"] as? [String: Any] else {
@@ -140,8 +144,10 @@ public final class LoadedModel: @unchecked Sendable {
             case "f32":
                 return .outIn(try floats(name), inFeatures: inFeatures, outFeatures: outFeatures)
             case "q8", "q4":
-                return .quantized(try QuantizedMatrix(rows: outFeatures, columns: inFeatures, groupSize: entry.groupSize!,
-                                                      bits: entry.scheme == "q8" ? .eight : .four) { try file.readPayload(entry, into: $0) })
+                let quantized = try QuantizedMatrix(rows: outFeatures, columns: inFeatures, groupSize: entry.groupSize!,
+                                                    bits: entry.scheme == "q8" ? .eight : .four) { try file.readPayload(entry, into: $0) }
+                if kernel == .integer && !streamLayers { quantized.packForIntegerDot() }
+                return .quantized(quantized)
             default:
                 throw GQZError.invalidEntry(path: path, tensor: name, reason: "scheme \(entry.scheme) cannot hold a weight matrix")
             }

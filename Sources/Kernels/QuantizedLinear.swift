@@ -2,33 +2,39 @@ import CKernelSupport
 
 /// `output[t, o] = bias[o] + Σ_i input[t, i] · W[o, i]` with W a `QuantizedMatrix`, dequantized on the fly.
 ///
-/// Two shapes of work, both splitting output rows across threads in chunks:
+/// Rows packed for the integer kernels (`matrix.packedRows`, see `MatrixKernel`) go to `integerPanelLinear`;
+/// the others take the weight-only float path here. Two shapes of work, both splitting output rows across
+/// threads in chunks:
 /// - **Decode** (a few tokens): four weight rows at a time are widened to floats in registers and multiplied
 ///   with the token (`rowDots`), so every quantized byte is read from memory once per token and the four
 ///   independent accumulations keep several memory streams in flight.
 /// - **Prompt** (`rows ≥ gemmThreshold` tokens): the chunk's 16 rows are dequantized once into a float scratch
 ///   block, then a 4-row × 4-token register-blocked product (`tile`) runs over every token, so the cost of
 ///   widening is paid once per prompt instead of once per token.
-///
-/// This is the weight-only path (dequantize, then float FMA). The integer-activation alternative
-/// (`IntegerDot.swift`) measured slower on x86 with Swift SIMD; see tools/README.md.
 public func quantizedLinear(input: FloatBuffer, rows: Int, matrix: QuantizedMatrix, bias: FloatBuffer?,
                             output: FloatBuffer, pool: ThreadPool) {
-    let inFeatures = matrix.columns, outFeatures = matrix.rows
-    precondition(input.count >= rows * inFeatures && output.count >= rows * outFeatures)
-    precondition(bias == nil || bias!.count == outFeatures)
-    let x = input.base, y = output.base, b = bias?.base
-    if rows < QuantizedLinearLayout.gemmThreshold && integerActivationsSelected {
-        integerActivationLinear(input: input, rows: rows, matrix: matrix, bias: bias, output: output, pool: pool)
-        return
+    precondition(input.count >= rows * matrix.columns && output.count >= rows * matrix.rows)
+    precondition(bias == nil || bias!.count == matrix.rows)
+    if matrix.packedRows > 0 {
+        integerPanelLinear(input: input.base, tokens: rows, matrix: matrix, bias: bias?.base, output: output.base, pool: pool)
     }
+    if matrix.packedRows < matrix.rows {
+        floatLinear(input: input.base, rows: rows, matrix: matrix, firstRow: matrix.packedRows, bias: bias?.base,
+                    output: output.base, pool: pool)
+    }
+}
+
+/// The weight-only path for output rows `firstRow..<matrix.rows`.
+private func floatLinear(input x: UnsafeMutablePointer<Float>, rows: Int, matrix: QuantizedMatrix, firstRow: Int,
+                         bias b: UnsafeMutablePointer<Float>?, output y: UnsafeMutablePointer<Float>, pool: ThreadPool) {
+    let inFeatures = matrix.columns, outFeatures = matrix.rows
     if rows < QuantizedLinearLayout.gemmThreshold {
-        let chunk = QuantizedLinearLayout.decodeRowsPerChunk(rows: outFeatures, threads: pool.threadCount)
-        pool.parallelFor((outFeatures + chunk - 1) / chunk) { c in
-            let end = min(outFeatures, (c + 1) * chunk)
+        let chunk = QuantizedLinearLayout.decodeRowsPerChunk(rows: outFeatures - firstRow, threads: pool.threadCount)
+        pool.parallelFor((outFeatures - firstRow + chunk - 1) / chunk) { c in
+            let end = min(outFeatures, firstRow + (c + 1) * chunk)
             for t in 0..<rows {
                 let token = x + t * inFeatures, out = y + t * outFeatures
-                var o = c * chunk
+                var o = firstRow + c * chunk
                 while o + 4 <= end {
                     let sums = rowDots(matrix, firstRow: o, x: token)
                     for r in 0..<4 { out[o + r] = sums[r] + (b?[o + r] ?? 0) }
@@ -40,8 +46,8 @@ public func quantizedLinear(input: FloatBuffer, rows: Int, matrix: QuantizedMatr
         return
     }
     let chunk = QuantizedLinearLayout.promptRowsPerChunk
-    pool.parallelFor((outFeatures + chunk - 1) / chunk) { c in
-        let first = c * chunk, count = min(chunk, outFeatures - first)
+    pool.parallelFor((outFeatures - firstRow + chunk - 1) / chunk) { c in
+        let first = firstRow + c * chunk, count = min(chunk, outFeatures - first)
         let scratch = UnsafeMutablePointer<Float>.allocate(capacity: chunk * inFeatures)
         defer { scratch.deallocate() }
         for r in 0..<count { matrix.dequantizeRow(first + r, into: scratch + r * inFeatures) }

@@ -1,6 +1,9 @@
 /// A `[rows, columns]` weight matrix in a `.gqz` integer layout (formats/GQZ.md §4), in one 64-byte aligned block:
 /// `rows × groupsPerRow` fp16 scales, then each row's quants padded to whole groups (int8, or int4 nibbles
 /// with value j of a group in the low half of byte j and value j + G/2 in the high half).
+///
+/// `packForIntegerDot()` may rearrange the first `packedRows` rows in place into 16-row panels for the
+/// integer kernels (QuantizedMatrix+Panels.swift); `quant`, `scale` and `dequantizeRow` read either layout.
 public final class QuantizedMatrix: @unchecked Sendable {
     public enum Bits: Int, Sendable { case eight = 8, four = 4 }
 
@@ -16,6 +19,8 @@ public final class QuantizedMatrix: @unchecked Sendable {
     let storage: UnsafeMutableRawPointer
     let scales: UnsafeMutablePointer<Float16>
     let quants: UnsafeMutablePointer<UInt8>
+    /// Rows `0..<packedRows` are in the panel layout of the integer kernels; the rest are row-major.
+    public internal(set) var packedRows = 0
 
     /// Allocates the matrix and lets `fill` write its payload bytes (e.g. straight from a decompressor).
     public init(rows: Int, columns: Int, groupSize: Int, bits: Bits, fill: (UnsafeMutableRawBufferPointer) throws -> Void) rethrows {
@@ -39,6 +44,7 @@ public final class QuantizedMatrix: @unchecked Sendable {
 
     /// Lets `fill` rewrite the whole payload in place (layer streaming reuses one matrix for every layer).
     public func overwrite(_ fill: (UnsafeMutableRawBufferPointer) throws -> Void) rethrows {
+        packedRows = 0
         try fill(UnsafeMutableRawBufferPointer(start: storage, count: byteCount))
     }
 
@@ -50,6 +56,10 @@ public final class QuantizedMatrix: @unchecked Sendable {
 
     /// Writes row `row`, dequantized, to `y[0 ..< columns]`: whole groups in SIMD, a partial last group value by value.
     func dequantizeRow(_ row: Int, into y: UnsafeMutablePointer<Float>) {
+        if row < packedRows {   // an embedding lookup in a packed matrix: one row per token, value by value
+            for j in 0..<columns { y[j] = scale(row: row, group: j / groupSize) * Float(quant(row: row, group: j / groupSize, index: j % groupSize)) }
+            return
+        }
         let q = UnsafeRawPointer(quants + row * rowBytes), out = UnsafeMutableRawPointer(y)
         let fullGroups = columns / groupSize, half = groupSize / 2
         for g in 0..<groupsPerRow {
@@ -77,6 +87,7 @@ public final class QuantizedMatrix: @unchecked Sendable {
     /// One stored value as a signed integer (q for int8, q − 8 for int4).
     @inline(__always)
     func quant(row: Int, group: Int, index j: Int) -> Int {
+        if row < packedRows { return packedQuant(row: row, group: group, index: j) }
         switch bits {
         case .eight:
             return Int(Int8(bitPattern: quants[row * rowBytes + group * groupSize + j]))
@@ -85,5 +96,11 @@ public final class QuantizedMatrix: @unchecked Sendable {
             let byte = quants[row * rowBytes + group * half + (j % half)]
             return Int(j < half ? byte & 0x0F : byte >> 4) - 8
         }
+    }
+
+    /// The scale of one group of one row.
+    @inline(__always)
+    func scale(row: Int, group: Int) -> Float {
+        Float(row < packedRows ? scales[packedScaleIndex(row: row, group: group)] : scales[row * groupsPerRow + group])
     }
 }

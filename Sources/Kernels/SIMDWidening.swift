@@ -31,6 +31,14 @@ func highNibbles(_ packed: SIMD16<UInt8>) -> SIMD16<Float> {
     return result
 }
 
+/// 16 Int32 lanes as floats (`vcvtdq2ps`): the integer kernels' group sums.
+@inline(__always)
+func floats(_ v: SIMD16<Int32>) -> SIMD16<Float> {
+    var result = SIMD16<Float>()
+    for i in 0..<16 { result[i] = Float(v[i]) }
+    return result
+}
+
 /// 16 half-precision values as floats (`vcvtph2ps` with F16C; a conversion per lane on baseline x86-64).
 @inline(__always)
 func floats(_ h: SIMD16<Float16>) -> SIMD16<Float> {

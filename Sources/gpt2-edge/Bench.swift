@@ -64,7 +64,7 @@ struct Bench: ParsableCommand {
         let onCPU = model.accelerator == nil
         if json {
             print(try jsonText([
-                "model": model.source, "scheme": scheme, "threads": model.network.pool.threadCount,
+                "model": model.source, "scheme": scheme, "kernel": kernel(model)?.rawValue ?? NSNull(), "threads": model.network.pool.threadCount,
                 "device": model.accelerator?.deviceName ?? "cpu",
                 "n_prompt": prompt, "n_gen": generate, "repetitions": repetitions,
                 "prompt_tokens_per_second": ["mean": mean(promptRates), "sd": standardDeviation(promptRates)],
@@ -108,9 +108,15 @@ struct Bench: ParsableCommand {
 
     private func schemeDescription(_ model: LoadedModel) -> String {
         switch (try? model.network.weights.layer(0))?.attentionWeight {
-        case .quantized(let matrix)?: return "q\(matrix.bits.rawValue)/g\(matrix.groupSize)"
+        case .quantized(let matrix)?: return "q\(matrix.bits.rawValue)/g\(matrix.groupSize) \(kernel(model)!.rawValue)"
         default: return "f32"
         }
+    }
+
+    /// Which kernels multiplied by the model's int8/int4 matrices (`nil` for a float32 model).
+    private func kernel(_ model: LoadedModel) -> MatrixKernel? {
+        guard case .quantized(let matrix)? = (try? model.network.weights.layer(0))?.attentionWeight else { return nil }
+        return matrix.packedRows > 0 ? .integer : .float
     }
 
     private func mean(_ values: [Double]) -> Double { values.reduce(0, +) / Double(values.count) }

@@ -126,6 +126,13 @@ import TestSupport
         #expect(share > 0 && share < 1.5)
         let text = try CommandRunner.run("gpt2-edge", ["bench", "-p", "4", "-n", "4", "-r", "1"])   // the built-in model
         #expect(text.status == 0 && text.standardOutput.contains("| tg4 |") && text.standardOutput.contains("q8/g32"), "\(text.standardOutput)")
+        // GPT2EDGE_KERNEL picks the kernels of an int8 model (the portable C twin of the dot product where the
+        // build lacks the instruction), and the report names them.
+        for kernel in ["float", "integer"] {
+            let run = try CommandRunner.run("gpt2-edge", ["bench", "-p", "4", "-n", "4", "-r", "1", "--json"], environment: ["GPT2EDGE_KERNEL": kernel])
+            let object = try JSONSerialization.jsonObject(with: Data(run.standardOutput.utf8)) as! [String: Any]
+            #expect(run.status == 0 && object["kernel"] as? String == kernel && object["scheme"] as? String == "q8/g32 \(kernel)")
+        }
         let tooLong = try CommandRunner.run("gpt2-edge", ["bench", "-p", "300", "-n", "10"])
         #expect(tooLong.status == 1 && tooLong.standardError.contains("exceeds the model's context of 256"))
     }

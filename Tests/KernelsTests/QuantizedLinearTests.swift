@@ -49,13 +49,16 @@ import Testing
         }
     }
 
-    /// The integer-activation decode path: exact against a scalar loop over the same quantized token, and
-    /// within the token's quantization error of the float path.
-    @Test(arguments: [1, 2, 3])
-    func integerActivationPathMatchesItsReference(threads: Int) {
+    /// The integer kernels (`MatrixKernel.integer`): the matrix packed into 16-row panels, each token quantized per
+    /// group. Exact (to float rounding) against a scalar loop over the same quantized token, and within the token's
+    /// quantization error of the float path. Rows past the last whole panel take the float path in the same call.
+    @Test(arguments: [1, 2, 3, 4])
+    func integerKernelsMatchTheirReference(threads: Int) {
         let pool = ThreadPool(threadCount: threads)
         var random = KernelReferenceTests.Random(seed: 9)
-        for testCase in Self.cases where testCase.tokens <= 3 {
+        let cases = Self.cases + [(48, 1600, 1, .int8(groupSize: 32)), (32, 6400, 2, .int4(groupSize: 32)),
+                                  (16, 1600, 7, .int8(groupSize: 32)), (50, 96, 5, .int4(groupSize: 96))]
+        for testCase in cases {
             let (rows, columns, tokens, scheme) = testCase
             let weights = random.array(rows * columns)
             let payload = TensorQuantizer.quantize(rows: rows, columns: columns, scheme: scheme) { r, out in
@@ -65,32 +68,73 @@ import Testing
             let matrix = QuantizedMatrix(rows: rows, columns: columns, groupSize: scheme.groupSize!, bits: scheme.name == "q8" ? .eight : .four) { buffer in
                 payload.withUnsafeBytes { buffer.copyMemory(from: $0) }
             }
-            let x = random.array(tokens * columns)
+            let x = random.array(tokens * columns), bias = random.array(rows)
             let input = FloatBuffer(x)
-            let output = FloatBuffer(count: tokens * rows), float = FloatBuffer(count: tokens * rows)
-            integerActivationLinear(input: input, rows: tokens, matrix: matrix, bias: nil, output: output, pool: pool)
-            WeightMatrix.quantized(matrix).apply(input: input, rows: tokens, bias: nil, output: float, pool: pool)
-            var expected = [Float](repeating: 0, count: tokens * rows)
+            let float = FloatBuffer(count: tokens * rows)
+            WeightMatrix.quantized(matrix).apply(input: input, rows: tokens, bias: FloatBuffer(bias), output: float, pool: pool)
+            matrix.packForIntegerDot()
+            #expect(matrix.packedRows == rows / 16 * 16, "\(testCase)")
+            let output = FloatBuffer(count: tokens * rows)
+            WeightMatrix.quantized(matrix).apply(input: input, rows: tokens, bias: FloatBuffer(bias), output: output, pool: pool)
+
             let group = scheme.groupSize!
+            var expected = [Float](repeating: 0, count: tokens * rows), bound = expected
             for t in 0..<tokens {
-                // The token quantized by hand: per group, scale max|x|/127, round to nearest.
+                // The token quantized by hand: per group, scale max|x|/127, x · (127/max) rounded half to even.
                 var q = [Double](repeating: 0, count: columns), scales = [Double](repeating: 0, count: columns)
                 for g in stride(from: 0, to: columns, by: group) {
                     let end = min(columns, g + group)
-                    let scale = Double((g..<end).map { abs(x[t * columns + $0]) }.max()! / 127)
+                    let largest = (g..<end).map { abs(x[t * columns + $0]) }.max()!
+                    let inverse: Float = largest > 0 ? 127 / largest : 0
                     for i in g..<end {
-                        q[i] = scale > 0 ? Double((x[t * columns + i] * Float(1 / scale)).rounded()) : 0
-                        scales[i] = scale
+                        q[i] = Double((x[t * columns + i] * inverse).rounded(.toNearestOrEven))
+                        scales[i] = Double(largest / 127)
                     }
                 }
                 for o in 0..<rows {
-                    var sum = 0.0
-                    for i in 0..<columns { sum += q[i] * scales[i] * Double(dequantized[o * columns + i]) }
+                    var sum = Double(bias[o]), error = 0.0
+                    for i in 0..<columns {
+                        sum += q[i] * scales[i] * Double(dequantized[o * columns + i])
+                        error += scales[i] / 2 * abs(Double(dequantized[o * columns + i]))
+                    }
+                    // Unpacked rows (the float path) use the float token.
+                    if o >= matrix.packedRows {
+                        sum = Double(bias[o])
+                        for i in 0..<columns { sum += Double(x[t * columns + i]) * Double(dequantized[o * columns + i]) }
+                    }
                     expected[t * rows + o] = Float(sum)
+                    bound[t * rows + o] = Float(error)
                 }
             }
             #expect(KernelReferenceTests.relativeError(output.array(), expected) < 1e-5, "\(testCase)")
-            #expect(KernelReferenceTests.relativeError(output.array(), float.array()) < 2e-2, "\(testCase)")
+            // Each value within the error its token's rounding can cause (|Δx| ≤ scale/2 per column).
+            let outside = (0..<(tokens * rows)).filter { abs(output[$0] - float[$0]) > bound[$0] * 1.001 + 1e-5 }
+            #expect(outside.isEmpty, "\(testCase): \(outside.count) values outside the rounding bound")
+
+            // The packed layout still reads back as the reference dequantizes it (embedding rows, `quant`).
+            let row = FloatBuffer(count: columns)
+            for r in [0, min(rows - 1, 15), rows - 1] {
+                matrix.dequantizeRow(r, into: row, at: 0)
+                #expect(row.array() == Array(dequantized[(r * columns)..<((r + 1) * columns)]), "\(testCase) row \(r)")
+            }
         }
+    }
+
+    /// Refilling a packed matrix (layer streaming) returns it to the row-major layout.
+    @Test func overwritingAPackedMatrixUnpacksIt() {
+        var random = KernelReferenceTests.Random(seed: 4)
+        let payload = TensorQuantizer.quantize(rows: 32, columns: 64, scheme: .int8(groupSize: 32)) { _, out in
+            for c in 0..<64 { out[c] = random.array(1)[0] }
+        }
+        let matrix = QuantizedMatrix(rows: 32, columns: 64, groupSize: 32, bits: .eight) { buffer in
+            payload.withUnsafeBytes { buffer.copyMemory(from: $0) }
+        }
+        let before = (0..<32).map { r in (0..<64).map { matrix.quant(row: r, group: $0 / 32, index: $0 % 32) } }
+        matrix.packForIntegerDot()
+        #expect(matrix.packedRows == 32)
+        #expect((0..<32).map { r in (0..<64).map { matrix.quant(row: r, group: $0 / 32, index: $0 % 32) } } == before)
+        matrix.overwrite { buffer in payload.withUnsafeBytes { buffer.copyMemory(from: $0) } }
+        #expect(matrix.packedRows == 0)
+        #expect((0..<32).map { r in (0..<64).map { matrix.quant(row: r, group: $0 / 32, index: $0 % 32) } } == before)
     }
 }

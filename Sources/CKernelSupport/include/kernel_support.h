@@ -17,4 +17,39 @@ static inline __attribute__((always_inline)) void gpt2edge_prefetch(const void *
 #define GPT2EDGE_HAS_FMA 0
 #endif
 
+#include <stdint.h>
+
+/// 1 when the CPU the code is compiled for has a 64-byte integer dot-product instruction (x86 AVX512-VNNI:
+/// Ice Lake, Zen 4 and later), else 0. `MatrixKernel.preferred` picks the integer kernels only where this is 1;
+/// elsewhere `gpt2edge_dot_u8s8` is the plain C loop below, which the tests still run.
+#if defined(__AVX512VNNI__) && defined(__AVX512BW__) && defined(__AVX512F__)
+#define GPT2EDGE_HAS_INT8_DOT 1
+#else
+#define GPT2EDGE_HAS_INT8_DOT 0
+#endif
+
+/// `accumulator[l] += Σ_k weights[4l + k] · activations[k]` for the 16 Int32 lanes l and k in 0..<4: 64 unsigned
+/// weight bytes (four columns of 16 rows) times the same four signed activation bytes in every lane.
+/// Swift SIMD cannot name `vpdpbusd` (portable vector code becomes `vpmulld` and shuffles, tools/README.md),
+/// so this one instruction lives here; the loops around it are Swift. Pointers, not vectors, because Swift
+/// imports C vectors of at most four lanes; after inlining the accumulator stays in a register.
+static inline __attribute__((always_inline))
+void gpt2edge_dot_u8s8(void *accumulator, const void *weights, int32_t activations) {
+#if GPT2EDGE_HAS_INT8_DOT
+    typedef int32_t lanes __attribute__((vector_size(64), aligned(1)));
+    lanes sum = *(const lanes *)accumulator, bytes = *(const lanes *)weights;
+    lanes broadcast = { activations, activations, activations, activations, activations, activations, activations, activations,
+                        activations, activations, activations, activations, activations, activations, activations, activations };
+    *(lanes *)accumulator = __builtin_ia32_vpdpbusd512(sum, bytes, broadcast);
+#else
+    int32_t *sum = (int32_t *)accumulator;
+    const uint8_t *u = (const uint8_t *)weights;
+    int8_t s[4];
+    __builtin_memcpy(s, &activations, 4);
+    for (int l = 0; l < 16; l++) {
+        sum[l] += u[4 * l] * s[0] + u[4 * l + 1] * s[1] + u[4 * l + 2] * s[2] + u[4 * l + 3] * s[3];
+    }
+#endif
+}
+
 #endif
