@@ -123,8 +123,9 @@ import Testing
     /// Refilling a packed matrix (layer streaming) returns it to the row-major layout.
     @Test func overwritingAPackedMatrixUnpacksIt() {
         var random = KernelReferenceTests.Random(seed: 4)
-        let payload = TensorQuantizer.quantize(rows: 32, columns: 64, scheme: .int8(groupSize: 32)) { _, out in
-            for c in 0..<64 { out[c] = random.array(1)[0] }
+        let weights = random.array(32 * 64)   // drawn first: the quantizer fills rows concurrently
+        let payload = TensorQuantizer.quantize(rows: 32, columns: 64, scheme: .int8(groupSize: 32)) { r, out in
+            for c in 0..<64 { out[c] = weights[r * 64 + c] }
         }
         let matrix = QuantizedMatrix(rows: 32, columns: 64, groupSize: 32, bits: .eight) { buffer in
             payload.withUnsafeBytes { buffer.copyMemory(from: $0) }
