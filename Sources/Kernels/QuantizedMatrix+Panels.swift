@@ -13,9 +13,6 @@ extension QuantizedMatrix {
     /// Rows per panel: one Int32 lane each in a 64-byte vector.
     static let panelHeight = 16
 
-    /// Columns of one 64-byte unit: four bytes per row, four int8 values or eight int4 nibbles.
-    var unitColumns: Int { bits == .eight ? 4 : 8 }
-
     /// Bytes of one group of one panel.
     var panelGroupBytes: Int { Self.panelHeight * groupSize * bits.rawValue / 8 }
 
