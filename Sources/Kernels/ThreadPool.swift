@@ -1,3 +1,4 @@
+import CKernelSupport
 import Foundation
 import Synchronization
 
@@ -5,11 +6,26 @@ import Synchronization
 ///
 /// Work items are handed out one at a time from a shared counter, so a thread that is slowed down
 /// (another process on its core) simply takes fewer items instead of holding the others back.
-/// Idle workers spin briefly for the next job, then sleep on a condition variable.
+/// Idle workers spin for the next job, then sleep on a condition variable: long spins (`spinNanoseconds`) while
+/// a worker has its core to itself, short ones while another process shares it (`ContentionWatch`).
 public final class ThreadPool: @unchecked Sendable {
     /// Number of threads that run items, the calling thread included.
     public let threadCount: Int
     private let shared: SharedState
+
+    /// How long an idle worker spins before it sleeps while it has its core to itself: longer than the gaps
+    /// between a decode step's jobs, including a worker's wait for the caller's last item (tens of µs on gpt2-xl),
+    /// so that decode does not pay a wake-up (a system call, and tens of µs on a VM) per job.
+    static let spinNanoseconds: UInt64 = 100_000
+    /// How long it spins while another process shares its core. A thread that spins is never asleep, so the
+    /// scheduler treats it as a CPU hog and lets the other process run whole time slices while a job waits; one
+    /// that sleeps is run as soon as it is woken. Measured with `tools/bench_contention.sh`: workers that spun
+    /// without ever sleeping took gpt2 decode beside a busy loop from about 110 down to 78 tok/s.
+    static let sharedCoreSpinNanoseconds: UInt64 = 2_000
+    /// Jobs between two checks of whether a worker waited for its core (`gpt2edge_thread_wait_nanoseconds`, a read of /proc).
+    static let jobsPerContentionCheck = 128
+    /// Checks a worker keeps the short spin for after it waited for its core, before it tries the long spin again.
+    static let sharedCoreChecks = 64
 
     /// A pool running jobs on `threadCount` threads (at least 1; the caller is one of them).
     public init(threadCount: Int) {
@@ -82,10 +98,10 @@ public final class ThreadPool: @unchecked Sendable {
 
         func workerLoop() {
             var seen = 0
+            var contention = ContentionWatch()
             while true {
-                // Spin a little first: decode issues hundreds of small jobs per token.
-                var spins = 0
-                while generation.load(ordering: .acquiring) == seen && spins < 20_000 { spins += 1 }
+                // Spin first: decode issues hundreds of small jobs per token.
+                spinWhileIdle(seen: seen, nanoseconds: contention.coreIsShared ? ThreadPool.sharedCoreSpinNanoseconds : ThreadPool.spinNanoseconds)
                 condition.lock()
                 while generation.load(ordering: .acquiring) == seen && !shuttingDown { condition.wait() }
                 if shuttingDown {
@@ -102,6 +118,19 @@ public final class ThreadPool: @unchecked Sendable {
                 // unreferenced when parallelFor returns (withoutActuallyEscaping checks, and traps otherwise).
                 body = nil
                 busyWorkers.subtract(1, ordering: .releasing)
+                contention.jobFinished()
+            }
+        }
+
+        /// Waits, spinning, until a job newer than `seen` is posted or `nanoseconds` pass.
+        func spinWhileIdle(seen: Int, nanoseconds: UInt64) {
+            let start = DispatchTime.now().uptimeNanoseconds
+            while true {
+                for _ in 0..<64 {
+                    if generation.load(ordering: .acquiring) != seen { return }
+                    gpt2edge_spin_pause()
+                }
+                if DispatchTime.now().uptimeNanoseconds - start > nanoseconds { return }
             }
         }
 
@@ -112,5 +141,32 @@ public final class ThreadPool: @unchecked Sendable {
             condition.unlock()
             while liveWorkers.load(ordering: .acquiring) > 0 { sched_yield() }
         }
+    }
+}
+
+/// One worker's view of whether another process shares its core. Every `jobsPerContentionCheck` jobs spent
+/// spinning long, it compares the time it waited for a CPU with the time that passed; more than a quarter, and the
+/// core counts as shared for the next `sharedCoreChecks` checks. Windows of short spins are not judged: a worker
+/// that sleeps waits for a CPU at every wake-up, shared or not. Where the system does not report waiting
+/// (`gpt2edge_thread_wait_nanoseconds` is -1) the core always counts as the worker's own.
+private struct ContentionWatch {
+    private var jobs = 0
+    private var waited = gpt2edge_thread_wait_nanoseconds()
+    private var time = DispatchTime.now().uptimeNanoseconds
+    private var checksLeftShared = 0
+
+    var coreIsShared: Bool { checksLeftShared > 0 }
+
+    mutating func jobFinished() {
+        jobs += 1
+        guard jobs == ThreadPool.jobsPerContentionCheck, waited >= 0 else { return }
+        jobs = 0
+        let nowWaited = gpt2edge_thread_wait_nanoseconds(), now = DispatchTime.now().uptimeNanoseconds
+        if checksLeftShared > 0 {
+            checksLeftShared -= 1
+        } else if nowWaited - waited > Int64((now - time) / 4) {
+            checksLeftShared = ThreadPool.sharedCoreChecks
+        }
+        (waited, time) = (nowWaited, now)
     }
 }

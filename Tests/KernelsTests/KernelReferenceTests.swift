@@ -1,4 +1,5 @@
 import Foundation
+import CKernelSupport
 import Testing
 @testable import Kernels
 
@@ -191,6 +192,18 @@ import Testing
             pool.parallelFor(1 + job % 7) { counter.base[$0] += 1 }
         }
         #expect(counter.array().reduce(0, +) == Float((0..<20_000).reduce(0) { $0 + 1 + $1 % 7 }))
+    }
+
+    /// The pool tells a shared core from its own by the time its workers wait for a CPU; Linux reports it, and the
+    /// count only grows.
+    @Test func threadWaitTimeIsReported() {
+        let first = gpt2edge_thread_wait_nanoseconds()
+        #if os(Linux)
+        #expect(first >= 0)
+        #endif
+        var x = 0.0
+        for i in 0..<1_000_000 { x += Double(i).squareRoot() }
+        #expect(x > 0 && gpt2edge_thread_wait_nanoseconds() >= first)
     }
 
     @Test func threadPoolRunsEveryItemExactlyOnce() {

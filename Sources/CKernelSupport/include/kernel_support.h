@@ -1,11 +1,28 @@
 #ifndef GPT2EDGE_KERNEL_SUPPORT_H
 #define GPT2EDGE_KERNEL_SUPPORT_H
 
+#include <stdint.h>
+
 /// Asks the CPU to start loading the cache line at `address` for reading (a hint; never faults).
 /// Swift has no prefetch intrinsic; this header-only function inlines into the Kernels loops.
 static inline __attribute__((always_inline)) void gpt2edge_prefetch(const void *address) {
     __builtin_prefetch(address, 0, 3);
 }
+
+/// Tells the CPU this thread is in a spin-wait loop (x86 `pause`, ARM `yield`): the loop then uses less power and
+/// leaves more of the core to a sibling thread. A hint with no other effect; Swift has no way to say it.
+static inline __attribute__((always_inline)) void gpt2edge_spin_pause(void) {
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#elif defined(__aarch64__)
+    __asm__ volatile("yield");
+#endif
+}
+
+/// Nanoseconds the calling thread has spent runnable but waiting for a CPU, i.e. while another thread or process
+/// ran in its place (Linux's /proc/thread-self/schedstat); -1 where the system does not say. The thread pool reads it
+/// to tell whether another process shares its cores.
+int64_t gpt2edge_thread_wait_nanoseconds(void);
 
 /// 1 when the CPU the code is compiled for has a fused multiply-add instruction (x86 with FMA, i.e. a
 /// `-target-cpu` of Haswell or later; every aarch64), else 0. Swift sees the same target CPU as this header,
@@ -16,8 +33,6 @@ static inline __attribute__((always_inline)) void gpt2edge_prefetch(const void *
 #else
 #define GPT2EDGE_HAS_FMA 0
 #endif
-
-#include <stdint.h>
 
 /// 1 when the CPU the code is compiled for has a 64-byte integer dot-product instruction (x86 AVX512-VNNI:
 /// Ice Lake, Zen 4 and later), else 0. `MatrixKernel.preferred` picks the integer kernels only where this is 1;
