@@ -34,12 +34,17 @@ public struct GPT2Weights: Sendable {
     /// C → vocab; the token embedding itself when tied.
     public var languageModelHead: WeightMatrix
 
-    /// Bytes of weights a forward pass reads for one token (every matrix once, plus the vectors).
+    /// Bytes of weights a forward pass reads for one token: every matrix once (the float32 vectors, under 1%, are left out).
     public var bytesPerToken: Int {
         if let streamer { return streamer.matrixBytesPerToken + languageModelHead.byteCount }
-        let matrices = layers.reduce(0) { $0 + $1.attentionWeight.byteCount + $1.attentionProjectionWeight.byteCount
-            + $1.feedForwardWeight.byteCount + $1.feedForwardProjectionWeight.byteCount }
-        return matrices + languageModelHead.byteCount
+        return residentMatrices.reduce(0) { $0 + $1.byteCount }
+    }
+
+    /// Every matrix a forward pass reads once per token, when all are resident (empty with a layer streamer).
+    public var residentMatrices: [WeightMatrix] {
+        guard streamer == nil else { return [] }
+        return layers.flatMap { [$0.attentionWeight, $0.attentionProjectionWeight, $0.feedForwardWeight, $0.feedForwardProjectionWeight] }
+            + [languageModelHead]
     }
 
     /// Whether a name (canonical, as in `expectedTensors`) is a matrix of a linear layer in Conv1D terms,

@@ -33,6 +33,14 @@ public enum WeightMatrix: @unchecked Sendable {
         }
     }
 
+    /// The bytes a pass over the matrix reads (for `MemoryBandwidth`, which streams them as decode does).
+    var payload: UnsafeRawBufferPointer {
+        switch self {
+        case .inOut(let buffer, _, _), .outIn(let buffer, _, _): return UnsafeRawBufferPointer(start: buffer.base, count: 4 * buffer.count)
+        case .quantized(let matrix): return UnsafeRawBufferPointer(start: matrix.storage, count: matrix.byteCount)
+        }
+    }
+
     /// `output[t, o] = bias[o] + Σ_i input[t, i] · W[o, i]` for `rows` tokens.
     public func apply(input: FloatBuffer, rows: Int, bias: FloatBuffer?, output: FloatBuffer, pool: ThreadPool) {
         switch self {

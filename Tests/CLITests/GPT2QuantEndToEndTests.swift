@@ -121,6 +121,10 @@ import TestSupport
             #expect(stats["mean"]! > 0 && stats["sd"]! >= 0, "\(key)")
         }
         #expect((object["read_bandwidth_bytes_per_second"] as! Double) > 1e8)
+        // The bandwidth probe reads the model's own weights, two passes before each repetition and two after.
+        let passes = object["read_bandwidth_passes_bytes_per_second"] as! [Double]
+        #expect(passes.count == 2 * 2 + 2 && passes.allSatisfy { $0 > 0 }, "\(passes)")
+        #expect((object["bandwidth_probe"] as! String).contains("model weights"))
         #expect((object["weight_bytes_per_token"] as! Int) > 0 && object["scheme"] as? String == "f32")
         let share = object["decode_share_of_ceiling"] as! Double
         #expect(share > 0 && share < 1.5)
