@@ -23,7 +23,13 @@ public func causalAttention(queries: FloatBuffer, queryStride: Int, queryOffset:
         withUnsafeTemporaryAllocation(of: Float.self, capacity: (visible + 15) / 16 * 16) { buffer in
             let scores = buffer.baseAddress!
             var maximum = -Float.infinity
+            // Each head's keys and values are short runs (128 bytes a position for f16) that the hardware
+            // prefetcher meets cold; asking for keys 16 positions ahead and for each value as its key is read
+            // made decode attention about 5% faster on gpt2-xl (tools/README.md).
+            for j in 0..<min(Attention.keysAhead, visible) { keys.prefetch(position: j, head: h) }
             for j in 0..<visible {
+                values.prefetch(position: j, head: h)
+                if j &+ Attention.keysAhead < visible { keys.prefetch(position: j &+ Attention.keysAhead, head: h) }
                 let s = keys.dot(query, position: j, head: h) * scale
                 scores[j] = s
                 maximum = max(maximum, s)
@@ -42,4 +48,10 @@ public func causalAttention(queries: FloatBuffer, queryStride: Int, queryOffset:
             for j in 0..<visible { values.accumulate(scores[j] * inverse, position: j, head: h, into: out) }
         }
     }
+}
+
+/// Tuning of `causalAttention`.
+enum Attention {
+    /// Positions ahead of the current one whose keys are prefetched.
+    static let keysAhead = 16
 }

@@ -1,3 +1,4 @@
+import CKernelSupport
 /// The keys (or the values) of one layer: `width` numbers per position, stored as float32, float16 or int8
 /// with one float scale per head and position (max|x| / 127). It grows by copying when more positions are
 /// reserved, so a short context costs only what it uses.
@@ -110,6 +111,14 @@ public final class KVStorage: @unchecked Sendable {
 
     /// Bytes allocated now.
     public var allocatedBytes: Int { capacity * width * precision.elementBytes + (precision == .int8 ? capacity * heads * 4 : 0) }
+
+    /// Asks the CPU to start loading the vector of `position` for `head` (a hint; any position may be named).
+    @inline(__always)
+    func prefetch(position: Int, head: Int) {
+        let start = data + index(position: position, head: head) &* precision.elementBytes
+        var offset = 0
+        while offset < headDim &* precision.elementBytes { gpt2edge_prefetch(start + offset); offset &+= 64 }
+    }
 
     /// Σ_d query[d] · row(position)[head · headDim + d].
     @inline(__always)
