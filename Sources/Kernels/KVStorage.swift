@@ -120,6 +120,28 @@ public final class KVStorage: @unchecked Sendable {
         while offset < headDim &* precision.elementBytes { gpt2edge_prefetch(start + offset); offset &+= 64 }
     }
 
+    /// The vector of `position` for `head` as floats, for a head size of 64 (int8 already times its scale).
+    @inline(__always)
+    func vector64(position: Int, head: Int) -> Vector64 {
+        let start = index(position: position, head: head)
+        switch precision {
+        case .f32:
+            return Vector64(data.assumingMemoryBound(to: Float.self) + start)
+        case .f16:
+            let v = UnsafeRawPointer(data) + 2 &* start
+            return Vector64(a: floats(v.loadUnaligned(fromByteOffset: 0, as: SIMD16<Float16>.self)),
+                            b: floats(v.loadUnaligned(fromByteOffset: 32, as: SIMD16<Float16>.self)),
+                            c: floats(v.loadUnaligned(fromByteOffset: 64, as: SIMD16<Float16>.self)),
+                            d: floats(v.loadUnaligned(fromByteOffset: 96, as: SIMD16<Float16>.self)))
+        case .int8:
+            let v = UnsafeRawPointer(data) + start, scale = SIMD16<Float>(repeating: scales[position &* heads &+ head])
+            return Vector64(a: floats(v.loadUnaligned(fromByteOffset: 0, as: SIMD16<Int8>.self)) * scale,
+                            b: floats(v.loadUnaligned(fromByteOffset: 16, as: SIMD16<Int8>.self)) * scale,
+                            c: floats(v.loadUnaligned(fromByteOffset: 32, as: SIMD16<Int8>.self)) * scale,
+                            d: floats(v.loadUnaligned(fromByteOffset: 48, as: SIMD16<Int8>.self)) * scale)
+        }
+    }
+
     /// Σ_d query[d] · row(position)[head · headDim + d].
     @inline(__always)
     func dot(_ query: UnsafeMutablePointer<Float>, position: Int, head: Int) -> Float {
