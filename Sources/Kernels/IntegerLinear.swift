@@ -65,29 +65,31 @@ private func panelTile(_ matrix: QuantizedMatrix, panel p: Int, _ x: QuantizedAc
                     u &+= 1
                 }
             }
+            if width == 1 { i0 &+= i1 }
         case .four:
+            // High nibbles stay in place (16 · q, the byte masked with 0xF0) and go to their own sums, which are a
+            // multiple of 16 and are shifted back once per group: no shift per unit.
+            var h0 = SIMD16<Int32>(), h1 = SIMD16<Int32>(), h2 = SIMD16<Int32>(), h3 = SIMD16<Int32>()
             var u = 0
             while u < groupSize / 8 {
                 let packed = w.loadUnaligned(fromByteOffset: u &* 64, as: SIMD8<UInt64>.self)
-                var low = SIMD8<UInt64>(), high = SIMD8<UInt64>()
-                for l in 0..<8 { low[l] = packed[l] & 0x0F0F_0F0F_0F0F_0F0F; high[l] = (packed[l] >> 4) & 0x0F0F_0F0F_0F0F_0F0F }
+                var low = packed & 0x0F0F_0F0F_0F0F_0F0F, high = packed & 0xF0F0_F0F0_F0F0_F0F0
                 let c = column &+ 8 &* u
                 gpt2edge_dot_u8s8(&i0, &low, x0.loadUnaligned(fromByteOffset: c, as: Int32.self))
-                if width == 1 {
-                    gpt2edge_dot_u8s8(&i1, &high, x0.loadUnaligned(fromByteOffset: c &+ 4, as: Int32.self))
-                } else {
-                    gpt2edge_dot_u8s8(&i0, &high, x0.loadUnaligned(fromByteOffset: c &+ 4, as: Int32.self))
+                gpt2edge_dot_u8s8(&h0, &high, x0.loadUnaligned(fromByteOffset: c &+ 4, as: Int32.self))
+                if width == 4 {
                     gpt2edge_dot_u8s8(&i1, &low, x1.loadUnaligned(fromByteOffset: c, as: Int32.self))
-                    gpt2edge_dot_u8s8(&i1, &high, x1.loadUnaligned(fromByteOffset: c &+ 4, as: Int32.self))
+                    gpt2edge_dot_u8s8(&h1, &high, x1.loadUnaligned(fromByteOffset: c &+ 4, as: Int32.self))
                     gpt2edge_dot_u8s8(&i2, &low, x2.loadUnaligned(fromByteOffset: c, as: Int32.self))
-                    gpt2edge_dot_u8s8(&i2, &high, x2.loadUnaligned(fromByteOffset: c &+ 4, as: Int32.self))
+                    gpt2edge_dot_u8s8(&h2, &high, x2.loadUnaligned(fromByteOffset: c &+ 4, as: Int32.self))
                     gpt2edge_dot_u8s8(&i3, &low, x3.loadUnaligned(fromByteOffset: c, as: Int32.self))
-                    gpt2edge_dot_u8s8(&i3, &high, x3.loadUnaligned(fromByteOffset: c &+ 4, as: Int32.self))
+                    gpt2edge_dot_u8s8(&h3, &high, x3.loadUnaligned(fromByteOffset: c &+ 4, as: Int32.self))
                 }
                 u &+= 1
             }
+            i0 &+= h0 &>> 4
+            if width == 4 { i1 &+= h1 &>> 4; i2 &+= h2 &>> 4; i3 &+= h3 &>> 4 }
         }
-        if width == 1 { i0 &+= i1 }
         let rowScales = floats(scales.loadUnaligned(fromByteOffset: 2 &* height &* g, as: SIMD16<Float16>.self))
         let s0 = t0 &* groups &+ g
         f0.multiplyAdd(floats(i0 &- SIMD16(repeating: x.offsetSums[s0])), rowScales * x.scales[s0])
