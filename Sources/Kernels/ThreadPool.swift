@@ -19,12 +19,17 @@ public final class ThreadPool: @unchecked Sendable {
     static let spinNanoseconds: UInt64 = 100_000
     /// How long it spins while another process shares its core. A thread that spins is never asleep, so the
     /// scheduler treats it as a CPU hog and lets the other process run whole time slices while a job waits; one
-    /// that sleeps is run as soon as it is woken. Measured with `tools/bench_contention.sh`: workers that spun
-    /// without ever sleeping took gpt2 decode beside a busy loop from about 110 down to 78 tok/s.
-    static let sharedCoreSpinNanoseconds: UInt64 = 2_000
-    /// Jobs between two checks of whether a worker waited for its core (`gpt2edge_thread_wait_nanoseconds`, a read of /proc).
+    /// that sleeps is run as soon as it is woken. Measured with `tools/bench_contention.sh` (gpt2 int8 beside a
+    /// busy loop): workers that never slept fell from about 100 to 78 tok/s; a short spin of 2, 10 or 30 µs gave
+    /// 84/83, 91/90/93/88 and 75/85 tok/s.
+    static let sharedCoreSpinNanoseconds: UInt64 = 10_000
+    /// Jobs between two looks at the clock to see whether a contention window is over.
     static let jobsPerContentionCheck = 128
-    /// Checks a worker keeps the short spin for after it waited for its core, before it tries the long spin again.
+    /// The shortest window over which a worker judges whether it waited for its core
+    /// (`gpt2edge_thread_wait_nanoseconds`, a read of /proc): long enough that a kernel thread or another process
+    /// running for half a millisecond does not count as sharing (gpt2 runs 128 jobs in about 2 ms).
+    static let contentionWindowNanoseconds: UInt64 = 20_000_000
+    /// Windows a worker keeps the short spin for after it waited for its core, before it tries the long spin again.
     static let sharedCoreChecks = 64
 
     /// A pool running jobs on `threadCount` threads (at least 1; the caller is one of them).
@@ -144,10 +149,10 @@ public final class ThreadPool: @unchecked Sendable {
     }
 }
 
-/// One worker's view of whether another process shares its core. Every `jobsPerContentionCheck` jobs spent
-/// spinning long, it compares the time it waited for a CPU with the time that passed; more than a quarter, and the
-/// core counts as shared for the next `sharedCoreChecks` checks. Windows of short spins are not judged: a worker
-/// that sleeps waits for a CPU at every wake-up, shared or not. Where the system does not report waiting
+/// One worker's view of whether another process shares its core. Over each window of at least
+/// `contentionWindowNanoseconds` spent spinning long, it compares the time it waited for a CPU with the time that
+/// passed; more than a quarter, and the core counts as shared for the next `sharedCoreChecks` windows. Windows of
+/// short spins are not judged: a worker that sleeps waits for a CPU at every wake-up, shared or not. Where the system does not report waiting
 /// (`gpt2edge_thread_wait_nanoseconds` is -1) the core always counts as the worker's own.
 private struct ContentionWatch {
     private var jobs = 0
@@ -159,9 +164,11 @@ private struct ContentionWatch {
 
     mutating func jobFinished() {
         jobs += 1
-        guard jobs == ThreadPool.jobsPerContentionCheck, waited >= 0 else { return }
+        guard jobs >= ThreadPool.jobsPerContentionCheck, waited >= 0 else { return }
+        let now = DispatchTime.now().uptimeNanoseconds
+        guard now - time >= ThreadPool.contentionWindowNanoseconds else { return }
         jobs = 0
-        let nowWaited = gpt2edge_thread_wait_nanoseconds(), now = DispatchTime.now().uptimeNanoseconds
+        let nowWaited = gpt2edge_thread_wait_nanoseconds()
         if checksLeftShared > 0 {
             checksLeftShared -= 1
         } else if nowWaited - waited > Int64((now - time) / 4) {
