@@ -43,7 +43,8 @@ public enum MemoryBandwidth {
         return rates
     }
 
-    /// A sum over every byte of `bytes`, 128 bytes a step as two 64-byte loads (the tail one byte at a time).
+    /// A checksum of `bytes` (64-bit words added, 128 bytes a step as two 64-byte loads; the tail byte by byte),
+    /// there only so that every byte is loaded.
     private static func sumOfBytes(_ bytes: UnsafeRawBufferPointer) -> UInt64 {
         guard let base = bytes.baseAddress else { return 0 }
         var a = SIMD8<UInt64>(), b = SIMD8<UInt64>()
