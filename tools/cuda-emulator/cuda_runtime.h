@@ -7,7 +7,8 @@
 // hand) that run in turn up to each __syncthreads() or warp shuffle, which therefore act as barriers. Device memory is
 // host memory. What it checks that a real GPU would also refuse: more than 1024 threads per block, more than 48 KiB of
 // dynamic shared memory, a shuffle that reads a lane that has exited. What it cannot show: speed, races, the memory
-// model.
+// model. Its state (the fibers, the current thread and block, the shared memory) is per OS thread, so launches from
+// several threads at once (the test suites run in parallel in one process) do not see each other's fibers.
 #pragma once
 #include <math.h>
 #include <stddef.h>
@@ -23,7 +24,7 @@
 #define __device__
 #define __host__
 #define __forceinline__ inline
-#define __shared__ static   // blocks run one at a time, so one static array serves every block
+#define __shared__ static thread_local   // blocks run one at a time (per OS thread), so one array serves every block
 
 struct uint3 { unsigned x, y, z; };
 struct int4 { int x, y, z, w; };
@@ -44,7 +45,7 @@ struct cudaDeviceProp {
 };
 
 namespace g2e_emu {
-inline cudaError_t last_error = cudaSuccess;
+inline thread_local cudaError_t last_error = cudaSuccess;
 }
 
 static inline const char *cudaGetErrorString(cudaError_t error) {
@@ -163,14 +164,14 @@ struct Fiber {
     bool done = false;
 };
 
-inline Fiber fibers[1024];
-inline void *scheduler_sp = nullptr;
-inline unsigned current = 0, block_threads = 0;
-inline const std::function<void()> *body = nullptr;
-inline uint3 thread_index, block_index;
-inline dim3 block_dim, grid_dim;
-alignas(16) inline unsigned char dynamic_shared[shared_limit];
-inline float shuffle_slots[1024];
+inline thread_local Fiber fibers[1024];
+inline thread_local void *scheduler_sp = nullptr;
+inline thread_local unsigned current = 0, block_threads = 0;
+inline thread_local const std::function<void()> *body = nullptr;
+inline thread_local uint3 thread_index, block_index;
+inline thread_local dim3 block_dim, grid_dim;
+alignas(16) inline thread_local unsigned char dynamic_shared[shared_limit];
+inline thread_local float shuffle_slots[1024];
 
 [[noreturn]] static void fiber_entry() {
     (*body)();
