@@ -39,7 +39,7 @@ struct QuantizedActivations {
 /// Whole groups of 16 run in SIMD with tree reductions (half the time of lane-by-lane ones: decode quantizes
 /// every matrix's input on one thread while the others wait); other counts take the scalar loop.
 @inline(__always)
-private func quantizeGroup(_ x: UnsafeMutablePointer<Float>, count: Int, padTo: Int,
+func quantizeGroup(_ x: UnsafeMutablePointer<Float>, count: Int, padTo: Int,
                            into output: UnsafeMutablePointer<Int8>) -> (scale: Float, sum: Int32) {
     guard count % 16 == 0 else { return quantizeGroupScalar(x, count: count, padTo: padTo, into: output) }
     let input = UnsafeRawPointer(x), magic: Float = 12582912
@@ -64,7 +64,7 @@ private func quantizeGroup(_ x: UnsafeMutablePointer<Float>, count: Int, padTo: 
         let v = input.loadUnaligned(fromByteOffset: 4 &* i, as: SIMD16<Float>.self) * inverse + magic
         let q = unsafeBitCast(v, to: SIMD16<Int32>.self) &- 0x4B40_0000
         sums &+= q
-        out.storeBytes(of: SIMD16<Int8>(truncatingIfNeeded: q), toByteOffset: i, as: SIMD16<Int8>.self)
+        out.storeBytes(of: lowBytes(q), toByteOffset: i, as: SIMD16<Int8>.self)
         i &+= 16
     }
     let s8 = sums.lowHalf &+ sums.highHalf, s4 = s8.lowHalf &+ s8.highHalf

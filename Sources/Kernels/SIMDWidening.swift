@@ -39,6 +39,15 @@ func floats(_ v: SIMD16<Int32>) -> SIMD16<Float> {
     return result
 }
 
+/// The low byte of each of 16 Int32 lanes (`vpmovdb`): quantized activations, which fit in a byte. The standard
+/// library's `SIMD16<Int8>(truncatingIfNeeded:)` stayed an out-of-line generic call in the quantizing loop.
+@inline(__always)
+func lowBytes(_ v: SIMD16<Int32>) -> SIMD16<Int8> {
+    var result = SIMD16<Int8>()
+    for i in 0..<16 { result[i] = Int8(truncatingIfNeeded: v[i]) }
+    return result
+}
+
 /// 16 half-precision values as floats (`vcvtph2ps` with F16C; a conversion per lane on baseline x86-64).
 @inline(__always)
 func floats(_ h: SIMD16<Float16>) -> SIMD16<Float> {
