@@ -52,12 +52,10 @@ public enum Activation: String, Sendable, CaseIterable {
     func vector(_ x: SIMD16<Float>) -> SIMD16<Float>? {
         switch self {
         case .geluNew, .geluPyTorchTanh, .geluAccurate, .geluPythonTanh:
-            let cube: SIMD16<Float> = x * x * x
-            let inner: SIMD16<Float> = 0.7978845608028654 * (x + 0.044715 * cube)
-            return 0.5 * x * (1 + vectorTanh(inner))
+            return Self.geluTanh(x)
         case .geluFast:
-            let inner: SIMD16<Float> = x * 0.7978845608 * (1 + 0.044715 * x * x)
-            return 0.5 * x * (1 + vectorTanh(inner))
+            // 0.5 · x · (1 + tanh(u)) = x · σ(2u), as in `geluTanh`.
+            return x / (1 + vectorExp(-1.5957691216 * x * (1 + 0.044715 * x * x)))
         case .quickGelu:
             return x / (1 + vectorExp(-1.702 * x))
         case .silu, .swish:
@@ -75,17 +73,33 @@ public enum Activation: String, Sendable, CaseIterable {
         }
     }
 
+    /// GPT-2's gelu_new on 16 lanes, written as 0.5 · x · (1 + tanh(u)) = x · σ(2u) = x / (1 + e^(−2u)) with
+    /// u = √(2/π) · (x + 0.044715 · x³): one exponential and one division, no cancellation near 0 (the tanh form
+    /// needed a series there).
+    @inline(__always)
+    static func geluTanh(_ x: SIMD16<Float>) -> SIMD16<Float> {
+        let cube: SIMD16<Float> = x * x * x
+        return x / (1 + vectorExp(-1.5957691216057308 * (x + 0.044715 * cube)))
+    }
+
     /// Applies the function to the first `count` values in place, 16 at a time where it has a vector form.
     public func apply(_ values: FloatBuffer, count: Int, pool: ThreadPool) {
         precondition(values.count >= count)
         let chunk = 4096
         let base = values.base
         let vectorized = vector(SIMD16()) != nil
+        let isGeluTanh = [.geluNew, .geluPyTorchTanh, .geluAccurate, .geluPythonTanh].contains(self)
         pool.parallelFor((count + chunk - 1) / chunk) { c in
             var i = c * chunk
             let end = min(count, (c + 1) * chunk)
-            if vectorized {
-                let raw = UnsafeMutableRawPointer(base)
+            let raw = UnsafeMutableRawPointer(base)
+            if isGeluTanh {   // GPT-2's own, in a loop of its own so that nothing is left to a switch per vector
+                while i + 16 <= end {
+                    let x = raw.loadUnaligned(fromByteOffset: 4 * i, as: SIMD16<Float>.self)
+                    raw.storeBytes(of: Self.geluTanh(x), toByteOffset: 4 * i, as: SIMD16<Float>.self)
+                    i += 16
+                }
+            } else if vectorized {
                 while i + 16 <= end {
                     let x = raw.loadUnaligned(fromByteOffset: 4 * i, as: SIMD16<Float>.self)
                     raw.storeBytes(of: vector(x)!, toByteOffset: 4 * i, as: SIMD16<Float>.self)
