@@ -4,7 +4,8 @@ import Foundation
 /// their keys and values: query t (at position `past + t`) attends to positions 0...past+t.
 ///
 /// Each query of each head is one work item. A head size of 64 (every GPT-2 size) takes `attendOne64`, which keeps
-/// the query and the output in registers; other head sizes take `attendOne`.
+/// the query and the output in registers, or for a prompt of `Attention.blockedFrom` tokens or more,
+/// `promptAttention64`; other head sizes take `attendOne`.
 ///
 /// Layouts: query row t starts at `queries[queryOffset + t · queryStride]`, head h at `+ h · headDim`;
 /// output row t at `output[outputOffset + t · heads · headDim]`. Keys and values are read in whatever
@@ -18,7 +19,10 @@ public func causalAttention(queries: FloatBuffer, queryStride: Int, queryOffset:
     precondition(queryOffset >= 0 && queries.count >= queryOffset + (newTokens - 1) * queryStride + heads * headDim)
     precondition(outputOffset >= 0 && output.count >= outputOffset + newTokens * heads * headDim)
     let q = queries.base + queryOffset, y = output.base + outputOffset
-    if headDim == 64 {
+    if headDim == 64 && newTokens >= Attention.blockedFrom {
+        promptAttention64(q, queryStride: queryStride, newTokens: newTokens, past: past, keys: keys, values: values,
+                          heads: heads, scale: scale, output: y, pool: pool)
+    } else if headDim == 64 {
         pool.parallelFor(heads * newTokens) { item in
             let h = item % heads, t = item / heads
             attendOne64(q + t * queryStride + h * 64, position: past + t, head: h, keys: keys, values: values,
@@ -61,6 +65,92 @@ private func attendOne64(_ query: UnsafeMutablePointer<Float>, position: Int, he
     scores.deallocate()
 }
 
+/// Prompt attention for a head size of 64, four queries of one head per work item. Each head's keys are first
+/// transposed to float32 `[d][position]`, so that a block's scores against 16 keys are 64 multiply-adds into the
+/// 16 lanes, with no horizontal sum (per-query attention spends more on each key's horizontal sum than on its 64
+/// products); the values are then read once for the four queries.
+private func promptAttention64(_ q: UnsafeMutablePointer<Float>, queryStride: Int, newTokens: Int, past: Int,
+                               keys: KVStorage, values: KVStorage, heads: Int, scale: Float,
+                               output y: UnsafeMutablePointer<Float>, pool: ThreadPool) {
+    let total = past + newTokens, padded = (total + 15) / 16 * 16
+    let transposed = UnsafeMutablePointer<Float>.allocate(capacity: heads * 64 * padded)
+    defer { transposed.deallocate() }
+    pool.parallelFor(heads) { h in
+        let kt = transposed + h * 64 * padded
+        for j in 0..<total { keys.vector64(position: j, head: h).store(to: kt + j, stride: padded) }
+        for d in 0..<64 { (kt + d * padded + total).update(repeating: 0, count: padded - total) }
+    }
+    let blocks = (newTokens + 3) / 4
+    // The last blocks see the most keys: handed out first, so that no thread is left with a long one at the end.
+    pool.parallelFor(heads * blocks) { item in
+        let h = item % heads, block = blocks - 1 - item / heads
+        attendBlock64(q, queryStride: queryStride, firstToken: 4 * block, count: min(4, newTokens - 4 * block), past: past,
+                      head: h, transposedKeys: transposed + h * 64 * padded, keyStride: padded, values: values,
+                      heads: heads, scale: scale, output: y)
+    }
+}
+
+/// Queries `firstToken ..< firstToken + count` (count ≤ 4) of head `h`; a missing query repeats the last one and
+/// is not stored.
+private func attendBlock64(_ q: UnsafeMutablePointer<Float>, queryStride: Int, firstToken t0: Int, count: Int, past: Int,
+                           head h: Int, transposedKeys kt: UnsafeMutablePointer<Float>, keyStride: Int, values: KVStorage,
+                           heads: Int, scale: Float, output y: UnsafeMutablePointer<Float>) {
+    let seen = past + t0 + count, span = (seen + 15) / 16 * 16   // keys any query of the block sees
+    let q0 = q + t0 * queryStride + h * 64, q1 = q0 + min(1, count - 1) * queryStride
+    let q2 = q0 + min(2, count - 1) * queryStride, q3 = q0 + min(3, count - 1) * queryStride
+    let scores = UnsafeMutablePointer<Float>.allocate(capacity: 4 * span)
+    defer { scores.deallocate() }
+    let raw = UnsafeMutableRawPointer(scores), keysRaw = UnsafeRawPointer(kt)
+    for j in Swift.stride(from: 0, to: span, by: 16) {
+        var s0 = SIMD16<Float>(), s1 = SIMD16<Float>(), s2 = SIMD16<Float>(), s3 = SIMD16<Float>()
+        for d in 0..<64 {
+            let k = keysRaw.loadUnaligned(fromByteOffset: 4 &* (d &* keyStride &+ j), as: SIMD16<Float>.self)
+            s0.multiplyAdd(k, SIMD16(repeating: q0[d]))
+            s1.multiplyAdd(k, SIMD16(repeating: q1[d]))
+            s2.multiplyAdd(k, SIMD16(repeating: q2[d]))
+            s3.multiplyAdd(k, SIMD16(repeating: q3[d]))
+        }
+        raw.storeBytes(of: s0 * scale, toByteOffset: 4 &* j, as: SIMD16<Float>.self)
+        raw.storeBytes(of: s1 * scale, toByteOffset: 4 &* (span &+ j), as: SIMD16<Float>.self)
+        raw.storeBytes(of: s2 * scale, toByteOffset: 4 &* (2 &* span &+ j), as: SIMD16<Float>.self)
+        raw.storeBytes(of: s3 * scale, toByteOffset: 4 &* (3 &* span &+ j), as: SIMD16<Float>.self)
+    }
+    // Causal mask, then each query's numerators over all `span` positions (masked ones give 0).
+    var inverses = SIMD4<Float>()
+    for b in 0..<4 {
+        let row = scores + b * span, visible = past + t0 + min(b, count - 1) + 1
+        (row + visible).update(repeating: -.infinity, count: span - visible)
+        inverses[b] = softmaxNumerators(row, count: span, padded: span, maximum: maximum(row, count: span))
+    }
+    var o0 = Vector64.zero, o1 = Vector64.zero, o2 = Vector64.zero, o3 = Vector64.zero
+    for j in 0..<seen {
+        let v = values.vector64(position: j, head: h)
+        o0.add(v, times: scores[j])
+        o1.add(v, times: scores[span &+ j])
+        o2.add(v, times: scores[2 &* span &+ j])
+        o3.add(v, times: scores[3 &* span &+ j])
+    }
+    for b in 0..<count {
+        var o = b == 0 ? o0 : b == 1 ? o1 : b == 2 ? o2 : o3
+        o.scale(by: inverses[b])
+        o.store(to: y + (t0 + b) * heads * 64 + h * 64)
+    }
+}
+
+/// The largest of `values[0..<count]`, `count` a multiple of 16.
+@inline(__always)
+private func maximum(_ values: UnsafeMutablePointer<Float>, count: Int) -> Float {
+    let raw = UnsafeRawPointer(values)
+    var lanes = SIMD16<Float>(repeating: -.infinity)
+    for j in Swift.stride(from: 0, to: count, by: 16) {
+        let v = raw.loadUnaligned(fromByteOffset: 4 * j, as: SIMD16<Float>.self)
+        lanes.replace(with: v, where: v .> lanes)
+    }
+    var result = -Float.infinity
+    for i in 0..<16 { result = max(result, lanes[i]) }
+    return result
+}
+
 /// One query (at `position`) of one head over positions `0...position`, any head size.
 private func attendOne(_ query: UnsafeMutablePointer<Float>, position: Int, head h: Int, keys: KVStorage, values: KVStorage,
                        headDim: Int, scale: Float, output out: UnsafeMutablePointer<Float>) {
@@ -98,4 +188,6 @@ private func softmaxNumerators(_ scores: UnsafeMutablePointer<Float>, count: Int
 enum Attention {
     /// Positions ahead of the current one whose keys are prefetched.
     static let keysAhead = 16
+    /// New tokens from which a head size of 64 takes the blocked prompt path (`promptAttention64`).
+    static let blockedFrom = 8
 }

@@ -56,4 +56,15 @@ struct Vector64 {
         raw.storeBytes(of: c, toByteOffset: 128, as: SIMD16<Float>.self)
         raw.storeBytes(of: d, toByteOffset: 192, as: SIMD16<Float>.self)
     }
+
+    /// Writes the 64 floats `stride` floats apart: `pointer[i · stride] = self[i]` (a column of transposed keys).
+    @inline(__always)
+    func store(to pointer: UnsafeMutablePointer<Float>, stride: Int) {
+        for i in 0..<16 {
+            pointer[i &* stride] = a[i]
+            pointer[(16 &+ i) &* stride] = b[i]
+            pointer[(32 &+ i) &* stride] = c[i]
+            pointer[(48 &+ i) &* stride] = d[i]
+        }
+    }
 }

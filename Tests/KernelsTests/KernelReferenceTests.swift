@@ -85,7 +85,9 @@ import Testing
     @Test(arguments: [(heads: 25, headDim: 64, past: 0, new: 7), (heads: 3, headDim: 32, past: 5, new: 1),
                       (heads: 12, headDim: 64, past: 40, new: 3), (heads: 1, headDim: 5, past: 2, new: 4),
                       (heads: 2, headDim: 24, past: 70, new: 2), (heads: 4, headDim: 64, past: 33, new: 1),
-                      (heads: 2, headDim: 64, past: 17, new: 5)],
+                      (heads: 2, headDim: 64, past: 17, new: 5),
+                      // The blocked prompt path (8 new tokens or more): a last block of 1 and of 2 queries.
+                      (heads: 3, headDim: 64, past: 0, new: 21), (heads: 2, headDim: 64, past: 19, new: 10)],
           [KVStorage.Precision.f32, .f16, .int8])
     func causalAttentionMatchesScalarLoop(shape: (heads: Int, headDim: Int, past: Int, new: Int), precision: KVStorage.Precision) {
         let (heads, headDim, past, new) = shape
