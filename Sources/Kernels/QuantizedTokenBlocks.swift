@@ -48,7 +48,13 @@ struct QuantizedTokenBlocks {
                 record.storeBytes(of: offset &* sum, toByteOffset: scalesOffset + 16 + 4 * lane, as: Int32.self)
             }
         }
-        if tokens < 8 { for t in 0..<tokens { quantize(t) } } else { pool.parallelFor(tokens, quantize) }
+        // A block's four tokens share cache lines, so a work item is a whole block (two threads writing
+        // neighbouring tokens made the lines bounce between cores).
+        if tokens < 8 {
+            for t in 0..<tokens { quantize(t) }
+        } else {
+            pool.parallelFor(blocks) { b in for t in (4 * b)..<min(tokens, 4 * b + 4) { quantize(t) } }
+        }
     }
 
     /// The first record of a block of four tokens; group g's record is `g · recordBytes` further.
