@@ -12,8 +12,9 @@ struct Bench: ParsableCommand {
         The same run measures memory read bandwidth by reading the model's weights (the bytes decode reads) on the
         same threads, two passes before each repetition and two after the last, and takes the median: a host's
         bandwidth drifts and spikes, so the passes sample the same minutes as decode. With --low-memory, whose
-        weights are not resident, it reads a 256 MiB buffer after the repetitions instead. Decode's share of the
-        ceiling is (weight bytes read per token × decode tok/s) ÷ bandwidth. Peak RSS is taken before any buffer
+        weights are not resident, it reads a 256 MiB buffer after the repetitions instead; with --device cuda it
+        reads nothing. Decode's share of the ceiling is (weight bytes read per token × decode tok/s) ÷ bandwidth.
+        Peak RSS is taken before any buffer
         is allocated, so it is the model's.
         """
     )
@@ -48,8 +49,10 @@ struct Bench: ParsableCommand {
         var promptRates: [Double] = [], decodeRates: [Double] = []
         let resident = model.network.weights.residentMatrices, pool = model.network.pool
         var bandwidthPasses: [Double] = []
+        // The probe measures the CPU's ceiling; on a GPU it would only cost seconds.
+        let onCPU = model.accelerator == nil
         for _ in 0..<repetitions {
-            if !resident.isEmpty { bandwidthPasses += MemoryBandwidth.readPasses(over: resident, passes: 2, pool: pool) }
+            if onCPU && !resident.isEmpty { bandwidthPasses += MemoryBandwidth.readPasses(over: resident, passes: 2, pool: pool) }
             var sequence = ModelSequence(model: model)   // on the GPU when one is attached (--device)
             var start = DispatchTime.now().uptimeNanoseconds
             var logits = try sequence.forward(tokens)
@@ -61,17 +64,19 @@ struct Bench: ParsableCommand {
             decodeRates.append(Double(generate) / (Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9))
         }
         let peak = ProcessMemory.peakResidentBytes
-        bandwidthPasses += resident.isEmpty ? MemoryBandwidth.readPasses(passes: 5, pool: pool)
-            : MemoryBandwidth.readPasses(over: resident, passes: 2, pool: pool)
-        let bandwidth = median(bandwidthPasses)
-        let probe = String(format: "median of %d passes over the %@; best %.1f GB/s", bandwidthPasses.count,
-                           resident.isEmpty ? "buffer of 256 MiB" : "model weights", bandwidthPasses.max()! / 1e9)
+        if onCPU {
+            bandwidthPasses += resident.isEmpty ? MemoryBandwidth.readPasses(passes: 5, pool: pool)
+                : MemoryBandwidth.readPasses(over: resident, passes: 2, pool: pool)
+        }
+        let bandwidth = onCPU ? median(bandwidthPasses) : 0
+        let probe = onCPU ? String(format: "median of %d passes over the %@; best %.1f GB/s", bandwidthPasses.count,
+                                   resident.isEmpty ? "buffer of 256 MiB" : "model weights", bandwidthPasses.max()! / 1e9)
+            : "not run: prompt and decode ran on the GPU"
         let dispatch = dispatchSeconds(model.network.pool)
         let bytesPerToken = model.network.weights.bytesPerToken
         let decodeMean = mean(decodeRates)
         let ceiling = bandwidth / Double(bytesPerToken)
         let scheme = schemeDescription(model)
-        let onCPU = model.accelerator == nil
         if json {
             print(try jsonText([
                 "model": model.source, "scheme": scheme, "kernel": kernel(model)?.rawValue ?? NSNull(), "threads": model.network.pool.threadCount,
@@ -80,7 +85,7 @@ struct Bench: ParsableCommand {
                 "prompt_tokens_per_second": ["mean": mean(promptRates), "sd": standardDeviation(promptRates)],
                 "decode_tokens_per_second": ["mean": decodeMean, "sd": standardDeviation(decodeRates)],
                 "load_ms": model.loadSeconds * 1000, "peak_rss_bytes": peak ?? 0,
-                "weight_bytes_per_token": bytesPerToken, "read_bandwidth_bytes_per_second": bandwidth,
+                "weight_bytes_per_token": bytesPerToken, "read_bandwidth_bytes_per_second": onCPU ? bandwidth : NSNull(),
                 "read_bandwidth_passes_bytes_per_second": bandwidthPasses, "bandwidth_probe": probe,
                 // The ceiling is the CPU's; on a GPU it says nothing about decode.
                 "decode_ceiling_tokens_per_second": onCPU ? ceiling : NSNull(), "decode_share_of_ceiling": onCPU ? decodeMean / ceiling : NSNull(),

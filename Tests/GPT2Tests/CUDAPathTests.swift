@@ -95,6 +95,12 @@ import TestSupport
         let bench = try CommandRunner.run("gpt2-edge", ["bench", "-m", gqz, "-p", "8", "-n", "4", "-r", "1", "--device", "cuda"], environment: environment)
         #expect(bench.status == 0 && bench.standardOutput.contains("device CPU emulation") && !bench.standardOutput.contains("% of it"),
                 "\(bench.standardOutput)\(bench.standardError)")
+        // No bandwidth probe on a GPU run: the CPU's ceiling says nothing there.
+        let json = try CommandRunner.run("gpt2-edge", ["bench", "-m", gqz, "-p", "8", "-n", "4", "-r", "1", "--device", "cuda", "--json"],
+                                         environment: environment)
+        let object = try JSONSerialization.jsonObject(with: Data(json.standardOutput.utf8)) as! [String: Any]
+        #expect(object["read_bandwidth_bytes_per_second"] is NSNull && (object["read_bandwidth_passes_bytes_per_second"] as! [Double]).isEmpty,
+                "\(json.standardOutput)")
     }
 
     /// The CUDA sources under AddressSanitizer on the emulator: prompts that span several tiles of the prompt kernel
