@@ -13,6 +13,21 @@ public enum MemoryBandwidth {
         readPasses(matrices.map(\.payload), passes: passes, pool: pool)
     }
 
+    /// The rate, in weight bytes per second, of each of `passes` passes of decode's matrix products alone: every
+    /// matrix times one token, back to back, with nothing between them. Set against `readPasses(over:)`, it tells
+    /// the kernels' own streaming from what the rest of a decode step (attention, norms, waits) costs.
+    public static func productPasses(over matrices: [WeightMatrix], passes: Int, pool: ThreadPool) -> [Double] {
+        let inputs = FloatBuffer(count: matrices.map(\.inFeatures).max() ?? 0)
+        let outputs = FloatBuffer(count: matrices.map(\.outFeatures).max() ?? 0)
+        inputs.write((0..<inputs.count).map { Float($0 % 7) - 3 })
+        let totalBytes = Double(matrices.reduce(0) { $0 + $1.byteCount })
+        return (0..<passes).map { _ in
+            let start = DispatchTime.now().uptimeNanoseconds
+            for matrix in matrices { matrix.apply(input: inputs, rows: 1, bias: nil, output: outputs, pool: pool) }
+            return totalBytes / (Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9)
+        }
+    }
+
     /// The read bandwidth of each of `passes` passes over a `bytes`-long buffer allocated for the purpose (for
     /// when the weights are not resident, as with layer streaming).
     public static func readPasses(bytes: Int = 256 << 20, passes: Int, pool: ThreadPool) -> [Double] {

@@ -30,6 +30,9 @@ struct Bench: ParsableCommand {
     @Option(name: [.customShort("r"), .customLong("repetitions")], help: "Repetitions (mean ± sd are reported).")
     var repetitions: Int = 3
 
+    @Flag(help: "Also time decode's matrix products alone, two passes after each probe pair, to tell the kernels' streaming from the rest of a decode step.")
+    var products = false
+
     @Flag(help: "Print one JSON object.")
     var json = false
 
@@ -48,11 +51,14 @@ struct Bench: ParsableCommand {
         let tokens = (0..<prompt).map { ($0 &* 7919 &+ 13) % config.vocabularySize }
         var promptRates: [Double] = [], decodeRates: [Double] = []
         let resident = model.network.weights.residentMatrices, pool = model.network.pool
-        var bandwidthPasses: [Double] = []
+        var bandwidthPasses: [Double] = [], productPasses: [Double] = []
         // The probe measures the CPU's ceiling; on a GPU it would only cost seconds.
         let onCPU = model.accelerator == nil
         for _ in 0..<repetitions {
-            if onCPU && !resident.isEmpty { bandwidthPasses += MemoryBandwidth.readPasses(over: resident, passes: 2, pool: pool) }
+            if onCPU && !resident.isEmpty {
+                bandwidthPasses += MemoryBandwidth.readPasses(over: resident, passes: 2, pool: pool)
+                if products { productPasses += MemoryBandwidth.productPasses(over: resident, passes: 2, pool: pool) }
+            }
             var sequence = ModelSequence(model: model)   // on the GPU when one is attached (--device)
             var start = DispatchTime.now().uptimeNanoseconds
             var logits = try sequence.forward(tokens)
@@ -67,7 +73,9 @@ struct Bench: ParsableCommand {
         if onCPU {
             bandwidthPasses += resident.isEmpty ? MemoryBandwidth.readPasses(passes: 5, pool: pool)
                 : MemoryBandwidth.readPasses(over: resident, passes: 2, pool: pool)
+            if products && !resident.isEmpty { productPasses += MemoryBandwidth.productPasses(over: resident, passes: 2, pool: pool) }
         }
+        let productRate = productPasses.isEmpty ? nil : median(productPasses)
         let bandwidth = onCPU ? median(bandwidthPasses) : 0
         let probe = onCPU ? String(format: "median of %d passes over the %@; best %.1f GB/s", bandwidthPasses.count,
                                    resident.isEmpty ? "buffer of 256 MiB" : "model weights", bandwidthPasses.max()! / 1e9)
@@ -87,6 +95,7 @@ struct Bench: ParsableCommand {
                 "load_ms": model.loadSeconds * 1000, "peak_rss_bytes": peak ?? 0,
                 "weight_bytes_per_token": bytesPerToken, "read_bandwidth_bytes_per_second": onCPU ? bandwidth : NSNull(),
                 "read_bandwidth_passes_bytes_per_second": bandwidthPasses, "bandwidth_probe": probe,
+                "matrix_products_bytes_per_second": productRate ?? NSNull(), "matrix_products_passes_bytes_per_second": productPasses,
                 // The ceiling is the CPU's; on a GPU it says nothing about decode.
                 "decode_ceiling_tokens_per_second": onCPU ? ceiling : NSNull(), "decode_share_of_ceiling": onCPU ? decodeMean / ceiling : NSNull(),
                 "pool_dispatch_microseconds": dispatch * 1e6, "memory_plan": plan.dictionary,
@@ -106,6 +115,10 @@ struct Bench: ParsableCommand {
             print(String(format: "load %.0f ms, peak RSS %@; weights read per token %.1f MB; read bandwidth %.1f GB/s (%@) → decode ceiling %.1f tok/s; decode at %.0f%% of it",
                          model.loadSeconds * 1000, ProcessMemory.format(peak), Double(bytesPerToken) / 1e6, bandwidth / 1e9, probe,
                          ceiling, 100 * decodeMean / ceiling))
+            if let productRate {
+                print(String(format: "matrix products alone: %.1f GB/s (median of %d passes), %.0f%% of the read bandwidth",
+                             productRate / 1e9, productPasses.count, 100 * productRate / bandwidth))
+            }
         }
         print(String(format: "memory plan %.1f MiB (weights %.1f, KV cache %.1f, activations %.1f, tokenizer %.1f, runtime %.1f) against a measured peak of %@",
                      Double(plan.total) / 1_048_576, Double(plan.weights) / 1_048_576, Double(plan.kvCache) / 1_048_576,

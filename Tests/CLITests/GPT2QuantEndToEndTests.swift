@@ -128,8 +128,15 @@ import TestSupport
         #expect((object["weight_bytes_per_token"] as! Int) > 0 && object["scheme"] as? String == "f32")
         let share = object["decode_share_of_ceiling"] as! Double
         #expect(share > 0 && share < 1.5)
+        #expect(object["matrix_products_bytes_per_second"] is NSNull)   // only with --products
         let text = try CommandRunner.run("gpt2-edge", ["bench", "-p", "4", "-n", "4", "-r", "1"])   // the built-in model
         #expect(text.status == 0 && text.standardOutput.contains("| tg4 |") && text.standardOutput.contains("q8/g32"), "\(text.standardOutput)")
+        // --products times the matrix products alone, two passes beside each pair of probe passes.
+        let products = try CommandRunner.run("gpt2-edge", ["bench", "-p", "4", "-n", "4", "-r", "2", "--products", "--json"])
+        let timed = try JSONSerialization.jsonObject(with: Data(products.standardOutput.utf8)) as! [String: Any]
+        let productPasses = timed["matrix_products_passes_bytes_per_second"] as! [Double]
+        #expect(products.status == 0 && productPasses.count == 2 * 2 + 2 && productPasses.allSatisfy { $0 > 0 }, "\(products.standardOutput)")
+        #expect((timed["matrix_products_bytes_per_second"] as! Double) > 1e8)
         // GPT2EDGE_KERNEL picks the kernels of an int8 model (the portable C twin of the dot product where the
         // build lacks the instruction), and the report names them.
         for kernel in ["float", "integer"] {
