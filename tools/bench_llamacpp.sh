@@ -46,7 +46,7 @@ mkdir -p "$WORK"
 
 median() { python3 -c 'import statistics, sys; print(statistics.median(float(v) for v in sys.argv[1:]))' "$@"; }
 
-echo "| model | ours | llama.cpp | threads | ours pp$PROMPT | llama.cpp pp$PROMPT | pp ratio | ours tg$GEN | llama.cpp tg$GEN @ d$PROMPT | tg ratio | ours MiB | llama.cpp MiB |"
+echo "| model | ours | llama.cpp | threads | ours pp$PROMPT | llama.cpp pp$PROMPT | pp ratio | ours tg$GEN | llama.cpp tg$GEN @ d$PROMPT | tg ratio | ours file MiB | llama.cpp file MiB |"
 echo "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"
 for model in $MODELS; do
     [ -f "$WORK/$model/model.safetensors" ] || python3 tools/make_checkpoint.py --arch "$model" --out "$WORK/$model" >&2
