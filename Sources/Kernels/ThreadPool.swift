@@ -31,11 +31,24 @@ public final class ThreadPool: @unchecked Sendable {
     static let contentionWindowNanoseconds: UInt64 = 20_000_000
     /// Windows a worker keeps the short spin for after it waited for its core, before it tries the long spin again.
     static let sharedCoreChecks = 64
+    /// How long a worker that waited for its core sits jobs out, leaving their items to the others, before it
+    /// joins again and judges one more window. Beside a busy loop on two cores, two threads that both took items
+    /// decoded gpt2 at 120 tok/s where one thread alone ran at 175: the caller waited at every job's end for the
+    /// items of a worker the scheduler had set aside.
+    static let sitOutNanoseconds: UInt64 = 500_000_000
+    /// The share of a window a worker must have waited for its core to sit out: beside a busy loop windows read
+    /// 50%; with the machine to itself most read 0 but a few read up to 29% (kernel threads, the scheduler moving
+    /// threads), which the short spin tolerates but a half-second sit-out would not.
+    static let sitOutWaitShare = 0.4
 
     /// A pool running jobs on `threadCount` threads (at least 1; the caller is one of them).
-    public init(threadCount: Int) {
+    public convenience init(threadCount: Int) { self.init(threadCount: threadCount, waitShareForTesting: nil) }
+
+    /// `waitShareForTesting`, when set, replaces what each worker reads of its waits for a CPU (the share of each
+    /// window), so tests can make workers sit out on any machine.
+    init(threadCount: Int, waitShareForTesting: Double?) {
         self.threadCount = max(1, threadCount)
-        shared = SharedState(workers: self.threadCount - 1)
+        shared = SharedState(workers: self.threadCount - 1, waitShareForTesting: waitShareForTesting)
         for index in 1..<self.threadCount {
             let thread = Thread { [shared] in shared.workerLoop() }   // workers keep the state, not the pool
             thread.name = "gpt2-edge-worker-\(index)"
@@ -45,6 +58,9 @@ public final class ThreadPool: @unchecked Sendable {
     }
 
     deinit { shared.shutDown() }
+
+    /// How many times a worker has sat jobs out because another process needed its core (`sitOutNanoseconds`).
+    public var sitOuts: Int { shared.sitOuts.load(ordering: .relaxed) }
 
     /// Runs `body(i)` for every i in 0..<count across the pool and returns when all are done.
     public func parallelFor(_ count: Int, _ body: (Int) -> Void) {
@@ -63,12 +79,21 @@ public final class ThreadPool: @unchecked Sendable {
         let nextItem = Atomic<Int>(0)
         let busyWorkers = Atomic<Int>(0)
         let liveWorkers: Atomic<Int>
+        let sitOuts = Atomic<Int>(0)
         var itemCount = 0
         var job: ((Int) -> Void)?
         var shuttingDown = false
+        /// Workers that take jobs (the others sit out); guarded by `condition`.
+        var activeWorkers: Int
+        /// Where a sitting-out worker waits, apart from `condition` so that posting a job does not wake it.
+        let sitOutCondition = NSCondition()
 
-        init(workers: Int) {
+        let waitShareForTesting: Double?
+
+        init(workers: Int, waitShareForTesting: Double?) {
+            self.waitShareForTesting = waitShareForTesting
             self.workers = workers
+            activeWorkers = workers
             liveWorkers = Atomic<Int>(workers)
         }
 
@@ -77,7 +102,7 @@ public final class ThreadPool: @unchecked Sendable {
             job = body
             itemCount = count
             nextItem.store(0, ordering: .sequentiallyConsistent)
-            busyWorkers.store(workers, ordering: .sequentiallyConsistent)
+            busyWorkers.store(activeWorkers, ordering: .sequentiallyConsistent)
             generation.add(1, ordering: .sequentiallyConsistent)
             condition.broadcast()
             condition.unlock()
@@ -103,8 +128,14 @@ public final class ThreadPool: @unchecked Sendable {
 
         func workerLoop() {
             var seen = 0
-            var contention = ContentionWatch()
+            var contention = ContentionWatch(waitShareForTesting: waitShareForTesting)
             while true {
+                // A worker that had to wait for its core leaves the items to the others for a while.
+                if contention.coreIsShared && contention.lastWaitShare > ThreadPool.sitOutWaitShare, let current = sitOut(seen: seen) {
+                    seen = current
+                    contention.restart()
+                    continue
+                }
                 // Spin first: decode issues hundreds of small jobs per token.
                 spinWhileIdle(seen: seen, nanoseconds: contention.coreIsShared ? ThreadPool.sharedCoreSpinNanoseconds : ThreadPool.spinNanoseconds)
                 condition.lock()
@@ -127,6 +158,30 @@ public final class ThreadPool: @unchecked Sendable {
             }
         }
 
+        /// Takes no jobs for `ThreadPool.sitOutNanoseconds` (or until shutdown) and returns the job generation
+        /// current when it joins again, which it must not run: that job was counted without it. Returns nil, without
+        /// waiting, when a job newer than `seen` was posted (it counted this worker, which must run it), or when
+        /// another worker is already out (so that two busy processes on four cores do not leave one thread).
+        func sitOut(seen: Int) -> Int? {
+            condition.lock()
+            guard generation.load(ordering: .acquiring) == seen, activeWorkers == workers, !shuttingDown else {
+                condition.unlock()
+                return nil
+            }
+            activeWorkers -= 1
+            condition.unlock()
+            sitOuts.add(1, ordering: .relaxed)
+            let deadline = Date(timeIntervalSinceNow: Double(ThreadPool.sitOutNanoseconds) / 1e9)
+            sitOutCondition.lock()
+            while !shuttingDown && Date() < deadline { _ = sitOutCondition.wait(until: deadline) }
+            sitOutCondition.unlock()
+            condition.lock()
+            activeWorkers += 1
+            let current = generation.load(ordering: .acquiring)
+            condition.unlock()
+            return current
+        }
+
         /// Waits, spinning, until a job newer than `seen` is posted or `nanoseconds` pass.
         func spinWhileIdle(seen: Int, nanoseconds: UInt64) {
             let start = DispatchTime.now().uptimeNanoseconds
@@ -144,6 +199,9 @@ public final class ThreadPool: @unchecked Sendable {
             shuttingDown = true
             condition.broadcast()
             condition.unlock()
+            sitOutCondition.lock()
+            sitOutCondition.broadcast()
+            sitOutCondition.unlock()
             while liveWorkers.load(ordering: .acquiring) > 0 { sched_yield() }
         }
     }
@@ -157,10 +215,21 @@ public final class ThreadPool: @unchecked Sendable {
 private struct ContentionWatch {
     private var jobs = 0
     private var waited = gpt2edge_thread_wait_nanoseconds()
+    private let waitShareForTesting: Double?
+
+    init(waitShareForTesting: Double? = nil) { self.waitShareForTesting = waitShareForTesting }
     private var time = DispatchTime.now().uptimeNanoseconds
     private var checksLeftShared = 0
 
     var coreIsShared: Bool { checksLeftShared > 0 }
+    /// The share of the last judged window that the worker spent waiting for a CPU.
+    private(set) var lastWaitShare = 0.0
+
+    /// Starts a fresh window (after sitting out, whose waits say nothing about the core).
+    mutating func restart() {
+        (jobs, checksLeftShared, lastWaitShare) = (0, 0, 0)
+        (waited, time) = (gpt2edge_thread_wait_nanoseconds(), DispatchTime.now().uptimeNanoseconds)
+    }
 
     mutating func jobFinished() {
         jobs += 1
@@ -171,8 +240,10 @@ private struct ContentionWatch {
         let nowWaited = gpt2edge_thread_wait_nanoseconds()
         if checksLeftShared > 0 {
             checksLeftShared -= 1
-        } else if nowWaited - waited > Int64((now - time) / 4) {
-            checksLeftShared = ThreadPool.sharedCoreChecks
+            lastWaitShare = 0
+        } else {
+            lastWaitShare = waitShareForTesting ?? Double(nowWaited - waited) / Double(now - time)
+            if lastWaitShare > 0.25 { checksLeftShared = ThreadPool.sharedCoreChecks }
         }
         (waited, time) = (nowWaited, now)
     }

@@ -98,7 +98,7 @@ struct Bench: ParsableCommand {
                 "matrix_products_bytes_per_second": productRate ?? NSNull(), "matrix_products_passes_bytes_per_second": productPasses,
                 // The ceiling is the CPU's; on a GPU it says nothing about decode.
                 "decode_ceiling_tokens_per_second": onCPU ? ceiling : NSNull(), "decode_share_of_ceiling": onCPU ? decodeMean / ceiling : NSNull(),
-                "pool_dispatch_microseconds": dispatch * 1e6, "memory_plan": plan.dictionary,
+                "pool_dispatch_microseconds": dispatch * 1e6, "pool_sit_outs": pool.sitOuts, "memory_plan": plan.dictionary,
             ]))
             return
         }
@@ -124,7 +124,8 @@ struct Bench: ParsableCommand {
                      Double(plan.total) / 1_048_576, Double(plan.weights) / 1_048_576, Double(plan.kvCache) / 1_048_576,
                      Double(plan.activations) / 1_048_576, Double(plan.tokenizer) / 1_048_576, Double(plan.runtime) / 1_048_576,
                      ProcessMemory.format(peak)))
-        print(String(format: "thread pool: %.2f µs per dispatch (an empty job of one item per thread, mean of 20000)", dispatch * 1e6))
+        print(String(format: "thread pool: %.2f µs per dispatch (an empty job of one item per thread, mean of 20000); a worker sat out %d times (another process needed its core)",
+                     dispatch * 1e6, pool.sitOuts))
     }
 
     /// Seconds one `parallelFor` costs with nothing to do: the pool's fixed price per kernel call.

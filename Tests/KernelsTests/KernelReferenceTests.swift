@@ -197,6 +197,26 @@ import Testing
         #expect(counter.array().reduce(0, +) == Float((0..<20_000).reduce(0) { $0 + 1 + $1 % 7 }))
     }
 
+    /// Jobs back to back while the workers read every window as half spent waiting for a CPU, so they sit jobs out
+    /// (`ThreadPool.sitOutNanoseconds`) and join again: every item still runs exactly once, and no job waits for a
+    /// worker that left (a worker that sat out a job it had been counted for hung `bench` once; this test hangs
+    /// without the check).
+    @Test(arguments: [2, 4])
+    func threadPoolSurvivesWorkersSittingOut(threads: Int) {
+        let pool = ThreadPool(threadCount: threads, waitShareForTesting: 0.5)
+        let counter = FloatBuffer(count: 8)
+        var expected = 0
+        let start = DispatchTime.now().uptimeNanoseconds
+        var job = 0
+        while DispatchTime.now().uptimeNanoseconds - start < 1_500_000_000 {
+            pool.parallelFor(1 + job % 8) { counter.base[$0] += 1 }
+            expected += 1 + job % 8
+            job += 1
+        }
+        #expect(counter.array().reduce(0, +) == Float(expected))
+        #expect(pool.sitOuts >= 2)   // out, back, and out again
+    }
+
     /// The pool tells a shared core from its own by the time its workers wait for a CPU; Linux reports it, and the
     /// count only grows.
     @Test func threadWaitTimeIsReported() {
