@@ -15,8 +15,8 @@ func integerPanelLinear(input: UnsafeMutablePointer<Float>, tokens: Int, matrix:
         ? max(1, QuantizedLinearLayout.decodeRowsPerChunk(rows: matrix.packedRows, threads: pool.threadCount) / height) : 1
     let items = (panels + panelsPerItem - 1) / panelsPerItem
     if tokens == 1 {
-        let activations = QuantizedActivations(input, tokens: 1, columns: matrix.columns, groupSize: matrix.groupSize,
-                                               offset: matrix.storedOffset, pool: pool)
+        let activations = QuantizedActivations(input, columns: matrix.columns, groupSize: matrix.groupSize,
+                                               offset: matrix.storedOffset)
         defer { activations.deallocate() }
         pool.parallelFor(items) { item in
             for p in (item * panelsPerItem)..<min(panels, (item + 1) * panelsPerItem) {

@@ -1,34 +1,27 @@
-/// Tokens quantized for the integer kernels, per weight group as llama.cpp's q8_0: scale = max|x| / 127,
-/// values x / scale rounded half to even, zero past the last column so partial groups need no tail.
-/// `offsetSums[t, g]` = offset · Σ values of the group: what the weights' unsigned storage adds to each
-/// group's integer dot product (`QuantizedMatrix.storedOffset`), subtracted once per group.
+/// One token quantized for the decode kernel, per weight group as llama.cpp's q8_0: scale = max|x| / 127, values
+/// x / scale rounded half to even, zero past the last column so partial groups need no tail. `offsetSums[g]` =
+/// offset · Σ values of group g: what the weights' unsigned storage adds to each group's integer dot product
+/// (`QuantizedMatrix.storedOffset`), subtracted once per group. Prompts use `QuantizedTokenBlocks`.
 struct QuantizedActivations {
-    /// `tokens × stride` signed bytes; `stride` = whole groups of columns.
+    /// Signed bytes, whole groups of columns.
     let values: UnsafeMutablePointer<Int8>
-    /// `tokens × groups`.
+    /// One per group.
     let scales: UnsafeMutablePointer<Float>
-    /// `tokens × groups`.
+    /// One per group.
     let offsetSums: UnsafeMutablePointer<Int32>
-    let stride: Int
-    let groups: Int
 
-    init(_ x: UnsafeMutablePointer<Float>, tokens: Int, columns: Int, groupSize: Int, offset: Int32, pool: ThreadPool) {
-        groups = (columns + groupSize - 1) / groupSize
-        stride = groups * groupSize
-        values = .allocate(capacity: tokens * stride)
-        scales = .allocate(capacity: tokens * groups)
-        offsetSums = .allocate(capacity: tokens * groups)
-        let (values, scales, offsetSums, stride, groups) = (values, scales, offsetSums, stride, groups)
-        let quantize = { (t: Int) in
-            for g in 0..<groups {
-                let start = g * groupSize, index = t * groups + g
-                let (scale, sum) = quantizeGroup(x + t * columns + start, count: min(groupSize, columns - start),
-                                                 padTo: groupSize, into: values + t * stride + start)
-                scales[index] = scale
-                offsetSums[index] = offset &* sum
-            }
+    init(_ x: UnsafeMutablePointer<Float>, columns: Int, groupSize: Int, offset: Int32) {
+        let groups = (columns + groupSize - 1) / groupSize
+        values = .allocate(capacity: groups * groupSize)
+        scales = .allocate(capacity: groups)
+        offsetSums = .allocate(capacity: groups)
+        for g in 0..<groups {
+            let start = g * groupSize
+            let (scale, sum) = quantizeGroup(x + start, count: min(groupSize, columns - start), padTo: groupSize,
+                                             into: values + start)
+            scales[g] = scale
+            offsetSums[g] = offset &* sum
         }
-        if tokens < 8 { for t in 0..<tokens { quantize(t) } } else { pool.parallelFor(tokens, quantize) }
     }
 
     func deallocate() { values.deallocate(); scales.deallocate(); offsetSums.deallocate() }

@@ -23,9 +23,8 @@ struct QuantizedTokenBlocks {
         self.groups = groups
         self.groupSize = groupSize
         self.blocks = blocks
-        let recordBytes = Self.tokensPerBlock * groupSize + 32, scalesOffset = Self.tokensPerBlock * groupSize
-        records = .allocate(byteCount: blocks * groups * recordBytes, alignment: 64)
-        let records = records
+        records = .allocate(byteCount: blocks * groups * (Self.tokensPerBlock * groupSize + 32), alignment: 64)
+        let (records, recordBytes, scalesOffset) = (records, self.recordBytes, self.scalesOffset)
         let padding = blocks * 4 - tokens
         if padding > 0 {
             let lastBlock = records + (blocks - 1) * groups * recordBytes

@@ -209,17 +209,18 @@ public final class ThreadPool: @unchecked Sendable {
 
 /// One worker's view of whether another process shares its core. Over each window of at least
 /// `contentionWindowNanoseconds` spent spinning long, it compares the time it waited for a CPU with the time that
-/// passed; more than a quarter, and the core counts as shared for the next `sharedCoreChecks` windows. Windows of
-/// short spins are not judged: a worker that sleeps waits for a CPU at every wake-up, shared or not. Where the system does not report waiting
+/// passed; more than a quarter, and the core counts as shared for the next `sharedCoreChecks` windows (the worker
+/// also sits out if it was more than `sitOutWaitShare`). Windows of short spins are not judged: a worker that
+/// sleeps waits for a CPU at every wake-up, shared or not. Where the system does not report waiting
 /// (`gpt2edge_thread_wait_nanoseconds` is -1) the core always counts as the worker's own.
 private struct ContentionWatch {
     private var jobs = 0
     private var waited = gpt2edge_thread_wait_nanoseconds()
-    private let waitShareForTesting: Double?
-
-    init(waitShareForTesting: Double? = nil) { self.waitShareForTesting = waitShareForTesting }
     private var time = DispatchTime.now().uptimeNanoseconds
     private var checksLeftShared = 0
+    private let waitShareForTesting: Double?
+
+    init(waitShareForTesting: Double?) { self.waitShareForTesting = waitShareForTesting }
 
     var coreIsShared: Bool { checksLeftShared > 0 }
     /// The share of the last judged window that the worker spent waiting for a CPU.

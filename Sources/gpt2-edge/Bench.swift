@@ -14,8 +14,7 @@ struct Bench: ParsableCommand {
         bandwidth drifts and spikes, so the passes sample the same minutes as decode. With --low-memory, whose
         weights are not resident, it reads a 256 MiB buffer after the repetitions instead; with --device cuda it
         reads nothing. Decode's share of the ceiling is (weight bytes read per token × decode tok/s) ÷ bandwidth.
-        Peak RSS is taken before any buffer
-        is allocated, so it is the model's.
+        Peak RSS is taken before any buffer is allocated, so it is the model's.
         """
     )
 
@@ -54,11 +53,13 @@ struct Bench: ParsableCommand {
         var bandwidthPasses: [Double] = [], productPasses: [Double] = []
         // The probe measures the CPU's ceiling; on a GPU it would only cost seconds.
         let onCPU = model.accelerator == nil
+        /// Two probe passes over the resident weights, and with --products two passes of the products alone.
+        func samplePasses() {
+            bandwidthPasses += MemoryBandwidth.readPasses(over: resident, passes: 2, pool: pool)
+            if products { productPasses += MemoryBandwidth.productPasses(over: resident, passes: 2, pool: pool) }
+        }
         for _ in 0..<repetitions {
-            if onCPU && !resident.isEmpty {
-                bandwidthPasses += MemoryBandwidth.readPasses(over: resident, passes: 2, pool: pool)
-                if products { productPasses += MemoryBandwidth.productPasses(over: resident, passes: 2, pool: pool) }
-            }
+            if onCPU && !resident.isEmpty { samplePasses() }
             var sequence = ModelSequence(model: model)   // on the GPU when one is attached (--device)
             var start = DispatchTime.now().uptimeNanoseconds
             var logits = try sequence.forward(tokens)
@@ -71,9 +72,7 @@ struct Bench: ParsableCommand {
         }
         let peak = ProcessMemory.peakResidentBytes
         if onCPU {
-            bandwidthPasses += resident.isEmpty ? MemoryBandwidth.readPasses(passes: 5, pool: pool)
-                : MemoryBandwidth.readPasses(over: resident, passes: 2, pool: pool)
-            if products && !resident.isEmpty { productPasses += MemoryBandwidth.productPasses(over: resident, passes: 2, pool: pool) }
+            if resident.isEmpty { bandwidthPasses += MemoryBandwidth.readPasses(passes: 5, pool: pool) } else { samplePasses() }
         }
         let productRate = productPasses.isEmpty ? nil : median(productPasses)
         let bandwidth = onCPU ? median(bandwidthPasses) : 0
