@@ -3,6 +3,8 @@
 public enum GQZError: Error, CustomStringConvertible, Equatable {
     case unreadable(path: String, reason: String)
     case notGQZ(path: String)
+    /// Another model format (GGUF, safetensors, a PyTorch checkpoint), with what to do instead.
+    case foreignFormat(path: String, format: String, advice: String)
     case unsupportedVersion(path: String, version: UInt32, supported: UInt32)
     case unsupportedFeatures(path: String, features: [String])
     case corruptPreamble(path: String, reason: String)
@@ -18,6 +20,8 @@ public enum GQZError: Error, CustomStringConvertible, Equatable {
             return "cannot read \(path): \(reason)"
         case .notGQZ(let path):
             return "\(path) is not a .gqz file (wrong magic bytes)"
+        case .foreignFormat(let path, let format, let advice):
+            return "\(path) is \(format), not a .gqz file; \(advice)"
         case .unsupportedVersion(let path, let version, let supported):
             return "\(path) uses .gqz format version \(version); this gpt2-edge reads version \(supported) (upgrade gpt2-edge, or convert the model again)"
         case .unsupportedFeatures(let path, let features):

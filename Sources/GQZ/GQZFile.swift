@@ -124,13 +124,21 @@ public final class GQZFile: @unchecked Sendable {
 
     // MARK: Reading the index
 
+    /// The error for a file without the .gqz magic: one that says what to do when the file is another model format.
+    private static func notGQZError(_ prefix: [UInt8], path: String) -> GQZError {
+        guard let foreign = ForeignModelFormat(prefix: prefix) else { return .notGQZ(path: path) }
+        return .foreignFormat(path: path, format: foreign.name, advice: foreign.advice)
+    }
+
     private static func readIndex(source: ByteSource, path: String, fileSize: Int) throws -> (UInt32, [GQZEntry], [String: Any]) {
         guard fileSize >= GQZFormat.preambleSize else {
-            if fileSize >= 8, try read(source: source, path: path, offset: 0, count: 8) != GQZFormat.magic { throw GQZError.notGQZ(path: path) }
+            if fileSize >= 8, try read(source: source, path: path, offset: 0, count: 8) != GQZFormat.magic {
+                throw notGQZError(try read(source: source, path: path, offset: 0, count: min(fileSize, 64)), path: path)
+            }
             throw GQZError.corruptPreamble(path: path, reason: "file is \(fileSize) bytes, shorter than the \(GQZFormat.preambleSize)-byte preamble")
         }
         let preamble = try read(source: source, path: path, offset: 0, count: GQZFormat.preambleSize)
-        guard Array(preamble[0..<8]) == GQZFormat.magic else { throw GQZError.notGQZ(path: path) }
+        guard Array(preamble[0..<8]) == GQZFormat.magic else { throw notGQZError(preamble, path: path) }
         func integer<T: FixedWidthInteger>(_ offset: Int, _: T.Type) -> T {
             preamble.withUnsafeBytes { T(littleEndian: $0.loadUnaligned(fromByteOffset: offset, as: T.self)) }
         }
