@@ -33,6 +33,24 @@ public final class GPT2Model: @unchecked Sendable {
         self.cachePrecision = cachePrecision
     }
 
+    /// The same weights and threads with a shorter context (`limitingContext(to:)`).
+    private init(config: GPT2Config, weights: GPT2Weights, pool: ThreadPool, cachePrecision: KVCache.Precision) {
+        self.config = config
+        self.weights = weights
+        self.pool = pool
+        self.cachePrecision = cachePrecision
+    }
+
+    /// This model, sharing its weights and thread pool, with its context cut to `positions` (llama.cpp's `-c`):
+    /// caches, the forward pass's limit and everything sized from `config.contextLength` follow. The position
+    /// embedding keeps its rows; the later ones are simply never read.
+    public func limitingContext(to positions: Int) -> GPT2Model {
+        precondition(positions >= 1 && positions <= config.contextLength, "context \(positions) outside 1...\(config.contextLength)")
+        var limited = config
+        limited.contextLength = positions
+        return GPT2Model(config: limited, weights: weights, pool: pool, cachePrecision: cachePrecision)
+    }
+
     /// An empty KV cache for this model in `cachePrecision`.
     public func makeCache() -> KVCache { KVCache(config: config, precision: cachePrecision) }
 

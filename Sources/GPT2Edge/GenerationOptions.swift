@@ -37,6 +37,34 @@ public struct GenerationOptions: Sendable, Equatable {
 }
 
 /// When beam search stops (transformers' `early_stopping`).
+extension GenerationOptions {
+    /// An option out of range or two that exclude each other, named in the message.
+    public struct Invalid: Error, CustomStringConvertible, Equatable {
+        public let description: String
+    }
+
+    /// Checks what can be checked without a model (the prompt's length and the end-of-text token need one:
+    /// `TextGenerator.validate`).
+    public func validate() throws {
+        func fail(_ message: String) -> Invalid { Invalid(description: message) }
+        guard maxNewTokens >= 0 else { throw fail("max new tokens must be ≥ 0, got \(maxNewTokens)") }
+        guard minNewTokens >= 0 else { throw fail("min new tokens must be ≥ 0, got \(minNewTokens)") }
+        guard minNewTokens <= maxNewTokens else {
+            throw fail("min new tokens (\(minNewTokens)) is more than max new tokens (\(maxNewTokens)); the run could never honour it")
+        }
+        do { try sampling.validate() } catch { throw fail("\(error)") }
+        guard numBeams >= 1 else { throw fail("the number of beams must be ≥ 1, got \(numBeams)") }
+        guard numReturnSequences >= 1 else { throw fail("the number of returned sequences must be ≥ 1, got \(numReturnSequences)") }
+        guard numBeams == 1 || numReturnSequences <= numBeams else {
+            throw fail("beam search returns at most --num-beams (\(numBeams)) sequences, asked for \(numReturnSequences)")
+        }
+        guard lengthPenalty.isFinite else { throw fail("length penalty must be finite, got \(lengthPenalty)") }
+        if let empty = stopStrings.firstIndex(where: \.isEmpty) { throw fail("stop string \(empty + 1) is empty; it would match everywhere") }
+        if let token = endOfTextToken, token < 0 { throw fail("end-of-text token must be ≥ 0, got \(token)") }
+        guard !(numBeams > 1 && contextShift) else { throw fail("context shift works with one sequence at a time, not with beam search") }
+    }
+}
+
 public enum BeamEarlyStopping: String, Sendable, Equatable, CaseIterable {
     /// `False`: stop when the best running beam, at its current length, cannot beat the worst finished one.
     case heuristic = "false"
@@ -64,7 +92,9 @@ public enum FinishReason: String, Sendable, Equatable {
 public struct GenerationResult: Sendable {
     /// The prompt as the model saw it (after any truncation).
     public var promptTokens: [Int]
-    /// The generated tokens, without the end-of-text token or a stop string.
+    /// The generated tokens, without the end-of-text token or a stop string: decoded, they give `text`, except
+    /// that when a stop string begins inside a token, that token is left out and its part before the stop string
+    /// is in `text` only.
     public var tokens: [Int]
     /// The generated text (the prompt not included), cut before any stop string.
     public var text: String

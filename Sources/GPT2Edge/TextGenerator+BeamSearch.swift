@@ -108,11 +108,12 @@ extension TextGenerator {
             finished = running.map { ($0.tokens, $0.score, cancelled ? .cancelled : .maxTokens) }
         }
         return finished.prefix(options.numReturnSequences).map { hypothesis in
-            var text = text(of: hypothesis.tokens)
+            var text = text(of: hypothesis.tokens), tokens = hypothesis.tokens
             if let cut = stops.compactMap({ text.range(of: $0) }).min(by: { $0.lowerBound < $1.lowerBound }) {
                 text = String(text[..<cut.lowerBound])
+                tokens = tokensWithin(text, of: tokens)
             }
-            var result = GenerationResult(promptTokens: promptTokens, tokens: hypothesis.tokens, text: text,
+            var result = GenerationResult(promptTokens: promptTokens, tokens: tokens, text: text,
                                           finishReason: hypothesis.reason, promptSeconds: promptSeconds, decodeSeconds: decodeSeconds)
             result.score = hypothesis.score
             return result

@@ -33,22 +33,9 @@ public struct TextGenerator {
         guard promptTokens.count < model.config.contextLength else {
             throw RequestError.promptTooLong(tokens: promptTokens.count, contextLength: model.config.contextLength)
         }
-        guard options.maxNewTokens >= 0 else { throw RequestError.invalidOption("max new tokens must be ≥ 0, got \(options.maxNewTokens)") }
-        guard options.minNewTokens >= 0 else { throw RequestError.invalidOption("min new tokens must be ≥ 0, got \(options.minNewTokens)") }
-        do { try options.sampling.validate() } catch { throw RequestError.invalidOption("\(error)") }
-        guard options.numBeams >= 1 else { throw RequestError.invalidOption("the number of beams must be ≥ 1, got \(options.numBeams)") }
-        guard options.numReturnSequences >= 1 else {
-            throw RequestError.invalidOption("the number of returned sequences must be ≥ 1, got \(options.numReturnSequences)")
-        }
-        guard options.numBeams == 1 || options.numReturnSequences <= options.numBeams else {
-            throw RequestError.invalidOption("beam search returns at most --num-beams (\(options.numBeams)) sequences, asked for \(options.numReturnSequences)")
-        }
-        guard options.lengthPenalty.isFinite else { throw RequestError.invalidOption("length penalty must be finite, got \(options.lengthPenalty)") }
+        do { try options.validate() } catch let error as GenerationOptions.Invalid { throw RequestError.invalidOption(error.description) }
         if let token = options.endOfTextToken, token < 0 || token >= model.config.vocabularySize {
             throw RequestError.invalidOption("end-of-text token \(token) is outside the vocabulary (0..<\(model.config.vocabularySize))")
-        }
-        guard !(options.numBeams > 1 && options.contextShift) else {
-            throw RequestError.invalidOption("context shift works with one sequence at a time, not with beam search")
         }
     }
 
@@ -134,8 +121,25 @@ public struct TextGenerator {
             emit(piece)
             if stopped { finish = .stopString } else { emit(stream.flush()) }
         }
+        if finish == .stopString { generated = tokensWithin(text, of: generated) }
         return GenerationResult(promptTokens: promptTokens, tokens: generated, text: text, finishReason: finish,
                                 promptSeconds: promptSeconds, decodeSeconds: Date().timeIntervalSince(decodeStart))
+    }
+}
+
+extension TextGenerator {
+    /// The longest prefix of `tokens` whose bytes lie within `text` (a generation cut before a stop string), so
+    /// that decoding the tokens gives the text, or the text less the start of one token when the stop string
+    /// began inside that token.
+    func tokensWithin(_ text: String, of tokens: [Int]) -> [Int] {
+        var budget = text.utf8.count, count = 0
+        for token in tokens {
+            let length = model.tokenizer.tokenBytes[token].count
+            guard length <= budget else { break }
+            budget -= length
+            count += 1
+        }
+        return Array(tokens.prefix(count))
     }
 }
 
