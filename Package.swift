@@ -45,13 +45,15 @@ let package = Package(
             // -O in debug too: evaluation and beam search loop over every logit of every position.
             swiftSettings: [.unsafeFlags(["-O"], .when(configuration: .debug))]
         ),
+        // What both programs share: checked output, the exit-code contract, sizes, signals, bounded input, --version.
+        .target(name: "CLISupport", dependencies: ["GQZ", "Kernels", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
         .executableTarget(
             name: "gpt2-edge",
-            dependencies: ["GPT2Edge", "CDefaultModel", .product(name: "ArgumentParser", package: "swift-argument-parser")]
+            dependencies: ["GPT2Edge", "CLISupport", "CDefaultModel", .product(name: "ArgumentParser", package: "swift-argument-parser")]
         ),
         .executableTarget(
             name: "gpt2-quant",
-            dependencies: ["GPT2Edge", .product(name: "ArgumentParser", package: "swift-argument-parser")]
+            dependencies: ["GPT2Edge", "CLISupport", .product(name: "ArgumentParser", package: "swift-argument-parser")]
         ),
         .target(name: "TestSupport", dependencies: [], path: "Tests/TestSupport"),
         .testTarget(name: "TokenizerTests", dependencies: ["Tokenizer", "TestSupport"]),
@@ -62,6 +64,7 @@ let package = Package(
         .testTarget(name: "GQZTests", dependencies: ["GQZ", "TestSupport"]),
         .testTarget(name: "QuantizationTests", dependencies: ["Quantization"]),
         .testTarget(name: "CLITests", dependencies: ["TestSupport"]),
+        .testTarget(name: "CLISupportTests", dependencies: ["CLISupport"]),
     ],
     swiftLanguageModes: [.v5]
 )

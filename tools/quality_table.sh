@@ -23,7 +23,7 @@ head -c "$CHARS" Tests/Fixtures/models/kjv/heldout.txt > "$WORK/text.txt"
 
 row() {   # model label file [eval options] → one table row
     local model=$1 label=$2 file=$3; shift 3
-    "$QUANT" eval -m "$file" --text "$WORK/text.txt" --ref "Tests/Fixtures/models/$model" --ctx "$CTX" --stride "$STRIDE" --json "$@" |
+    "$QUANT" eval -m "$file" -f "$WORK/text.txt" --ref "Tests/Fixtures/models/$model" --ctx "$CTX" --stride "$STRIDE" --json "$@" |
         python3 -c '
 import json, os, sys
 d = json.load(sys.stdin)

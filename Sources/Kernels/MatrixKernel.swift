@@ -18,4 +18,10 @@ public enum MatrixKernel: String, Sendable, CaseIterable {
 
     /// Whether this build's target CPU has the integer dot product (a compile-time constant of the C header).
     public static let buildHasIntegerDot = GPT2EDGE_HAS_INT8_DOT != 0
+
+    /// The instruction behind the integer kernels in this build ("AVX512-VNNI", "Arm sdot"), nil for the C loop.
+    public static var integerDotInstruction: String? {
+        let names: [String?] = [nil, "AVX512-VNNI", "Arm sdot"]   // a table, not a switch the compiler folds and warns about
+        return names[Int(GPT2EDGE_INT8_DOT_KIND)]
+    }
 }

@@ -1,4 +1,5 @@
 import ArgumentParser
+import CLISupport
 import Foundation
 import GPT2Edge
 
@@ -7,26 +8,28 @@ struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Measure prompt and decode speed, and decode's share of the memory-bandwidth ceiling.",
         discussion: """
-        Each repetition processes a -p token prompt in one pass (prompt tok/s), then generates -n tokens one at a
+        Each repetition processes a -p token prompt in one pass (prompt tok/s), then generates -n tokens one at a \
         time through the KV cache (decode tok/s), without tokenization or sampling, as llama-bench does.
-        The same run measures memory read bandwidth by reading the model's weights (the bytes decode reads) on the
-        same threads, two passes before each repetition and two after the last, and takes the median: a host's
-        bandwidth drifts and spikes, so the passes sample the same minutes as decode. With --low-memory, whose
-        weights are not resident, it reads a 256 MiB buffer after the repetitions instead; with --device cuda it
-        reads nothing. Decode's share of the ceiling is (weight bytes read per token × decode tok/s) ÷ bandwidth.
+
+        The same run measures memory read bandwidth by reading the model's weights (the bytes decode reads) on the \
+        same threads, two passes before each repetition and two after the last, and takes the median: a host's \
+        bandwidth drifts and spikes, so the passes sample the same minutes as decode. With --low-memory, whose \
+        weights are not resident, it reads a 256 MiB buffer after the repetitions instead; with --device cuda it \
+        reads nothing. Decode's share of the ceiling is (weight bytes read per token × decode tok/s) ÷ bandwidth. \
         Peak RSS is taken before any buffer is allocated, so it is the model's.
-        """
+
+        """ + ExitCodes.summary
     )
 
     @OptionGroup var modelOptions: ModelOptions
 
-    @Option(name: [.customShort("p"), .customLong("n-prompt")], help: "Prompt tokens.")
+    @Option(name: [.customShort("p"), .customLong("n-prompt")], parsing: .unconditional, help: "Prompt tokens.")
     var prompt: Int = 128
 
-    @Option(name: [.customShort("n"), .customLong("n-gen")], help: "Generated tokens.")
+    @Option(name: [.customShort("n"), .customLong("n-gen")], parsing: .unconditional, help: "Generated tokens.")
     var generate: Int = 128
 
-    @Option(name: [.customShort("r"), .customLong("repetitions")], help: "Repetitions (mean ± sd are reported).")
+    @Option(name: [.customShort("r"), .customLong("repetitions")], parsing: .unconditional, help: "Repetitions (mean ± sd are reported).")
     var repetitions: Int = 3
 
     @Flag(help: "Also time decode's matrix products alone, two passes after each probe pair, to tell the kernels' streaming from the rest of a decode step.")
@@ -36,7 +39,9 @@ struct Bench: ParsableCommand {
     var json = false
 
     func validate() throws {
-        guard prompt >= 1, generate >= 1, repetitions >= 1 else { throw ValidationError("-p, -n and -r must be at least 1") }
+        guard prompt >= 1, generate >= 1, repetitions >= 1 else {
+            throw ValidationError("-p, -n and -r must be at least 1, got -p \(prompt) -n \(generate) -r \(repetitions)")
+        }
     }
 
     func run() throws {
@@ -44,7 +49,7 @@ struct Bench: ParsableCommand {
         let model = try modelOptions.load()
         let config = model.config
         guard prompt + generate <= config.contextLength else {
-            throw CLIError("-p \(prompt) + -n \(generate) exceeds the model's context of \(config.contextLength)")
+            throw CLIError("-p \(prompt) + -n \(generate) exceeds the model's context of \(config.contextLength) positions")
         }
         // A fixed pseudo-random prompt of valid ids (the content does not change the work).
         let tokens = (0..<prompt).map { ($0 &* 7919 &+ 13) % config.vocabularySize }
@@ -85,7 +90,7 @@ struct Bench: ParsableCommand {
         let ceiling = bandwidth / Double(bytesPerToken)
         let scheme = schemeDescription(model)
         if json {
-            print(try jsonText([
+            try StandardOutput.line(try jsonText([
                 "model": model.source, "scheme": scheme, "kernel": kernel(model)?.rawValue ?? NSNull(), "threads": model.network.pool.threadCount,
                 "device": model.accelerator?.deviceName ?? "cpu",
                 "n_prompt": prompt, "n_gen": generate, "repetitions": repetitions,
@@ -101,30 +106,33 @@ struct Bench: ParsableCommand {
             ]))
             return
         }
-        print("| model | scheme | threads | test | tok/s |")
-        print("| --- | --- | --- | --- | --- |")
-        print(String(format: "| %@ | %@ | %d | pp%d | %.2f ± %.2f |", model.source, scheme, model.network.pool.threadCount, prompt,
+        var lines: [String] = []
+        func line(_ text: String) { lines.append(text) }   // written at once, checked
+        line("| model | scheme | threads | test | tok/s |")
+        line("| --- | --- | --- | --- | --- |")
+        line(String(format: "| %@ | %@ | %d | pp%d | %.2f ± %.2f |", model.source, scheme, model.network.pool.threadCount, prompt,
                      mean(promptRates), standardDeviation(promptRates)))
-        print(String(format: "| %@ | %@ | %d | tg%d | %.2f ± %.2f |", model.source, scheme, model.network.pool.threadCount, generate,
+        line(String(format: "| %@ | %@ | %d | tg%d | %.2f ± %.2f |", model.source, scheme, model.network.pool.threadCount, generate,
                      decodeMean, standardDeviation(decodeRates)))
         if let gpu = model.accelerator {
-            print(String(format: "device %@ (prompt and decode ran there; the CPU's bandwidth ceiling does not apply); load %.0f ms, peak RSS %@ on the host",
+            line(String(format: "device %@ (prompt and decode ran there; the CPU's bandwidth ceiling does not apply); load %.0f ms, peak RSS %@ on the host",
                          gpu.deviceName, model.loadSeconds * 1000, ProcessMemory.format(peak)))
         } else {
-            print(String(format: "load %.0f ms, peak RSS %@; weights read per token %.1f MB; read bandwidth %.1f GB/s (%@) → decode ceiling %.1f tok/s; decode at %.0f%% of it",
+            line(String(format: "load %.0f ms, peak RSS %@; weights read per token %.1f MB; read bandwidth %.1f GB/s (%@) → decode ceiling %.1f tok/s; decode at %.0f%% of it",
                          model.loadSeconds * 1000, ProcessMemory.format(peak), Double(bytesPerToken) / 1e6, bandwidth / 1e9, probe,
                          ceiling, 100 * decodeMean / ceiling))
             if let productRate {
-                print(String(format: "matrix products alone: %.1f GB/s (median of %d passes), %.0f%% of the read bandwidth",
+                line(String(format: "matrix products alone: %.1f GB/s (median of %d passes), %.0f%% of the read bandwidth",
                              productRate / 1e9, productPasses.count, 100 * productRate / bandwidth))
             }
         }
-        print(String(format: "memory plan %.1f MiB (weights %.1f, KV cache %.1f, activations %.1f, tokenizer %.1f, runtime %.1f) against a measured peak of %@",
+        line(String(format: "memory plan %.1f MiB (weights %.1f, KV cache %.1f, activations %.1f, tokenizer %.1f, runtime %.1f) against a measured peak of %@",
                      Double(plan.total) / 1_048_576, Double(plan.weights) / 1_048_576, Double(plan.kvCache) / 1_048_576,
                      Double(plan.activations) / 1_048_576, Double(plan.tokenizer) / 1_048_576, Double(plan.runtime) / 1_048_576,
                      ProcessMemory.format(peak)))
-        print(String(format: "thread pool: %.2f µs per dispatch (an empty job of one item per thread, mean of 20000); a worker sat out %d times (another process needed its core)",
+        line(String(format: "thread pool: %.2f µs per dispatch (an empty job of one item per thread, mean of 20000); a worker sat out %d times (another process needed its core)",
                      dispatch * 1e6, pool.sitOuts))
+        try StandardOutput.line(lines.joined(separator: "\n"))
     }
 
     /// Seconds one `parallelFor` costs with nothing to do: the pool's fixed price per kernel call.

@@ -1,5 +1,6 @@
 import ArgumentParser
 import CDefaultModel
+import CLISupport
 import Foundation
 import GPT2Edge
 
@@ -12,7 +13,8 @@ struct GPT2EdgeCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "gpt2-edge",
         abstract: "Run GPT-2 models on small machines.",
-        discussion: "Exit codes: 0 success, 1 a runtime error (bad model file, prompt too long, …), 64 bad command-line usage.",
+        discussion: ExitCodes.summary + "\n\n" + ExitCodes.sizeUnits,
+        version: "gpt2-edge " + Version.line(),
         subcommands: [Generate.self, Tokenize.self, Logits.self, Bench.self],
         defaultSubcommand: Generate.self
     )
@@ -23,19 +25,33 @@ struct ModelOptions: ParsableArguments {
     @Option(name: [.short, .long], help: "A .gqz file (gpt2-quant convert), or a Hugging Face GPT-2 folder run in float32 (default: the built-in KJV model).")
     var model: String?
 
-    @Option(name: [.short, .long], help: "Threads for the forward pass (default: physical cores).")
+    @Option(name: [.short, .long], parsing: .unconditional, help: "Threads for the forward pass, 1 to 256 (default: physical cores).")
     var threads: Int?
 
-    @Option(name: [.long, .customLong("cache-type")], help: "KV cache precision: f16, f32 or int8 (default: f16 for .gqz models, f32 for float32 folders).")
+    @Option(name: [.long, .customLong("cache-type")],
+            help: "KV cache precision: f16, f32 or int8 (llama.cpp's q8_0 means int8; any case; default: f16 for .gqz models, f32 for float32 folders).")
     var kvCache: KVCache.Precision?
 
-    @Flag(help: "Layer streaming: keep the blocks compressed and decompress one at a time during each pass (.gqz files; slower, needs memory for one block only). Chosen automatically when the memory plan does not fit otherwise.")
+    @Option(name: [.customShort("c"), .customLong("ctx-size")], parsing: .unconditional,
+            help: "Positions of context to use, at most the model's n_positions (default: all of them); sizes the KV cache and the prompt limit.")
+    var contextSize: Int?
+
+    @Flag(help: "Layer streaming for .gqz files: keep the blocks compressed and decompress one at a time during each pass (slower, needs memory for one block only). Chosen automatically when the memory plan does not fit otherwise.")
     var lowMemory = false
 
     @Option(help: "Where the forward pass runs: cpu, cuda (an int8 .gqz on an NVIDIA GPU; see tools/build-cuda) or auto (cuda when it can, else cpu).")
     var device: Device = .cpu
 
     enum Device: String, ExpressibleByArgument { case cpu, cuda, auto }
+
+    func validate() throws {
+        if let threads, !(1...256).contains(threads) { throw ValidationError("--threads must be between 1 and 256, got \(threads)") }
+        if let contextSize, contextSize < 2 { throw ValidationError("--ctx-size must be at least 2, got \(contextSize)") }
+        if lowMemory && isFolder {
+            throw ValidationError("--low-memory streams the layers of a .gqz file; \(model!) is a Hugging Face folder, which runs in float32 "
+                                  + "from its memory-mapped files (convert it with gpt2-quant convert to stream it)")
+        }
+    }
 
     /// Whether the model is a folder (float32, no streaming).
     var isFolder: Bool {
@@ -47,12 +63,22 @@ struct ModelOptions: ParsableArguments {
     func plan(contextPositions: Int, promptTokens: Int, streamLayers: Bool? = nil) throws -> MemoryPlan {
         let threadCount = threads ?? CPUInfo.physicalCoreCount
         let streaming = streamLayers ?? lowMemory
+        let positions = min(contextPositions, contextSize ?? .max)
+        var plan: MemoryPlan
         if let model {
-            return try MemoryPlan.forModel(at: model, contextPositions: contextPositions, promptTokens: promptTokens,
+            plan = try MemoryPlan.forModel(at: model, contextPositions: positions, promptTokens: promptTokens,
                                            threads: threadCount, cachePrecision: kvCache, streamLayers: streaming)
+        } else {
+            plan = try MemoryPlan.forModel(in: try GQZFile(staticBytes: defaultModelBytes, name: defaultModelName), contextPositions: positions,
+                                           promptTokens: promptTokens, threads: threadCount, cachePrecision: kvCache, streamLayers: streaming)
         }
-        return try MemoryPlan.forModel(in: try GQZFile(staticBytes: defaultModelBytes, name: defaultModelName), contextPositions: contextPositions,
-                                       promptTokens: promptTokens, threads: threadCount, cachePrecision: kvCache, streamLayers: streaming)
+        if let contextSize {
+            guard contextSize <= plan.modelContextLength else {
+                throw CLIError("--ctx-size \(contextSize) is more than the model's context of \(plan.modelContextLength) positions (n_positions)")
+            }
+            plan.modelContextLength = contextSize
+        }
+        return plan
     }
 
     /// The tokenizer alone (no weights), to size a run before loading it.
@@ -64,13 +90,18 @@ struct ModelOptions: ParsableArguments {
     /// Loads the model; `tokenizer` is its tokenizer when the caller already loaded it (`loadTokenizer`).
     func load(streamLayers: Bool? = nil, tokenizer: GPT2Tokenizer? = nil) throws -> LoadedModel {
         let threadCount = threads ?? CPUInfo.physicalCoreCount
-        guard threadCount >= 1 && threadCount <= 256 else { throw CLIError("--threads must be between 1 and 256, got \(threadCount)") }
         let streaming = streamLayers ?? lowMemory
-        let loaded: LoadedModel
+        var loaded: LoadedModel
         if let model { loaded = try LoadedModel.load(path: model, threads: threadCount, streamLayers: streaming, tokenizer: tokenizer) }
         else {
             loaded = try LoadedModel.load(embedded: defaultModelBytes, name: defaultModelName, threads: threadCount,
                                           streamLayers: streaming, tokenizer: tokenizer)
+        }
+        if let contextSize {
+            guard contextSize <= loaded.config.contextLength else {
+                throw CLIError("--ctx-size \(contextSize) is more than the model's context of \(loaded.config.contextLength) positions (n_positions)")
+            }
+            loaded = loaded.limitingContext(to: contextSize)
         }
         if let kvCache { loaded.network.cachePrecision = kvCache }
         if device != .cpu {
@@ -85,23 +116,4 @@ struct ModelOptions: ParsableArguments {
         }
         return loaded
     }
-}
-
-extension KVCache.Precision: ExpressibleByArgument {}
-
-/// An error whose message is shown as is.
-struct CLIError: Error, CustomStringConvertible {
-    let description: String
-    init(_ description: String) { self.description = description }
-}
-
-/// Writes a line to standard error.
-func printError(_ text: String) {
-    FileHandle.standardError.write(Data((text + "\n").utf8))
-}
-
-/// JSON text for a value made of dictionaries, arrays, strings and numbers (keys sorted for stable output).
-func jsonText(_ value: Any) throws -> String {
-    let data = try JSONSerialization.data(withJSONObject: value, options: [.sortedKeys, .withoutEscapingSlashes])
-    return String(decoding: data, as: UTF8.self)
 }

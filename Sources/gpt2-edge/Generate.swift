@@ -1,21 +1,23 @@
 import ArgumentParser
+import CLISupport
 import Foundation
 import GPT2Edge
-import Synchronization
-
-/// Set by the SIGINT handler; the decode loop checks it between tokens.
-let interrupted = Atomic<Bool>(false)
 
 struct Generate: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Continue a prompt, streaming the text to standard output.",
         discussion: """
-        Sampling follows Hugging Face generate(): repetition penalty → no-repeat n-gram → min-new-tokens, then
+        Sampling follows Hugging Face generate(): repetition penalty → no-repeat n-gram → min-new-tokens, then \
         temperature → top-k → top-p → min-p → typical-p.
-        By default tokens are sampled (temperature 1, top-k 50) with a random seed that the timings line
-        reports; --greedy or --temperature 0 picks the most likely token every step.
-        The prompt comes from -p, from -f FILE, or from standard input. Timings go to standard error.
-        """
+
+        By default tokens are sampled (temperature 1, top-k 50) with a random seed that the timings line reports; \
+        --greedy or --temperature 0 picks the most likely token every step (and no seed is reported: none is used).
+
+        The prompt comes from -p, from -f FILE, or from standard input. Timings go to standard error. SIGINT or \
+        SIGTERM stops between tokens: the text so far is printed (finish reason "cancelled") and the exit code is \
+        130 or 143.
+
+        """ + ExitCodes.summary + " " + ExitCodes.sizeUnits
     )
 
     @OptionGroup var modelOptions: ModelOptions
@@ -26,34 +28,35 @@ struct Generate: ParsableCommand {
     @Option(name: [.customShort("f"), .long], help: "Read the prompt from this file.")
     var file: String?
 
-    @Option(name: [.customShort("n"), .customLong("max-new-tokens"), .customLong("n-predict")], help: "Tokens to generate at most.")
+    @Option(name: [.customShort("n"), .customLong("max-new-tokens"), .customLong("n-predict")], parsing: .unconditional,
+            help: "Tokens to generate at most; -1: until the context is full (with --context-shift: until stopped).")
     var maxNewTokens: Int = 64
 
-    @Option(name: [.long, .customLong("temp")], help: "Sampling temperature; 0 means greedy.")
+    @Option(name: [.long, .customLong("temp")], parsing: .unconditional, help: "Sampling temperature; 0 means greedy.")
     var temperature: Float = 1
 
-    @Option(name: .long, help: "Keep the k most likely tokens (0 disables).")
+    @Option(name: .long, parsing: .unconditional, help: "Keep the k most likely tokens (0 disables).")
     var topK: Int = 50
 
-    @Option(name: .long, help: "Keep the most likely tokens up to this total probability (1 disables).")
+    @Option(name: .long, parsing: .unconditional, help: "Keep the most likely tokens up to this total probability (1 disables).")
     var topP: Float = 1
 
-    @Option(name: [.long, .customLong("repeat-penalty")], help: "Penalize tokens already in the context (1 disables).")
+    @Option(name: [.long, .customLong("repeat-penalty")], parsing: .unconditional, help: "Penalize tokens already in the context (1 disables).")
     var repetitionPenalty: Float = 1
 
-    @Option(help: "Keep tokens at least this fraction as likely as the top one (0 disables).")
+    @Option(parsing: .unconditional, help: "Keep tokens at least this fraction as likely as the top one (0 disables).")
     var minP: Float = 0
 
-    @Option(name: [.long, .customLong("typical")], help: "Locally typical sampling mass (1 disables).")
+    @Option(name: [.long, .customLong("typical")], parsing: .unconditional, help: "Locally typical sampling mass (1 disables).")
     var typicalP: Float = 1
 
-    @Option(help: "Never repeat an n-gram of this many tokens (0 disables).")
+    @Option(parsing: .unconditional, help: "Never repeat an n-gram of this many tokens (0 disables).")
     var noRepeatNgramSize: Int = 0
 
-    @Option(help: "Do not stop at <|endoftext|> before this many new tokens.")
+    @Option(parsing: .unconditional, help: "Do not stop at <|endoftext|> before this many new tokens.")
     var minNewTokens: Int = 0
 
-    @Option(name: [.short, .long], help: "Random seed (default: a random one, reported on standard error).")
+    @Option(name: [.short, .long], parsing: .unconditional, help: "Random seed (default: a random one, reported on standard error).")
     var seed: UInt64?
 
     @Flag(help: "Always pick the most likely token (same as --temperature 0).")
@@ -67,13 +70,14 @@ struct Generate: ParsableCommand {
 
     enum Truncation: String, ExpressibleByArgument { case error, left }
 
-    @Option(name: [.long, .customLong("reverse-prompt")], help: "Stop when this text appears (repeatable); it is not printed.")
+    @Option(name: [.customShort("r"), .long, .customLong("reverse-prompt")],
+            help: "Stop when this text appears (repeatable); it is not printed, and \"tokens\" in --json end before it.")
     var stop: [String] = []
 
-    @Option(name: [.long, .customLong("beams")], help: "Beam search with this many beams (1: no beam search). Deterministic; sampling options other than the repetition penalty and no-repeat n-gram size do not apply.")
+    @Option(name: [.long, .customLong("beams")], parsing: .unconditional, help: "Beam search with this many beams (1: no beam search). Deterministic; sampling options other than the repetition penalty and no-repeat n-gram size do not apply.")
     var numBeams: Int = 1
 
-    @Option(help: "Beam search: divide scores by length^this (> 0 favours longer sequences).")
+    @Option(parsing: .unconditional, help: "Beam search: divide scores by length^this (> 0 favours longer sequences).")
     var lengthPenalty: Float = 1
 
     @Option(help: "Beam search stopping: 'false' (heuristic, transformers' default), 'true' (when num-beams sequences finished) or 'never'.")
@@ -81,13 +85,13 @@ struct Generate: ParsableCommand {
 
     enum EarlyStoppingArgument: String, ExpressibleByArgument { case `false`, `true`, never }
 
-    @Option(help: "Sequences to return: the best ones of beam search, or independent samples (seeds seed, seed+1, …).")
+    @Option(parsing: .unconditional, help: "Sequences to return: the best ones of beam search, or independent samples (seeds seed, seed+1, …).")
     var numReturnSequences: Int = 1
 
     @Flag(help: "When the context is full, keep its newest half and go on (instead of stopping with finish reason 'length').")
     var contextShift = false
 
-    @Option(help: "Token id that ends generation (default: the model's <|endoftext|>).")
+    @Option(parsing: .unconditional, help: "Token id that ends generation (default: the model's <|endoftext|>).")
     var eosTokenId: Int?
 
     @Flag(help: "Print one JSON object (text, tokens, finish_reason, timings) instead of streaming text.")
@@ -99,76 +103,32 @@ struct Generate: ParsableCommand {
     @Flag(name: [.short, .long], help: "No timings on standard error.")
     var quiet = false
 
-    @Flag(help: "Print the memory plan (weights, KV cache, activations, total; what the machine allows) and exit without loading the model.")
+    @Flag(help: "Print the memory plan (weights, KV cache, activations, total; what the machine allows) and the verdict, and exit without loading the model: 0 if the run would start, 1 if it would refuse.")
     var dryRun = false
 
-    @Option(help: "Refuse to start when the memory plan exceeds this size (e.g. 512M, 1.5G).")
-    var maxMemory: String?
+    @Option(parsing: .unconditional, help: "Refuse to start when the memory plan exceeds this size (a unit is required: 512M, 1.5G).",
+            transform: { try ByteSize(parsing: $0) })
+    var maxMemory: ByteSize?
 
-    func run() throws {
-        // First, so a Ctrl-C at any point ends the run through the normal path (text so far, timings, exit 130).
-        _ = interrupted.load(ordering: .relaxed)   // initialize the global before a handler can touch it
-        signal(SIGINT) { _ in interrupted.store(true, ordering: .relaxed) }
-        var mask = sigset_t()
-        sigemptyset(&mask)
-        sigaddset(&mask, SIGINT)
-        pthread_sigmask(SIG_UNBLOCK, &mask, nil)   // a parent may have left it blocked
-        let promptText = try readPrompt()
-        // Size the run from the headers and the tokenized prompt, before any weight is read.
-        let tokenizer = try modelOptions.loadTokenizer()   // parsed once: the model load below reuses it
-        let encodedPrompt = tokenizer.encode(promptText)
-        let promptCount = encodedPrompt.count
-        // The plan clamps both to the model's context; with --context-shift the whole context is reached.
-        let positions = contextShift || maxNewTokens > Int.max / 2 ? Int.max : max(1, promptCount) + maxNewTokens
-        var plan = try modelOptions.plan(contextPositions: positions, promptTokens: promptCount)
-        if promptCount >= plan.modelContextLength && truncate == .error {
-            throw CLIError(TextGenerator.RequestError.promptTooLong(tokens: promptCount, contextLength: plan.modelContextLength).description
-                           + ", or pass --truncate left to keep only its end")
+    @Flag(help: "Print only the generated text, not the prompt before it.")
+    var noDisplayPrompt = false
+
+    func validate() throws {
+        if prompt != nil && file != nil { throw ValidationError("give the prompt either with -p or with -f, not both") }
+        if json && jsonLines { throw ValidationError("choose --json (one object at the end) or --jsonl (streamed lines), not both") }
+        guard maxNewTokens >= -1 else { throw ValidationError("-n must be -1 (until the context is full) or at least 0, got \(maxNewTokens)") }
+        if maxNewTokens >= 0 && minNewTokens > maxNewTokens {
+            throw ValidationError("--min-new-tokens \(minNewTokens) is more than -n \(maxNewTokens); the run could never honour it")
         }
-        let available = MemoryPlan.availableBytes
-        var cap: Int?
-        if let maxMemory {
-            guard let size = MemoryPlan.parseSize(maxMemory) else { throw CLIError("--max-memory \(maxMemory) is not a size (e.g. 512M, 1.5G)") }
-            cap = size
-        }
-        let limit = min(cap ?? .max, available ?? .max)
-        var streamingTotal: Int?   // the streaming plan's total, when it was worked out and did not fit
-        if plan.total > limit && !plan.streamsLayers && !modelOptions.isFolder {
-            // Does not fit whole: layer streaming, if that fits.
-            let streaming = try modelOptions.plan(contextPositions: positions, promptTokens: promptCount, streamLayers: true)
-            streamingTotal = streaming.total
-            if streaming.total <= limit {
-                if !quiet && !dryRun {
-                    printError(String(format: "the model needs %.0f MiB in memory but %.0f MiB are allowed: streaming its layers (--low-memory, slower)",
-                                      Double(plan.total) / 1_048_576, Double(limit) / 1_048_576))
-                }
-                plan = streaming
-            }
-        }
-        if dryRun {
-            if json {
-                var object = plan.dictionary
-                object["available"] = available ?? NSNull()
-                object["max_memory"] = cap ?? NSNull()
-                print(try jsonText(object))
-            } else {
-                print(plan.description)
-                print(String(format: "available    %8.1f MiB  (MemAvailable or the cgroup limit, whichever is lower)", Double(available ?? 0) / 1_048_576))
-                if let cap { print(String(format: "max-memory   %8.1f MiB", Double(cap) / 1_048_576)) }
-            }
-            return
-        }
-        if let cap, plan.total > cap {
-            var smallest = plan.streamsLayers ? " (already with layer streaming)" : ""
-            if !plan.streamsLayers, let streamingTotal {   // worked out above, since cap ≥ limit
-                smallest = String(format: "; even with layer streaming it needs about %.1f MiB", Double(streamingTotal) / 1_048_576)
-            }
-            throw CLIError(String(format: "this run needs about %.1f MiB but --max-memory allows %.1f MiB%@; nothing was loaded.\n%@\n"
-                                  + "Smaller options: --kv-cache int8, a shorter -n, a 4-bit file.",
-                                  Double(plan.total) / 1_048_576, Double(cap) / 1_048_576, smallest, plan.description))
-        }
-        let model = try modelOptions.load(streamLayers: plan.streamsLayers, tokenizer: tokenizer)
-        let seed = self.seed ?? UInt64.random(in: 0...UInt64(UInt32.max))
+        do { try generationOptions(maxNewTokens: max(maxNewTokens, minNewTokens), seed: 0).validate() }
+        catch let error as GenerationOptions.Invalid { throw ValidationError(error.description) }
+    }
+
+    /// Whether the run draws random numbers at all (greedy and beam search do not, so they report no seed).
+    private var samples: Bool { !greedy && temperature > 0 && numBeams == 1 }
+
+    /// The library's options for these flags.
+    private func generationOptions(maxNewTokens: Int, seed: UInt64) -> GenerationOptions {
         var sampling = SamplingOptions(temperature: greedy ? 0 : temperature, topK: topK, topP: topP,
                                        repetitionPenalty: repetitionPenalty, seed: seed)
         sampling.minP = minP
@@ -182,7 +142,56 @@ struct Generate: ParsableCommand {
         options.numReturnSequences = numReturnSequences
         options.contextShift = contextShift
         options.endOfTextToken = eosTokenId
-        if json && jsonLines { throw CLIError("choose --json (one object at the end) or --jsonl (streamed lines), not both") }
+        return options
+    }
+
+    func run() throws {
+        // First, so a Ctrl-C or SIGTERM at any point ends the run through the normal path (text so far, timings, 130/143).
+        Termination.install()
+        // Size the run from the headers and the tokenized prompt, before any weight is read.
+        let tokenizer = try modelOptions.loadTokenizer()   // parsed once: the model load below reuses it
+        let contextLength = try modelOptions.plan(contextPositions: 1, promptTokens: 1).modelContextLength
+        let promptText = try readPrompt(contextLength: contextLength, tokenizer: tokenizer)
+        let encodedPrompt = tokenizer.encode(promptText)
+        let promptCount = encodedPrompt.count
+        // -n -1: until the context is full, or without end when the context shifts.
+        let newTokens = maxNewTokens >= 0 ? maxNewTokens : (contextShift ? Int.max / 4 : contextLength)
+        // The plan clamps both to the model's context; with --context-shift the whole context is reached.
+        let positions = contextShift || newTokens > Int.max / 8 ? Int.max : max(1, promptCount) + newTokens
+        var plan = try modelOptions.plan(contextPositions: positions, promptTokens: promptCount)
+        if promptCount >= contextLength && truncate == .error {
+            throw CLIError(TextGenerator.RequestError.promptTooLong(tokens: promptCount, contextLength: contextLength).description
+                           + ", or pass --truncate left to keep only its end")
+        }
+        let available = MemoryPlan.availableBytes
+        let cap = maxMemory?.bytes
+        let limit = min(cap ?? .max, available ?? .max)
+        var streamingTotal: Int?   // the streaming plan's total, when it was worked out and did not fit
+        var switchedToStreaming = false
+        let wholeTotal = plan.total
+        if plan.total > limit && !plan.streamsLayers && !modelOptions.isFolder {
+            // Does not fit whole: layer streaming, if that fits.
+            let streaming = try modelOptions.plan(contextPositions: positions, promptTokens: promptCount, streamLayers: true)
+            streamingTotal = streaming.total
+            if streaming.total <= limit {
+                plan = streaming
+                switchedToStreaming = true
+            }
+        }
+        let refusal = cap.flatMap { refusalMessage(plan: plan, cap: $0, streamingTotal: streamingTotal) }
+        if dryRun {
+            try printDryRun(plan: plan, available: available, cap: cap, refusal: refusal, switchedToStreaming: switchedToStreaming)
+            if let refusal { printError(refusal); throw ExitCode(ExitCodes.failure) }
+            return
+        }
+        if let refusal { throw CLIError(refusal + "\n" + plan.description + "\nSmaller options: --kv-cache int8, a shorter -n or -c, a 4-bit file.") }
+        if switchedToStreaming && !quiet {
+            printError(String(format: "the model needs %.0f MiB in memory but %.0f MiB are allowed: streaming its layers (--low-memory, slower)",
+                              Double(wholeTotal) / 1_048_576, Double(limit) / 1_048_576))
+        }
+        let model = try modelOptions.load(streamLayers: plan.streamsLayers, tokenizer: tokenizer)
+        let seed = self.seed ?? UInt64.random(in: 0...UInt64(UInt32.max))
+        let options = generationOptions(maxNewTokens: newTokens, seed: seed)
 
         let generator = TextGenerator(model: model)
         var promptTokens = encodedPrompt
@@ -201,9 +210,13 @@ struct Generate: ParsableCommand {
         }
 
         // Plain text streams each sequence after its prompt; several sequences are separated by a marked line.
-        let output = FileHandle.standardOutput
+        // A write that fails (a full disk, a closed pipe) stops the run at the next token and is reported.
+        var writeError: Error?
+        func write(_ text: String) {
+            guard writeError == nil else { return }
+            do { try StandardOutput.write(text) } catch { writeError = error }
+        }
         let count = numBeams > 1 ? min(numReturnSequences, numBeams) : numReturnSequences
-        func write(_ text: String) { output.write(Data(text.utf8)) }
         func header(_ index: Int) { if count > 1 { write(index == 0 ? "" : "\n"); write("--- sequence \(index + 1) of \(count) ---\n") } }
         var started = -1
         func piece(_ index: Int, _ text: String) {
@@ -212,12 +225,17 @@ struct Generate: ParsableCommand {
                 return
             }
             guard !json else { return }
-            if index != started { header(index); write(shownPrompt); started = index }
+            if index != started {
+                header(index)
+                if !noDisplayPrompt { write(shownPrompt) }
+                started = index
+            }
             write(text)
         }
         if numBeams == 1 && !json && !jsonLines { piece(0, "") }   // the prompt shows at once
-        let results = try generator.generateSequences(promptTokens: promptTokens, options: options,
-                                                      onText: piece, shouldContinue: { !interrupted.load(ordering: .relaxed) })
+        let results = try generator.generateSequences(promptTokens: promptTokens, options: options, onText: piece,
+                                                      shouldContinue: { Termination.shouldContinue && writeError == nil })
+        if let writeError { throw writeError }
         if numBeams > 1 { for (index, result) in results.enumerated() { piece(index, result.text) } }   // beams end together
         let peak = ProcessMemory.peakResidentBytes
         let first = results[0]
@@ -234,34 +252,80 @@ struct Generate: ParsableCommand {
             }
             var object = describe(first)
             object["prompt_tokens"] = promptTokens.count
-            object["seed"] = seed
+            object["seed"] = samples ? seed : NSNull()
             object["timings"] = ["load_ms": model.loadSeconds * 1000, "prompt_tokens_per_second": promptRate,
                                  "decode_tokens_per_second": decodeRate, "peak_rss_bytes": peak ?? 0] as [String: Any]
             if count > 1 { object["sequences"] = results.map(describe) }
             if jsonLines { object["done"] = true }
-            print(try jsonText(object))
+            write(try jsonText(object) + "\n")
         } else {
             write("\n")
         }
+        if let writeError { throw writeError }
         if !quiet {
             let finishes = results.map(\.finishReason.rawValue).joined(separator: ",")
-            printError(String(format: "load %.0f ms | prompt %d tok, %.1f tok/s | decode %d tok, %.1f tok/s | peak RSS %@ | finish %@ | seed %llu | threads %d",
+            printError(String(format: "load %.0f ms | prompt %d tok, %.1f tok/s | decode %d tok, %.1f tok/s | peak RSS %@ | finish %@%@ | threads %d",
                               model.loadSeconds * 1000, promptTokens.count, promptRate, decoded, decodeRate,
-                              ProcessMemory.format(peak), finishes, seed, model.network.pool.threadCount))
+                              ProcessMemory.format(peak), finishes, samples ? " | seed \(seed)" : "", model.network.pool.threadCount))
         }
-        if results.contains(where: { $0.finishReason == .cancelled }) { throw ExitCode(130) }
+        if results.contains(where: { $0.finishReason == .cancelled }) {
+            throw ExitCode(ExitCodes.interrupted(by: Termination.signal ?? SIGINT))
+        }
     }
 
-    private func readPrompt() throws -> String {
-        if prompt != nil && file != nil { throw CLIError("give the prompt either with -p or with -f, not both") }
-        if let prompt { return prompt }
-        if let file {
-            guard let data = FileManager.default.contents(atPath: file) else { throw CLIError("cannot read prompt file \(file)") }
-            guard let text = String(data: data, encoding: .utf8) else { throw CLIError("prompt file \(file) is not UTF-8") }
-            return text
+    /// Why the run must not start under `--max-memory`, or nil when the plan fits.
+    private func refusalMessage(plan: MemoryPlan, cap: Int, streamingTotal: Int?) -> String? {
+        guard plan.total > cap else { return nil }
+        var smallest = plan.streamsLayers ? " (already with layer streaming)" : ""
+        if !plan.streamsLayers, let streamingTotal {   // worked out by the caller, since cap ≥ limit
+            smallest = String(format: "; even with layer streaming it needs about %.1f MiB", Double(streamingTotal) / 1_048_576)
         }
-        let data = FileHandle.standardInput.readDataToEndOfFile()
-        guard let text = String(data: data, encoding: .utf8) else { throw CLIError("standard input is not UTF-8") }
-        return text.hasSuffix("\n") ? String(text.dropLast()) : text
+        return String(format: "this run needs about %.1f MiB but --max-memory allows %.1f MiB%@; nothing was loaded.",
+                      Double(plan.total) / 1_048_576, Double(cap) / 1_048_576, smallest)
+    }
+
+    /// The plan, what the machine allows, and the verdict the run would reach.
+    private func printDryRun(plan: MemoryPlan, available: Int?, cap: Int?, refusal: String?, switchedToStreaming: Bool) throws {
+        let verdict = refusal == nil
+            ? (switchedToStreaming ? "fits with layer streaming: the run would start (and stream its layers)" : "fits: the run would start")
+            : "does not fit: the run would refuse to start"
+        if json {
+            var object = plan.dictionary
+            object["available"] = available ?? NSNull()
+            object["max_memory"] = cap ?? NSNull()
+            object["fits"] = refusal == nil
+            object["verdict"] = verdict
+            try StandardOutput.line(try jsonText(object))
+            return
+        }
+        var lines = [plan.description,
+                     String(format: "available    %8.1f MiB  (MemAvailable or the cgroup limit, whichever is lower)", Double(available ?? 0) / 1_048_576)]
+        if let cap { lines.append(String(format: "max-memory   %8.1f MiB", Double(cap) / 1_048_576)) }
+        lines.append("verdict      \(verdict)")
+        try StandardOutput.line(lines.joined(separator: "\n"))
+    }
+
+    /// The prompt: from -p, -f FILE or standard input, reading no more than the context can use.
+    private func readPrompt(contextLength: Int, tokenizer: GPT2Tokenizer) throws -> String {
+        if let prompt { return prompt }
+        if file == nil && isatty(STDIN_FILENO) == 1 { printError("reading the prompt from standard input (Ctrl-D to end)") }
+        // No token is shorter than one byte and none longer than the longest in the vocabulary, so more than
+        // context × longest bytes cannot fit, and with --truncate left only that many of the end can matter.
+        let longestToken = max(1, tokenizer.tokenBytes.lazy.map(\.count).max() ?? 1)
+        let limit = contextLength * longestToken
+        let input: InputText
+        do { input = try InputText.read(path: file, limit: limit, keepTail: truncate == .left) }
+        catch InputText.Failure.interrupted(let signal) { throw ExitCode(ExitCodes.interrupted(by: signal)) }
+        catch let failure as InputText.Failure { throw CLIError(failure.description) }
+        let source = file ?? "standard input"
+        if input.wasCut && truncate == .error {
+            throw CLIError("the prompt from \(source) is longer than the model's context of \(contextLength) tokens (more than \(limit) bytes, "
+                           + "and no token is longer than \(longestToken) bytes); shorten it, or pass --truncate left to keep only its end")
+        }
+        if input.wasCut && !quiet {
+            printError("read the last \(input.text.utf8.count) of \(input.bytesRead) bytes from \(source): the rest cannot fit the context")
+        }
+        let text = input.text
+        return file == nil && text.hasSuffix("\n") ? String(text.dropLast()) : text
     }
 }

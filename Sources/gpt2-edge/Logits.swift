@@ -1,4 +1,5 @@
 import ArgumentParser
+import CLISupport
 import Foundation
 import GPT2Edge
 
@@ -6,9 +7,11 @@ struct Logits: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Print the model's logits for a token sequence as JSON, to check it against another implementation.",
         discussion: """
-        Output: {"positions": [{"position": i, "logsumexp": x, "top": [[id, logit], ...], "logits": [...]}]}
-        "logits" (all vocabulary entries) only with --full. Without --all-positions only the last position is printed.
-        """
+        Output: {"tokens": [...], "positions": [{"position": i, "logsumexp": x, "top": [[id, logit], ...], "logits": [...]}]}. \
+        "logits" (all vocabulary entries) only with --full. Without --all-positions only the last position is printed. \
+        The input is one of --ids, --text (the text itself) or -f FILE (a UTF-8 file), as in the other commands.
+
+        """ + ExitCodes.summary
     )
 
     @OptionGroup var modelOptions: ModelOptions
@@ -16,10 +19,13 @@ struct Logits: ParsableCommand {
     @Option(help: "Comma-separated token ids, e.g. 15496,995.")
     var ids: String?
 
-    @Option(help: "Text to tokenize instead of --ids.")
+    @Option(help: "The text itself, tokenized.")
     var text: String?
 
-    @Option(help: "How many of the largest logits to list per position.")
+    @Option(name: [.customShort("f"), .long], help: "A UTF-8 file whose text is tokenized.")
+    var file: String?
+
+    @Option(parsing: .unconditional, help: "How many of the largest logits to list per position.")
     var top: Int = 10
 
     @Flag(help: "Every position, not only the last.")
@@ -28,19 +34,30 @@ struct Logits: ParsableCommand {
     @Flag(help: "Include every logit of each printed position.")
     var full = false
 
+    func validate() throws {
+        guard [ids != nil, text != nil, file != nil].filter({ $0 }).count == 1 else {
+            throw ValidationError("give exactly one of --ids, --text and -f/--file")
+        }
+        guard top >= 0 else { throw ValidationError("--top must be at least 0, got \(top)") }
+        if let ids {
+            for part in ids.split(separator: ",", omittingEmptySubsequences: false) {
+                guard let id = Int(part.trimmingCharacters(in: .whitespaces)), id >= 0 else {
+                    throw ValidationError("--ids: \"\(part)\" is not a token id (a non-negative integer)")
+                }
+            }
+        }
+    }
+
     func run() throws {
         let model = try modelOptions.load()
         let tokens: [Int]
-        switch (ids, text) {
-        case (let ids?, nil):
-            tokens = try ids.split(separator: ",").map { part in
-                guard let id = Int(part.trimmingCharacters(in: .whitespaces)) else { throw CLIError("--ids: \(part) is not an integer") }
-                return id
-            }
-        case (nil, let text?):
+        if let ids {
+            tokens = ids.split(separator: ",").compactMap { Int($0.trimmingCharacters(in: .whitespaces)) }
+        } else if let text {
             tokens = model.tokenizer.encode(text)
-        default:
-            throw CLIError("give exactly one of --ids and --text")
+        } else {
+            do { tokens = model.tokenizer.encode(try InputText.read(path: file).text) }
+            catch let failure as InputText.Failure { throw CLIError(failure.description) }
         }
         guard !tokens.isEmpty else { throw CLIError("no tokens given") }
         guard tokens.count <= model.config.contextLength else {
@@ -53,14 +70,18 @@ struct Logits: ParsableCommand {
         var positions: [[String: Any]] = []
         for row in 0..<rows {
             let values = Array(logits[(row * vocabulary)..<((row + 1) * vocabulary)])
+            guard values.allSatisfy(\.isFinite) else {
+                throw CLIError("the model's output is not finite at position \(tokens.count - rows + row) (NaN or infinity in the logits); "
+                               + "its weights may be corrupt")
+            }
             let maximum = values.max()!
             let logSumExp = Double(maximum) + log(values.reduce(0.0) { $0 + exp(Double($1 - maximum)) })
-            let ranked = values.indices.sorted { values[$0] > values[$1] || (values[$0] == values[$1] && $0 < $1) }.prefix(max(top, 0))
+            let ranked = values.indices.sorted { values[$0] > values[$1] || (values[$0] == values[$1] && $0 < $1) }.prefix(top)
             var entry: [String: Any] = ["position": tokens.count - rows + row, "logsumexp": logSumExp,
                                         "top": ranked.map { [$0, Double(values[$0])] as [Any] }]
             if full { entry["logits"] = values.map { Double($0) } }
             positions.append(entry)
         }
-        print(try jsonText(["tokens": tokens, "positions": positions]))
+        try StandardOutput.line(try jsonText(["tokens": tokens, "positions": positions]))
     }
 }

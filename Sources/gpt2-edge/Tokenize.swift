@@ -1,11 +1,17 @@
 import ArgumentParser
+import CLISupport
 import Foundation
 import GPT2Edge
 
 struct Tokenize: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Print the token ids of a text as JSON.",
-        discussion: "Output: {\"ids\": [...], \"tokens\": [...]} where tokens are each id's text (bytes that are not valid UTF-8 on their own show as U+FFFD)."
+        discussion: """
+        Output: {"ids": [...], "tokens": [...]} where tokens are each id's text (bytes that are not valid UTF-8 on \
+        their own show as U+FFFD). The text comes from the argument, from -f FILE, or from standard input, and must \
+        be UTF-8.
+
+        """ + ExitCodes.summary
     )
 
     @Option(name: [.short, .long], help: "A .gqz file or a Hugging Face GPT-2 folder (only the tokenizer is read; default: the built-in model).")
@@ -23,26 +29,28 @@ struct Tokenize: ParsableCommand {
     @Argument(help: "The text (default: read standard input).")
     var text: String?
 
+    func validate() throws {
+        if text != nil && file != nil { throw ValidationError("give the text either as an argument or with -f, not both") }
+    }
+
     func run() throws {
         let tokenizer = try model.map { try LoadedModel.loadTokenizer(path: $0) }
             ?? LoadedModel.loadTokenizer(embedded: defaultModelBytes, name: defaultModelName)
         let input: String
-        if let file {
-            guard let data = FileManager.default.contents(atPath: file) else { throw CLIError("cannot read \(file)") }
-            input = String(decoding: data, as: UTF8.self)
-        } else {
-            input = text ?? String(decoding: FileHandle.standardInput.readDataToEndOfFile(), as: UTF8.self)
+        if let text { input = text } else {
+            do { input = try InputText.read(path: file).text }
+            catch let failure as InputText.Failure { throw CLIError(failure.description) }
         }
         let start = Date()
         let ids = tokenizer.encode(input, allowSpecialTokens: !noSpecial)
         let seconds = Date().timeIntervalSince(start)
         if countOnly {
             let bytes = input.utf8.count
-            print(try jsonText(["bytes": bytes, "tokens": ids.count, "seconds": seconds,
-                                "megabytes_per_second": Double(bytes) / 1_000_000 / seconds]))
+            try StandardOutput.line(try jsonText(["bytes": bytes, "tokens": ids.count, "seconds": seconds,
+                                                  "megabytes_per_second": Double(bytes) / 1_000_000 / seconds]))
             return
         }
         let pieces = try ids.map { try tokenizer.decode([$0]) }
-        print(try jsonText(["ids": ids, "tokens": pieces]))
+        try StandardOutput.line(try jsonText(["ids": ids, "tokens": pieces]))
     }
 }

@@ -1,4 +1,5 @@
 import ArgumentParser
+import CLISupport
 import Foundation
 import GPT2Edge
 
@@ -9,14 +10,18 @@ struct Convert: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Convert a Hugging Face GPT-2 checkpoint to a quantized .gqz file.",
         discussion: """
-        SOURCE is a local folder with config.json, model.safetensors (or shards), vocab.json and merges.txt, or a
-        model id (gpt2, gpt2-medium, gpt2-large, gpt2-xl, distilgpt2, org/name, optionally @revision): found in the
-        Hugging Face cache (HF_HUB_CACHE, HF_HOME) or downloaded from the hub (HF_ENDPOINT; resumable, SHA-256
+        SOURCE is a local folder with config.json, model.safetensors (or shards), vocab.json and merges.txt, or a \
+        model id (gpt2, gpt2-medium, gpt2-large, gpt2-xl, distilgpt2, org/name, optionally @revision): found in the \
+        Hugging Face cache (HF_HUB_CACHE, HF_HOME) or downloaded from the hub (HF_ENDPOINT; resumable, SHA-256 \
         checked; HF_HUB_OFFLINE=1 uses the cache only; HF_TOKEN for gated models).
-        The output is written to a temporary file beside -o and renamed at the end: an interrupted or failed
-        conversion leaves nothing behind. Tensors are converted one at a time, so memory stays near one
-        source tensor plus its output.
-        """
+
+        The output is written to a temporary file beside -o and renamed at the end: an interrupted or failed \
+        conversion leaves nothing at -o, and a temporary left by a killed one (SIGKILL, the OOM killer) is removed \
+        by the next conversion to the same name. -o must be a regular file or a new name (a symlink is followed \
+        and its target replaced). Tensors are converted one at a time, so memory stays near one source tensor plus \
+        its output.
+
+        """ + ExitCodes.summary
     )
 
     @Argument(help: "A Hugging Face GPT-2 folder, or a model id such as gpt2-xl or org/name.")
@@ -25,16 +30,16 @@ struct Convert: ParsableCommand {
     @Option(name: [.short, .long], help: "Output file (default: <source name>-q<bits>.gqz in the current folder).")
     var output: String?
 
-    @Option(help: "Bits per weight of the linear layers: 8 or 4.")
+    @Option(parsing: .unconditional, help: "Bits per weight of the linear layers: 8 or 4.")
     var bits: Int = 8
 
-    @Option(name: .long, help: "Bits of the token embedding / LM head: 8, 4, or 32 for float32 (default: 8, also for --bits 4: the LM head is the most sensitive matrix).")
+    @Option(name: .long, parsing: .unconditional, help: "Bits of the token embedding / LM head: 8, 4, or 32 for float32 (default: 8, also for --bits 4: the LM head is the most sensitive matrix).")
     var embeddings: Int?
 
-    @Option(help: "Weights per scale: 32, 64 or 128.")
+    @Option(parsing: .unconditional, help: "Weights per scale: 32, 64 or 128.")
     var groupSize: Int = 32
 
-    @Option(help: "zstd compression level (1-19).")
+    @Option(parsing: .unconditional, help: "zstd compression level (1-19).")
     var level: Int32 = 3
 
     @Flag(help: "Plain absmax scales instead of the least-squares scale search.")
@@ -46,10 +51,10 @@ struct Convert: ParsableCommand {
     @Option(help: "Calibration text (UTF-8): run the float32 model over it and scale channels by the measured activations (AWQ-style) instead of the layer-norm estimate.")
     var calibrate: String?
 
-    @Option(help: "Tokens of the calibration text to use.")
+    @Option(parsing: .unconditional, help: "Tokens of the calibration text to use.")
     var calibrationTokens: Int = 4096
 
-    @Option(name: [.short, .long], help: "Threads for quantization (default: physical cores).")
+    @Option(name: [.short, .long], parsing: .unconditional, help: "Threads for quantization, 1 to 256 (default: physical cores).")
     var threads: Int?
 
     @Flag(name: [.short, .long], help: "No progress and no summary.")
@@ -61,6 +66,7 @@ struct Convert: ParsableCommand {
         guard [32, 64, 128].contains(groupSize) else { throw ValidationError("--group-size must be 32, 64 or 128, got \(groupSize)") }
         guard (1...19).contains(level) else { throw ValidationError("--level must be between 1 and 19, got \(level)") }
         guard calibrationTokens >= 16 else { throw ValidationError("--calibration-tokens must be at least 16, got \(calibrationTokens)") }
+        if let threads, !(1...256).contains(threads) { throw ValidationError("--threads must be between 1 and 256, got \(threads)") }
         if calibrate != nil && noChannelScaling { throw ValidationError("--calibrate feeds the channel scaling; it cannot be combined with --no-channel-scaling") }
     }
 
@@ -75,12 +81,13 @@ struct Convert: ParsableCommand {
                                         scaleSearch: !noScaleSearch, threads: threads ?? CPUInfo.physicalCoreCount)
         options.channelScaling = !noChannelScaling
         if let calibrate {
-            guard let data = FileManager.default.contents(atPath: calibrate) else { throw ValidationError("cannot read calibration text \(calibrate)") }
-            guard let text = String(data: data, encoding: .utf8) else { throw ValidationError("calibration text \(calibrate) is not UTF-8") }
+            let text: String
+            do { text = try InputText.read(path: calibrate).text }
+            catch let failure as InputText.Failure { throw CLIError("calibration text: \(failure)") }
             // The float32 model is memory-mapped, so its pages can be dropped again under memory pressure.
             let model = try LoadedModel.load(path: folder.path, threads: threads ?? CPUInfo.physicalCoreCount)
             let tokens = Array(model.tokenizer.encode(text).prefix(calibrationTokens))
-            guard tokens.count >= 16 else { throw ValidationError("calibration text \(calibrate) has only \(tokens.count) tokens; give at least 16") }
+            guard tokens.count >= 16 else { throw CLIError("calibration text \(calibrate) has only \(tokens.count) tokens; give at least 16") }
             options.calibration = try ActivationStatistics.measure(model: model, tokens: tokens)
             if onTerminal { printError("calibrated on \(tokens.count) tokens of \(calibrate)") }
         }
@@ -102,20 +109,20 @@ struct Convert: ParsableCommand {
         if onTerminal { FileHandle.standardError.write(Data("\r\u{1B}[K".utf8)) }
         guard !quiet else { return }
         let raw = report.tensors.reduce(0) { $0 + $1.rawBytes }
-        print("wrote \(destination.path): \(megabytes(report.outputBytes)) (\(report.tensors.count) entries, "
-              + "\(megabytes(raw)) before zstd, ratio \(String(format: "%.3f", report.compressionRatio)))")
-        print(String(format: "%.1f s, peak RSS %@", report.seconds, ProcessMemory.format(ProcessMemory.peakResidentBytes)))
+        try StandardOutput.line("wrote \(destination.path): \(mebibytes(report.outputBytes)) (\(report.tensors.count) entries, "
+                                + "\(mebibytes(raw)) before zstd, ratio \(String(format: "%.3f", report.compressionRatio)))\n"
+                                + String(format: "%.1f s, peak RSS %@", report.seconds, ProcessMemory.format(ProcessMemory.peakResidentBytes)))
     }
 
     /// A local folder as given, else the model id through the Hugging Face cache and hub.
     private func resolveSource(showProgress: Bool) throws -> URL {
         var isDirectory: ObjCBool = false
         if FileManager.default.fileExists(atPath: source, isDirectory: &isDirectory) {
-            guard isDirectory.boolValue else { throw ValidationError("\(source) is a file; give a Hugging Face GPT-2 folder or a model id") }
+            guard isDirectory.boolValue else { throw CLIError(notAFolderMessage(source)) }
             return URL(fileURLWithPath: source)
         }
         if source.hasPrefix("/") || source.hasPrefix(".") {
-            throw ValidationError("\(source) does not exist")
+            throw CLIError("\(source) does not exist")
         }
         let client = HubClient.fromEnvironment()
         var lastDraw = Date.distantPast
@@ -123,7 +130,7 @@ struct Convert: ParsableCommand {
             guard showProgress, Date().timeIntervalSince(lastDraw) > 0.1 || received == total else { return }
             lastDraw = Date()
             let percent = total > 0 ? Int(100 * received / total) : 0
-            FileHandle.standardError.write(Data("\r\u{1B}[Kdownloading \(file): \(megabytes(Int(received))) of \(total > 0 ? megabytes(Int(total)) : "?") (\(percent)%)".utf8))
+            FileHandle.standardError.write(Data("\r\u{1B}[Kdownloading \(file): \(mebibytes(Int(received))) of \(total > 0 ? mebibytes(Int(total)) : "?") (\(percent)%)".utf8))
         }
         if showProgress { FileHandle.standardError.write(Data("\r\u{1B}[K".utf8)) }
         return folder

@@ -1,48 +1,65 @@
 import ArgumentParser
+import CLISupport
 import Foundation
 import GPT2Edge
-
-extension KVCache.Precision: ExpressibleByArgument {}
 
 /// `gpt2-quant eval`: perplexity on a text, and the distance from a reference model.
 struct Eval: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Perplexity of a model on a text (sliding window), and its distance from a reference model.",
         discussion: """
-        Windows of --ctx tokens start every --stride tokens; each scores only tokens the previous one did not,
-        exactly as Hugging Face's perplexity guide computes it. With --ref (usually the float32 Hugging Face
-        folder), every scored position also compares the two next-token distributions: mean and max
+        Windows of --ctx tokens start every --stride tokens; each scores only tokens the previous one did not, \
+        exactly as Hugging Face's perplexity guide computes it. With --ref (usually the float32 Hugging Face \
+        folder), every scored position also compares the two next-token distributions: mean and max \
         KL(ref ‖ model), top-1 agreement, top-5 overlap and the largest logit difference.
-        """
+
+        The text to score is a UTF-8 file given with -f (as -f in gpt2-edge generate, logits and tokenize).
+
+        """ + ExitCodes.summary
     )
 
     @Option(name: [.short, .long], help: "The model: a .gqz file or a Hugging Face GPT-2 folder.")
     var model: String
 
-    @Option(help: "A UTF-8 text file to score.")
-    var text: String
+    @Option(name: [.customShort("f"), .long], help: "A UTF-8 text file to score (required).")
+    var file: String?
+
+    /// Before 0.1.0 the file came with --text, which in gpt2-edge logits is the text itself; refused by name so
+    /// that neither meaning is guessed.
+    @Option(name: .customLong("text"), help: .hidden)
+    var oldTextOption: String?
 
     @Option(help: "A reference model (a .gqz file or a Hugging Face folder) to compare with.")
     var ref: String?
 
-    @Option(help: "Window length in tokens (default: the model's context).")
+    @Option(parsing: .unconditional, help: "Window length in tokens, at least 2 (default: the model's context).")
     var ctx: Int?
 
-    @Option(help: "Tokens between window starts (default: half the window).")
+    @Option(parsing: .unconditional, help: "Tokens between window starts, at least 1 (default: half the window).")
     var stride: Int?
 
-    @Option(name: [.long, .customLong("cache-type")], help: "KV cache precision of the evaluated model: f32 (default, so only the weights are measured), f16 or int8.")
+    @Option(name: [.long, .customLong("cache-type")], help: "KV cache precision of the evaluated model: f32 (default, so only the weights are measured), f16 or int8 (q8_0).")
     var kvCache: KVCache.Precision = .f32
 
-    @Option(name: [.short, .long], help: "Threads (default: physical cores).")
+    @Option(name: [.short, .long], parsing: .unconditional, help: "Threads, 1 to 256 (default: physical cores).")
     var threads: Int?
 
     @Flag(help: "Print one JSON object.")
     var json = false
 
+    func validate() throws {
+        if let oldTextOption { throw ValidationError("eval reads the text to score from a file given with -f: -f \(oldTextOption)") }
+        guard file != nil else { throw ValidationError("give the text to score with -f FILE") }
+        if let threads, !(1...256).contains(threads) { throw ValidationError("--threads must be between 1 and 256, got \(threads)") }
+        if let ctx, ctx < 2 { throw ValidationError("--ctx must be at least 2, got \(ctx)") }
+        if let stride, stride < 1 { throw ValidationError("--stride must be at least 1, got \(stride)") }
+    }
+
     func run() throws {
-        guard let data = FileManager.default.contents(atPath: text) else { throw ValidationError("cannot read text file \(text)") }
-        guard let content = String(data: data, encoding: .utf8) else { throw ValidationError("text file \(text) is not UTF-8") }
+        guard let file else { throw ValidationError("give the text to score with -f FILE") }   // validate() saw to it
+        let content: String
+        do { content = try InputText.read(path: file).text }
+        catch let failure as InputText.Failure { throw CLIError(failure.description) }
         let threadCount = threads ?? CPUInfo.physicalCoreCount
         let loaded = try LoadedModel.load(path: model, threads: threadCount)
         let reference = try ref.map { try LoadedModel.load(path: $0, threads: threadCount) }
@@ -58,7 +75,7 @@ struct Eval: ParsableCommand {
             FileHandle.standardError.write(Data(String(format: "\r%d / %d tokens", done, total).utf8))
         }
         if showProgress { FileHandle.standardError.write(Data("\n".utf8)) }
-        var object: [String: Any] = ["model": model, "text": text, "tokens": tokens.count, "scored_tokens": report.scoredTokens,
+        var object: [String: Any] = ["model": model, "text": file, "tokens": tokens.count, "scored_tokens": report.scoredTokens,
                                      "windows": report.windows, "perplexity": report.perplexity,
                                      "ctx": ctx ?? loaded.config.contextLength, "stride": stride ?? max(1, (ctx ?? loaded.config.contextLength) / 2),
                                      "seconds": Date().timeIntervalSince(started)]
@@ -72,12 +89,13 @@ struct Eval: ParsableCommand {
             object["top5_overlap"] = report.top5Overlap
             object["max_logit_error"] = report.maxLogitError
         }
-        if json { print(try jsonText(object)); return }
-        print(String(format: "perplexity %.4f over %d scored tokens in %d windows", report.perplexity, report.scoredTokens, report.windows))
+        if json { try StandardOutput.line(try jsonText(object)); return }
+        var lines = [String(format: "perplexity %.4f over %d scored tokens in %d windows", report.perplexity, report.scoredTokens, report.windows)]
         if let referencePerplexity = report.referencePerplexity {
-            print(String(format: "reference perplexity %.4f (%+.2f%%)", referencePerplexity, 100 * (report.perplexity / referencePerplexity - 1)))
-            print(String(format: "KL(ref ‖ model) mean %.6f, max %.4f nats; top-1 agreement %.2f%%; top-5 overlap %.2f%%; max logit error %.4f",
-                         report.meanKL!, report.maxKL!, 100 * report.top1Agreement!, 100 * report.top5Overlap!, report.maxLogitError!))
+            lines.append(String(format: "reference perplexity %.4f (%+.2f%%)", referencePerplexity, 100 * (report.perplexity / referencePerplexity - 1)))
+            lines.append(String(format: "KL(ref ‖ model) mean %.6f, max %.4f nats; top-1 agreement %.2f%%; top-5 overlap %.2f%%; max logit error %.4f",
+                                report.meanKL!, report.maxKL!, 100 * report.top1Agreement!, 100 * report.top5Overlap!, report.maxLogitError!))
         }
+        try StandardOutput.line(lines.joined(separator: "\n"))
     }
 }

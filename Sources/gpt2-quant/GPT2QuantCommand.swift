@@ -1,30 +1,46 @@
 import ArgumentParser
+import CLISupport
 import Foundation
 import GPT2Edge
 
-/// Writes a line to standard error.
-func printError(_ text: String) {
-    FileHandle.standardError.write(Data((text + "\n").utf8))
+/// A size in MiB, as every size these programs print.
+func mebibytes(_ bytes: Int) -> String { String(format: "%.1f MiB", Double(bytes) / 1_048_576) }
+
+/// Why `path`, a file, is not the Hugging Face folder a command wanted, and which command fits it instead.
+func notAFolderMessage(_ path: String) -> String {
+    let prefix = (FileHandle(forReadingAtPath: path)?.readData(ofLength: 64)).map { [UInt8]($0) } ?? []
+    if prefix.starts(with: Array("GQZ".utf8)) || path.hasSuffix(".gqz") {
+        return "\(path) is a .gqz file, not a Hugging Face folder: `gpt2-quant inspect \(path)` shows what it holds, "
+            + "and `gpt2-edge generate -m \(path)` runs it"
+    }
+    if let foreign = ForeignModelFormat(prefix: prefix) { return "\(path) is \(foreign.name), not a Hugging Face folder; \(foreign.advice)" }
+    return "\(path) is a file; give a Hugging Face GPT-2 folder (config.json, model.safetensors, vocab.json, merges.txt) or a model id"
 }
 
-func jsonText(_ value: Any) throws -> String {
-    String(decoding: try JSONSerialization.data(withJSONObject: value, options: [.sortedKeys, .withoutEscapingSlashes]), as: UTF8.self)
+/// Refuses a folder where a .gqz file is wanted, pointing to the command for folders.
+func requireFile(_ path: String) throws {
+    var isDirectory: ObjCBool = false
+    if FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), isDirectory.boolValue {
+        throw CLIError("\(path) is a folder, not a .gqz file: `gpt2-quant info \(path)` lists a Hugging Face folder, "
+                       + "and `gpt2-quant convert \(path)` makes a .gqz file of it")
+    }
 }
-
-func megabytes(_ bytes: Int) -> String { String(format: "%.2f MB", Double(bytes) / 1e6) }
 
 @main
 struct GPT2QuantCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "gpt2-quant",
         abstract: "Inspect and convert GPT-2 checkpoints.",
+        discussion: ExitCodes.summary,
+        version: "gpt2-quant " + Version.line(),
         subcommands: [Convert.self, Inspect.self, Verify.self, Info.self, Eval.self]
     )
 }
 
 /// Prints what a Hugging Face checkpoint folder holds, after validating every safetensors header and tensor shape.
 struct Info: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Validate a Hugging Face GPT-2 folder and list its config and tensors.")
+    static let configuration = CommandConfiguration(abstract: "Validate a Hugging Face GPT-2 folder and list its config and tensors.",
+                                                    discussion: "For a .gqz file, use gpt2-quant inspect.")
 
     @Argument(help: "A Hugging Face GPT-2 folder.")
     var source: String
@@ -33,6 +49,10 @@ struct Info: ParsableCommand {
     var json = false
 
     func run() throws {
+        var isDirectory: ObjCBool = false
+        if FileManager.default.fileExists(atPath: source, isDirectory: &isDirectory), !isDirectory.boolValue {
+            throw CLIError(notAFolderMessage(source))
+        }
         let checkpoint = try HFCheckpoint(folder: URL(fileURLWithPath: source))
         let config = try checkpoint.gpt2Config()
         var rows: [[String: Any]] = []
@@ -47,12 +67,13 @@ struct Info: ParsableCommand {
             "activation_function": config.activation.rawValue, "parameters": parameters, "tensors": rows,
         ]
         if json {
-            print(try jsonText(summary))
+            try StandardOutput.line(try jsonText(summary))
             return
         }
-        print("\(source): GPT-2, \(config.layerCount) layers, n_embd \(config.embeddingWidth), \(config.headCount) heads, "
-              + "context \(config.contextLength), vocabulary \(config.vocabularySize), \(config.activation.rawValue), \(parameters) parameters")
-        for row in rows { print("  \(row["name"]!)  \(row["shape"]!)  \(row["dtype"]!)  \(row["file"]!)") }
+        var lines = ["\(source): GPT-2, \(config.layerCount) layers, n_embd \(config.embeddingWidth), \(config.headCount) heads, "
+                     + "context \(config.contextLength), vocabulary \(config.vocabularySize), \(config.activation.rawValue), \(parameters) parameters"]
+        for row in rows { lines.append("  \(row["name"]!)  \(row["shape"]!)  \(row["dtype"]!)  \(row["file"]!)") }
+        try StandardOutput.line(lines.joined(separator: "\n"))
     }
 }
 

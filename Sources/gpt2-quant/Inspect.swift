@@ -1,9 +1,11 @@
 import ArgumentParser
+import CLISupport
 import Foundation
 import GPT2Edge
 
 struct Inspect: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Show what a .gqz file holds: config, tokenizer, each tensor's scheme and sizes.")
+    static let configuration = CommandConfiguration(abstract: "Show what a .gqz file holds: config, tokenizer, each tensor's scheme and sizes.",
+                                                    discussion: "For a Hugging Face folder, use gpt2-quant info.")
 
     @Argument(help: "A .gqz file.")
     var file: String
@@ -12,6 +14,7 @@ struct Inspect: ParsableCommand {
     var json = false
 
     func run() throws {
+        try requireFile(file)
         let gqz = try GQZFile(path: file)
         let tensors: [[String: Any]] = gqz.entries.map { entry in
             var row: [String: Any] = ["name": entry.name, "shape": entry.shape, "scheme": entry.scheme, "offset": entry.offset, "crc32": Int(entry.crc32),
@@ -22,27 +25,29 @@ struct Inspect: ParsableCommand {
         }
         let tokenizerBytes = gqz.entries.filter { $0.name.hasPrefix("tokenizer/") }.reduce(0) { $0 + $1.rawBytes }
         if json {
-            print(try jsonText(["path": file, "file_bytes": gqz.fileSize, "version": Int(gqz.version), "metadata": gqz.metadata,
+            try StandardOutput.line(try jsonText(["path": file, "file_bytes": gqz.fileSize, "version": Int(gqz.version), "metadata": gqz.metadata,
                                 "tokenizer_bytes": tokenizerBytes, "tensors": tensors]))
             return
         }
-        print("\(file): .gqz version \(gqz.version), \(megabytes(gqz.fileSize)), \(gqz.entries.count) entries")
+        var lines = ["\(file): .gqz version \(gqz.version), \(mebibytes(gqz.fileSize)), \(gqz.entries.count) entries"]
+        func line(_ text: String) { lines.append(text) }   // written at once, checked
         if let model = gqz.metadata["model"] as? [String: Any], let config = model["config"] as? [String: Any] {
             let keys = ["n_layer", "n_head", "n_embd", "n_positions", "vocab_size", "n_inner", "activation_function", "layer_norm_epsilon"]
-            print("config: " + keys.compactMap { key in config[key].map { "\(key) \($0)" } }.joined(separator: ", "))
+            line("config: " + keys.compactMap { key in config[key].map { "\(key) \($0)" } }.joined(separator: ", "))
         }
         if let quantization = gqz.metadata["quantization"] as? [String: Any] {
-            print("quantization: " + quantization.keys.sorted().map { "\($0) \(quantization[$0]!)" }.joined(separator: ", "))
+            line("quantization: " + quantization.keys.sorted().map { "\($0) \(quantization[$0]!)" }.joined(separator: ", "))
         }
-        print("tokenizer: \(megabytes(tokenizerBytes))")
-        print("tensor".padding(toLength: 28, withPad: " ", startingAt: 0) + "scheme    shape          stored        raw   ratio")
+        line("tokenizer: \(mebibytes(tokenizerBytes))")
+        line("tensor".padding(toLength: 28, withPad: " ", startingAt: 0) + "scheme    shape          stored        raw   ratio")
         for entry in gqz.entries {
             let scheme = entry.groupSize.map { "\(entry.scheme)/g\($0)" } ?? entry.scheme
-            print(entry.name.padding(toLength: 28, withPad: " ", startingAt: 0)
+            line(entry.name.padding(toLength: 28, withPad: " ", startingAt: 0)
                   + scheme.padding(toLength: 10, withPad: " ", startingAt: 0)
                   + "\(entry.shape)".padding(toLength: 14, withPad: " ", startingAt: 0)
                   + String(format: "%10d %10d %7.3f", entry.storedBytes, entry.rawBytes, entry.compressionRatio))
         }
+        try StandardOutput.line(lines.joined(separator: "\n"))
     }
 }
 
@@ -54,10 +59,11 @@ struct Verify: ParsableCommand {
     var file: String
 
     func run() throws {
+        try requireFile(file)
         let gqz = try GQZFile(path: file)
         let problems = gqz.verify()
         for problem in problems { printError(problem.description) }
         guard problems.isEmpty else { throw ExitCode(1) }
-        print("\(file): OK (\(gqz.entries.count) entries, every checksum verified)")
+        try StandardOutput.line("\(file): OK (\(gqz.entries.count) entries, every checksum verified)")
     }
 }

@@ -81,8 +81,9 @@ import TestSupport
     }
 
     @Test func interruptEndsCleanlyWithTimingsAndExitCode130() throws {
-        let run = try CommandRunner.run("gpt2-edge", ["generate", "-m", Self.micro, "-n", "40", "--ignore-eos"],
-                                        input: Self.prompt, interruptAfter: 1.0)
+        // -n -1 with context shift never ends by itself, so the signal lands during generation.
+        let run = try CommandRunner.run("gpt2-edge", ["generate", "-m", Self.micro, "-p", Self.prompt, "-n", "-1", "--context-shift", "--ignore-eos"],
+                                        interruptAfter: 1.0)
         #expect(run.status == 130, "\(run.standardError)")
         #expect(run.standardError.contains("finish cancelled"), "\(run.standardError)")
         #expect(run.standardOutput.hasPrefix(Self.prompt))

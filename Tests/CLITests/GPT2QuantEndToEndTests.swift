@@ -86,7 +86,7 @@ import TestSupport
         let inspect = try Self.json(try CommandRunner.run("gpt2-quant", ["inspect", output, "--json"]).standardOutput)
         let quantization = (inspect["metadata"] as! [String: Any])["quantization"] as! [String: Any]
         #expect((quantization["channel_scaling"] as! String).contains("calibrated on 1024 positions"), "\(quantization)")
-        let eval = try CommandRunner.run("gpt2-quant", ["eval", "-m", output, "--text", heldOut.path, "--ref", folder.path,
+        let eval = try CommandRunner.run("gpt2-quant", ["eval", "-m", output, "-f", heldOut.path, "--ref", folder.path,
                                                         "--ctx", "128", "--stride", "64", "--json"])
         #expect(eval.status == 0, "\(eval.standardError)")
         let report = try Self.json(eval.standardOutput)
@@ -95,7 +95,7 @@ import TestSupport
         for key in ["perplexity", "reference_perplexity", "mean_kl", "max_kl", "top5_overlap", "max_logit_error", "windows"] {
             #expect(report[key] is NSNumber, "\(key) missing")
         }
-        let missing = try CommandRunner.run("gpt2-quant", ["eval", "-m", output, "--text", "/nonexistent.txt"])
+        let missing = try CommandRunner.run("gpt2-quant", ["eval", "-m", output, "-f", "/nonexistent.txt"])
         #expect(missing.status != 0 && missing.standardError.contains("/nonexistent.txt"))
     }
 

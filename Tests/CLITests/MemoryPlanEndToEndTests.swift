@@ -46,13 +46,13 @@ import TestSupport
         let resident = try Self.object(try CommandRunner.run("gpt2-edge", arguments + ["--dry-run", "--json"]).standardOutput)["total"] as! Int
         let streaming = try Self.object(try CommandRunner.run("gpt2-edge", arguments + ["--dry-run", "--json", "--low-memory"]).standardOutput)["total"] as! Int
         #expect(streaming < resident)
-        let cap = String((resident + streaming) / 2)
+        let cap = String((resident + streaming) / 2) + "B"
         let capped = try CommandRunner.run("gpt2-edge", arguments + ["--max-memory", cap])
         #expect(capped.status == 0, "\(capped.standardError)")
         #expect(capped.standardError.contains("streaming its layers"), "\(capped.standardError)")
         let plain = try CommandRunner.run("gpt2-edge", arguments + ["-q"])
         #expect(capped.standardOutput == plain.standardOutput)
-        let tooSmall = try CommandRunner.run("gpt2-edge", arguments + ["--max-memory", String(streaming - 1)])
+        let tooSmall = try CommandRunner.run("gpt2-edge", arguments + ["--max-memory", String(streaming - 1) + "B"])
         #expect(tooSmall.status == 1 && tooSmall.standardError.contains("layer streaming"), "\(tooSmall.standardError)")
     }
 

@@ -11,38 +11,54 @@ public enum CommandRunner {
     /// The build folder holding the test bundle, and so the executables built with it.
     public static let productsFolder: URL = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath().deletingLastPathComponent()
 
-    /// Runs `product` (e.g. "gpt2-edge") with `arguments`, feeding `input` on standard input.
+    /// Runs `product` (e.g. "gpt2-edge") with `arguments`, feeding `input` on standard input. With
+    /// `interruptAfter`, `signal` (SIGINT unless given) is sent that many seconds after the start; with
+    /// `standardOutputPath`, standard output goes to that file (e.g. /dev/full) instead of a pipe.
     public static func run(_ product: String, _ arguments: [String], input: String? = nil,
-                           interruptAfter delay: Double? = nil, environment: [String: String] = [:],
-                           directory: URL? = nil) throws -> Output {
+                           interruptAfter delay: Double? = nil, signal: Int32 = SIGINT, environment: [String: String] = [:],
+                           directory: URL? = nil, standardOutputPath: String? = nil) throws -> Output {
         let executable = productsFolder.appendingPathComponent(product)
         guard FileManager.default.isExecutableFile(atPath: executable.path) else {
             throw NSError(domain: "CommandRunner", code: 1, userInfo: [NSLocalizedDescriptionKey: "\(executable.path) not built; run `swift build` before the tests"])
         }
-        return try launch(executable, arguments, input: input, interruptAfter: delay, environment: environment, directory: directory)
+        return try launch(executable, arguments, input: input, interruptAfter: delay, signal: signal, environment: environment,
+                          directory: directory, standardOutputPath: standardOutputPath)
     }
+
+    /// The path of a built product, for commands run through another program (e.g. `script` for a terminal).
+    public static func path(of product: String) -> String { productsFolder.appendingPathComponent(product).path }
 
     /// Runs a system tool (e.g. /usr/bin/nm) by path.
-    public static func runTool(_ path: String, _ arguments: [String]) throws -> Output {
-        try launch(URL(fileURLWithPath: path), arguments, input: nil, interruptAfter: nil, environment: [:], directory: nil)
+    public static func runTool(_ path: String, _ arguments: [String], input: String? = nil) throws -> Output {
+        try launch(URL(fileURLWithPath: path), arguments, input: input, interruptAfter: nil, signal: SIGINT, environment: [:], directory: nil,
+                   standardOutputPath: nil)
     }
 
-    private static func launch(_ executable: URL, _ arguments: [String], input: String?, interruptAfter delay: Double?,
-                               environment: [String: String], directory: URL?) throws -> Output {
+    private static func launch(_ executable: URL, _ arguments: [String], input: String?, interruptAfter delay: Double?, signal: Int32,
+                               environment: [String: String], directory: URL?, standardOutputPath: String?) throws -> Output {
         let process = Process()
         process.executableURL = executable
         process.arguments = arguments
         if !environment.isEmpty { process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 } }
         if let directory { process.currentDirectoryURL = directory }
         let stdout = Pipe(), stderr = Pipe(), stdin = Pipe()
-        process.standardOutput = stdout
+        var outputFile: FileHandle?
+        if let standardOutputPath {
+            guard let handle = FileHandle(forWritingAtPath: standardOutputPath) else {
+                throw NSError(domain: "CommandRunner", code: 2, userInfo: [NSLocalizedDescriptionKey: "cannot open \(standardOutputPath)"])
+            }
+            outputFile = handle
+            process.standardOutput = handle
+        } else {
+            process.standardOutput = stdout
+        }
         process.standardError = stderr
         process.standardInput = stdin
         try process.run()
         if let delay {
             // Interrupt while the program is still waiting for its standard input.
             usleep(UInt32(delay * 1_000_000))
-            kill(process.processIdentifier, SIGINT)
+            kill(process.processIdentifier, signal)
         }
         if let input { stdin.fileHandleForWriting.write(Data(input.utf8)) }
         try stdin.fileHandleForWriting.close()
@@ -51,7 +67,9 @@ public enum CommandRunner {
         let errorData = Box()
         let errorReader = Thread { errorData.data = stderr.fileHandleForReading.readDataToEndOfFile() }
         errorReader.start()
+        if outputFile != nil { try stdout.fileHandleForWriting.close() }   // unused: its reader ends at once
         let outputData = stdout.fileHandleForReading.readDataToEndOfFile()
+        try outputFile?.close()
         process.waitUntilExit()
         while !errorReader.isFinished { usleep(1000) }
         return Output(status: process.terminationStatus,

@@ -41,13 +41,18 @@ int64_t gpt2edge_thread_wait_nanoseconds(void);
 #if defined(__AVX512VNNI__) && defined(__AVX512BW__) && defined(__AVX512F__)
 #define GPT2EDGE_HAS_INT8_DOT 1
 #define GPT2EDGE_INT8_DOT_VNNI 1
+#define GPT2EDGE_INT8_DOT_KIND 1
 #elif defined(__aarch64__) && defined(__ARM_FEATURE_DOTPROD)
 #define GPT2EDGE_HAS_INT8_DOT 1
 #define GPT2EDGE_INT8_DOT_SDOT 1
+#define GPT2EDGE_INT8_DOT_KIND 2
 #include <arm_neon.h>
 #else
 #define GPT2EDGE_HAS_INT8_DOT 0
+#define GPT2EDGE_INT8_DOT_KIND 0
 #endif
+// GPT2EDGE_INT8_DOT_KIND names the instruction for Swift (which cannot test a macro's presence):
+// 0 the plain C loop, 1 AVX512-VNNI `vpdpbusd`, 2 Arm `sdot`.
 
 /// `accumulator[l] += Σ_k weights[4l + k] · activations[k]` for the 16 Int32 lanes l and k in 0..<4: 64 unsigned
 /// weight bytes (four columns of 16 rows) times the same four signed activation bytes in every lane.

@@ -1,0 +1,7 @@
+import Foundation
+
+/// JSON text for a value made of dictionaries, arrays, strings and numbers (keys sorted for stable output).
+public func jsonText(_ value: Any) throws -> String {
+    let data = try JSONSerialization.data(withJSONObject: value, options: [.sortedKeys, .withoutEscapingSlashes])
+    return String(decoding: data, as: UTF8.self)
+}

@@ -1,0 +1,83 @@
+import Foundation
+import Testing
+import TestSupport
+
+/// The exit-code contract (CLISupport's `ExitCodes`, the README, `--help`): 64 and the subcommand's usage for a
+/// command line that cannot be right, 1 and a message alone for a run that failed, for every subcommand.
+@Suite struct ExitCodeContractTests {
+    static let micro = Fixtures.local.appendingPathComponent("models/micro").path
+
+    /// A usage error: exit 64, the message, and the usage of that subcommand (not the program's).
+    static func expectUsageError(_ product: String, _ subcommand: String, _ arguments: [String], says message: String,
+                                 sourceLocation: SourceLocation = #_sourceLocation) throws {
+        let run = try CommandRunner.run(product, [subcommand] + arguments)
+        #expect(run.status == 64, "\(product) \(subcommand) \(arguments): \(run.standardError)", sourceLocation: sourceLocation)
+        #expect(run.standardError.contains(message), "\(run.standardError)", sourceLocation: sourceLocation)
+        #expect(run.standardError.contains("Usage: \(product) \(subcommand)"), "\(run.standardError)", sourceLocation: sourceLocation)
+        #expect(run.standardOutput.isEmpty, sourceLocation: sourceLocation)
+    }
+
+    /// A runtime error: exit 1 and the message, without a usage dump.
+    static func expectRuntimeError(_ product: String, _ arguments: [String], says message: String,
+                                   sourceLocation: SourceLocation = #_sourceLocation) throws {
+        let run = try CommandRunner.run(product, arguments)
+        #expect(run.status == 1, "\(product) \(arguments): \(run.standardError)", sourceLocation: sourceLocation)
+        #expect(run.standardError.contains(message), "\(run.standardError)", sourceLocation: sourceLocation)
+        #expect(!run.standardError.contains("Usage:"), "\(run.standardError)", sourceLocation: sourceLocation)
+    }
+
+    @Test func generateUsageErrors() throws {
+        let prompt = try Fixtures.temporaryDirectory().appendingPathComponent("p.txt").path
+        FileManager.default.createFile(atPath: prompt, contents: Data("x".utf8))
+        try Self.expectUsageError("gpt2-edge", "generate", ["-p", "x", "-f", prompt], says: "either with -p or with -f")
+        try Self.expectUsageError("gpt2-edge", "generate", ["-p", "x", "--json", "--jsonl"], says: "not both")
+        try Self.expectUsageError("gpt2-edge", "generate", ["-p", "x", "--num-beams", "2", "--num-return-sequences", "3"],
+                                  says: "at most --num-beams (2) sequences")
+        try Self.expectUsageError("gpt2-edge", "generate", ["-p", "x", "--temperature=-1"], says: "temperature must be ≥ 0")
+        try Self.expectUsageError("gpt2-edge", "generate", ["-p", "x", "-t", "0"], says: "--threads must be between 1 and 256, got 0")
+        try Self.expectUsageError("gpt2-edge", "generate", ["-p", "x", "--top-p", "0"], says: "top-p must be in (0, 1]")
+        try Self.expectUsageError("gpt2-edge", "generate", ["-p", "x", "-c", "1"], says: "--ctx-size must be at least 2")
+    }
+
+    @Test func everyOtherSubcommandGivesItsOwnUsage() throws {
+        try Self.expectUsageError("gpt2-edge", "bench", ["-p", "0"], says: "-p, -n and -r must be at least 1")
+        try Self.expectUsageError("gpt2-edge", "bench", ["-t", "300"], says: "--threads must be between 1 and 256")
+        try Self.expectUsageError("gpt2-edge", "logits", ["--ids", "1", "--text", "a"], says: "exactly one of --ids, --text and -f/--file")
+        try Self.expectUsageError("gpt2-edge", "logits", ["--ids", "1,x"], says: "is not a token id")
+        try Self.expectUsageError("gpt2-edge", "tokenize", ["a", "-f", "/etc/hostname"], says: "not both")
+        try Self.expectUsageError("gpt2-quant", "convert", [Self.micro, "--threads", "0"], says: "--threads must be between 1 and 256, got 0")
+        try Self.expectUsageError("gpt2-quant", "convert", [Self.micro, "--threads", "9999"], says: "--threads must be between 1 and 256, got 9999")
+        try Self.expectUsageError("gpt2-quant", "eval", ["-m", Self.micro, "-f", "/etc/hostname", "--ctx", "1"], says: "--ctx must be at least 2")
+        try Self.expectUsageError("gpt2-quant", "eval", ["-m", Self.micro], says: "give the text to score with -f FILE")
+        try Self.expectUsageError("gpt2-quant", "inspect", [], says: "Missing expected argument '<file>'")
+        try Self.expectUsageError("gpt2-quant", "verify", ["a", "b"], says: "Unexpected argument 'b'")
+        try Self.expectUsageError("gpt2-quant", "info", ["x", "--bogus"], says: "Unknown option '--bogus'")
+    }
+
+    @Test func missingFilesAreRuntimeErrorsWithoutUsage() throws {
+        try Self.expectRuntimeError("gpt2-quant", ["eval", "-m", Self.micro, "-f", "/nonexistent/missing.txt"],
+                                    says: "cannot read /nonexistent/missing.txt: No such file or directory")
+        let output = try Fixtures.temporaryDirectory().appendingPathComponent("out.gqz").path
+        try Self.expectRuntimeError("gpt2-quant", ["convert", Self.micro, "--calibrate", "/nonexistent/bad.txt", "-o", output],
+                                    says: "calibration text: cannot read /nonexistent/bad.txt")
+        #expect(!FileManager.default.fileExists(atPath: output))
+        try Self.expectRuntimeError("gpt2-edge", ["generate", "-m", Self.micro, "-f", "/nonexistent/p.txt"], says: "cannot read /nonexistent/p.txt")
+        try Self.expectRuntimeError("gpt2-edge", ["logits", "-m", Self.micro, "-f", "/nonexistent/p.txt"], says: "cannot read /nonexistent/p.txt")
+        try Self.expectRuntimeError("gpt2-edge", ["tokenize", "-f", "/nonexistent/p.txt"], says: "cannot read /nonexistent/p.txt")
+        try Self.expectRuntimeError("gpt2-edge", ["bench", "-m", "/nonexistent/m.gqz"], says: "model not found: /nonexistent/m.gqz")
+        try Self.expectRuntimeError("gpt2-quant", ["inspect", "/nonexistent/m.gqz"], says: "/nonexistent/m.gqz")
+        try Self.expectRuntimeError("gpt2-quant", ["info", "/nonexistent/folder"], says: "/nonexistent/folder")
+    }
+
+    @Test func helpStatesTheContractAndTheSizeUnits() throws {
+        for (product, subcommand) in [("gpt2-edge", "generate"), ("gpt2-edge", ""), ("gpt2-quant", "")] {
+            let help = try CommandRunner.run(product, subcommand.isEmpty ? ["--help"] : [subcommand, "--help"])
+            #expect(help.status == 0)
+            let text = help.standardOutput.split(whereSeparator: \.isWhitespace).joined(separator: " ")
+            #expect(text.contains("Exit codes: 0 success; 1 the run failed"), "\(product) \(subcommand)")
+            #expect(text.contains("64 the command line is wrong"), "\(product) \(subcommand)")
+        }
+        let generate = try CommandRunner.run("gpt2-edge", ["generate", "--help"]).standardOutput
+        #expect(generate.split(whereSeparator: \.isWhitespace).joined(separator: " ").contains("Sizes take a unit: B, K, M, G (powers of 1024"))
+    }
+}
