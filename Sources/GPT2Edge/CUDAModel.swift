@@ -56,10 +56,7 @@ public final class CUDAModel: @unchecked Sendable {
         let (library, deviceName) = try Self.library(path: libraryPath)
         self.deviceName = deviceName
         let file = try GQZFile(path: path)
-        guard let json = (file.metadata["model"] as? [String: Any])?["config"] as? [String: Any] else {
-            throw GQZError.corruptIndex(path: path, reason: "metadata.model does not describe a gpt2 model")
-        }
-        let config = try GPT2Config(huggingFace: json)
+        let config = try file.gpt2Config()   // checked against the file's tensors before the device sizes anything
         guard config.activation == .geluNew || config.activation == .geluPyTorchTanh,
               config.attentionScale(layer: config.layerCount - 1) == 1 / Float(config.headDim).squareRoot() else {
             throw Unavailable.unsupported("only GPT-2's standard attention scale and gelu_new are implemented on the GPU")
