@@ -29,4 +29,19 @@ import TestSupport
             #expect(run.standardError.contains("invalid config \(config): \(message)"), "\(product): \(run.standardError)")
         }
     }
+
+    /// NaN in block h.1 of micro: generate printed tokens and exited 0, and logits died in JSON encoding
+    /// (NSCocoaErrorDomain 3840); both now exit 1 naming the block.
+    @Test func nanWeightsAreAnErrorNamingTheBlock() throws {
+        let folder = try Fixtures.modelCopy("micro")
+        defer { try? FileManager.default.removeItem(at: folder) }
+        try Fixtures.overwriteFloats(of: "h.1.mlp.c_proj.weight", inModel: folder, elements: 0..<12, with: .nan)
+        let message = "Error: the model's output is not finite: block h.1 produced NaN at position 0 "
+            + "(its weights may be corrupt; check the source checkpoint)"
+        for arguments in [["generate", "-m", folder.path, "-p", "hi", "-n", "3"], ["logits", "-m", folder.path, "--ids", "1,2"]] {
+            let run = try Self.failingRun("gpt2-edge", arguments)
+            #expect(run.standardError.contains(message) && !run.standardError.contains("Cocoa"), "\(arguments[0]): \(run.standardError)")
+            #expect(!run.standardOutput.contains("logits"), "\(arguments[0]) printed \(run.standardOutput)")
+        }
+    }
 }
