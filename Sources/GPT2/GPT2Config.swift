@@ -81,19 +81,42 @@ public struct GPT2Config: Sendable, Equatable {
         return json
     }
 
+    /// The largest count a config file may give for each field.
+    ///
+    /// Per-layer, per-position and per-token structures are sized from these counts, so a config that lies
+    /// (`"n_layer": 1000000000`) has to be stopped when it is read, not by running out of memory. The largest
+    /// GPT-2 (gpt2-xl) has 48 layers, 25 heads, width 1600, 1024 positions, a 50257-token vocabulary and an
+    /// MLP 6400 wide; each limit leaves one to three orders of magnitude above that for other GPT-2-shaped
+    /// models, and keeps every product the runtime forms (layers × positions × width for the KV cache,
+    /// vocabulary × width for the embedding) far inside `Int`. The tensors a file holds are checked against
+    /// the counts afterwards (`validate(againstTensors:)`).
+    public enum Limits {
+        public static let layerCount = 1024
+        public static let headCount = 1024
+        public static let embeddingWidth = 65_536
+        public static let contextLength = 1 << 20
+        public static let vocabularySize = 1 << 24
+        public static let innerWidth = 1 << 20
+    }
+
     /// Reads the fields of a parsed Hugging Face `config.json`.
     public init(huggingFace json: [String: Any]) throws {
-        func integer(_ key: String, aliases: [String] = [], required: Bool = true, default fallback: Int? = nil) throws -> Int? {
+        /// A positive integer at most `maximum` (`largestGPT2`, gpt2-xl's value, is quoted when it is more).
+        func integer(_ key: String, aliases: [String] = [], maximum: Int, largestGPT2: Int, required: Bool = true) throws -> Int? {
             for name in [key] + aliases {
                 guard let value = json[name], !(value is NSNull) else { continue }
                 guard let number = value as? NSNumber, !isJSONBoolean(number), number.doubleValue == number.doubleValue.rounded(),
-                      number.intValue > 0, number.intValue < 1 << 30 else {
+                      number.doubleValue > 0, number.doubleValue < 0x1p62 else {
                     throw Invalid(field: name, reason: "expected a positive integer, got \(value)")
+                }
+                guard number.intValue <= maximum else {
+                    throw Invalid(field: name, reason: "\(number.intValue) is more than this runtime accepts (at most \(maximum); "
+                                  + "the largest GPT-2, gpt2-xl, has \(largestGPT2))")
                 }
                 return number.intValue
             }
             if required { throw Invalid(field: key, reason: "missing") }
-            return fallback
+            return nil
         }
         func flag(_ key: String, default fallback: Bool) throws -> Bool {
             guard let value = json[key], !(value is NSNull) else { return fallback }
@@ -106,15 +129,16 @@ public struct GPT2Config: Sendable, Equatable {
         if try flag("add_cross_attention", default: false) {
             throw Invalid(field: "add_cross_attention", reason: "cross-attention (encoder-decoder GPT-2) is not supported")
         }
-        let layerCount = try integer("n_layer", aliases: ["num_hidden_layers"])!
-        let headCount = try integer("n_head", aliases: ["num_attention_heads"])!
-        let width = try integer("n_embd", aliases: ["hidden_size"])!
-        let context = try integer("n_positions", aliases: ["n_ctx", "max_position_embeddings"])!
-        let vocabulary = try integer("vocab_size")!
+        let layerCount = try integer("n_layer", aliases: ["num_hidden_layers"], maximum: Limits.layerCount, largestGPT2: 48)!
+        let headCount = try integer("n_head", aliases: ["num_attention_heads"], maximum: Limits.headCount, largestGPT2: 25)!
+        let width = try integer("n_embd", aliases: ["hidden_size"], maximum: Limits.embeddingWidth, largestGPT2: 1600)!
+        let context = try integer("n_positions", aliases: ["n_ctx", "max_position_embeddings"], maximum: Limits.contextLength,
+                                  largestGPT2: 1024)!
+        let vocabulary = try integer("vocab_size", maximum: Limits.vocabularySize, largestGPT2: 50257)!
         guard width % headCount == 0 else {
             throw Invalid(field: "n_head", reason: "n_embd \(width) is not divisible by n_head \(headCount)")
         }
-        let inner = try integer("n_inner", required: false)
+        let inner = try integer("n_inner", maximum: Limits.innerWidth, largestGPT2: 6400, required: false)
         var epsilon: Float = 1e-5
         if let value = json["layer_norm_epsilon"], !(value is NSNull) {
             guard let number = value as? NSNumber, !isJSONBoolean(number), number.doubleValue > 0, number.doubleValue < 1 else {
@@ -131,6 +155,11 @@ public struct GPT2Config: Sendable, Equatable {
             activation = known
         }
         let eos = (json["eos_token_id"] as? NSNumber)?.intValue
+        if let eos, eos < 0 {
+            // It indexes the logits (min-new-tokens masks it). One past the vocabulary is tolerated, as transformers
+            // does (small test models keep GPT-2's 50256) and the masking checks the upper bound.
+            throw Invalid(field: "eos_token_id", reason: "expected a token id (≥ 0), got \(eos)")
+        }
         self.init(layerCount: layerCount, headCount: headCount, embeddingWidth: width, contextLength: context,
                   vocabularySize: vocabulary, innerWidth: inner, layerNormEpsilon: epsilon, activation: activation,
                   scaleAttentionWeights: try flag("scale_attn_weights", default: true),

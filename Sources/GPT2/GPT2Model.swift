@@ -113,9 +113,13 @@ public final class GPT2Model: @unchecked Sendable {
         let projected = FloatBuffer(count: count * c)
         let hidden = FloatBuffer(count: count * inner)
 
-        embed(tokens: batch.flatMap(\.tokens),
-              positions: batch.flatMap { Array($0.cache.length..<($0.cache.length + $0.tokens.count)) },
+        let positions = batch.flatMap { Array($0.cache.length..<($0.cache.length + $0.tokens.count)) }
+        embed(tokens: batch.flatMap(\.tokens), positions: positions,
               tokenTable: weights.tokenEmbedding, positionTable: weights.positionEmbedding, width: c, output: residual)
+        // The residual stream is checked for NaN and infinity after the embeddings and after every block (rows × C
+        // values against a block's rows × 12·C² multiply-adds), so corrupt weights are named by the block that
+        // first produced a non-finite value instead of surfacing as garbage tokens.
+        try checkFinite(residual, rows: count, width: c, producedBy: "wte+wpe") { positions[$0] }
         for index in 0..<config.layerCount {
             let layer = try weights.layer(index)
             // Attention block: x += c_proj(attention(c_attn(ln_1(x))))
@@ -148,6 +152,7 @@ public final class GPT2Model: @unchecked Sendable {
             layer.feedForwardProjectionWeight.apply(input: hidden, rows: count, bias: layer.feedForwardProjectionBias,
                                                     output: projected, pool: pool)
             addInPlace(residual, projected, count: count * c)
+            try checkFinite(residual, rows: count, width: c, producedBy: "h.\(index)") { positions[$0] }
         }
         for sequence in batch { sequence.cache.commit(adding: sequence.tokens.count) }
 
@@ -168,6 +173,8 @@ public final class GPT2Model: @unchecked Sendable {
         let vocabulary = config.vocabularySize
         let logits = FloatBuffer(count: rows * vocabulary)
         weights.languageModelHead.apply(input: finalInput, rows: rows, bias: nil, output: logits, pool: pool)
+        let logitRows = wanted.flatMap { Array($0) }   // the residual row of each logits row
+        try checkFinite(logits, rows: rows, width: vocabulary, producedBy: "ln_f/lm_head") { positions[logitRows[$0]] }
         var results: [[Float]] = []
         row = 0
         for range in wanted {

@@ -34,6 +34,8 @@ public final class CUDAModel: @unchecked Sendable {
     /// The device, as the driver names it.
     public let deviceName: String
     private let handle: OpaquePointer
+    /// Positions in the device KV cache (for the position a non-finite logit is reported at).
+    private var positions = 0
 
     /// Loads the library (`libraryPath`, else $GPT2EDGE_CUDA_LIBRARY, else `../cuda/libgpt2edge_cuda.so` beside the
     /// running program, i.e. `.build/cuda/` for `.build/release/gpt2-edge`) and describes the GPU, or says which of
@@ -56,10 +58,7 @@ public final class CUDAModel: @unchecked Sendable {
         let (library, deviceName) = try Self.library(path: libraryPath)
         self.deviceName = deviceName
         let file = try GQZFile(path: path)
-        guard let json = (file.metadata["model"] as? [String: Any])?["config"] as? [String: Any] else {
-            throw GQZError.corruptIndex(path: path, reason: "metadata.model does not describe a gpt2 model")
-        }
-        let config = try GPT2Config(huggingFace: json)
+        let config = try file.gpt2Config()   // checked against the file's tensors before the device sizes anything
         guard config.activation == .geluNew || config.activation == .geluPyTorchTanh,
               config.attentionScale(layer: config.layerCount - 1) == 1 / Float(config.headDim).squareRoot() else {
             throw Unavailable.unsupported("only GPT-2's standard attention scale and gelu_new are implemented on the GPU")
@@ -108,11 +107,19 @@ public final class CUDAModel: @unchecked Sendable {
         let ids = tokens.map { Int32($0) }
         let status = ids.withUnsafeBufferPointer { g2e_cuda_forward(handle, $0.baseAddress, Int32(ids.count), &logits, &message, message.count) }
         if status != 0 { throw Unavailable.failed(String(cString: message)) }
+        positions += tokens.count
+        // Only the logits come back from the device, so only they are checked (the CPU path checks every block).
+        if let bad = logits.first(where: { !$0.isFinite }) {
+            throw GPT2Model.NonFiniteOutput(layer: nil, position: positions - 1, value: bad)
+        }
         return logits
     }
 
     /// Empties the device KV cache (a new sequence).
-    public func reset() { g2e_cuda_reset(handle) }
+    public func reset() {
+        g2e_cuda_reset(handle)
+        positions = 0
+    }
 
     /// The C API names the library must export (for checks and tests).
     public static var exportedSymbols: [String] {

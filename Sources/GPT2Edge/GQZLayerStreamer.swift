@@ -17,6 +17,8 @@ final class GQZLayerStreamer: LayerStreamer, @unchecked Sendable {
     private var checkedBlocks = Set<Int>()
     let matrixBytesPerToken: Int
 
+    /// `config` must be the file's own, already checked against its tensors (`GQZFile.gpt2Config()`), since
+    /// its n_layer sizes the loop below.
     init(file: GQZFile, config: GPT2Config, entry: @escaping (String) throws -> GQZEntry,
          matrix: @escaping (String, Int, Int) throws -> WeightMatrix, vector: @escaping (String) throws -> FloatBuffer) {
         self.file = file

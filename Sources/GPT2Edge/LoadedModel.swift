@@ -110,14 +110,7 @@ public final class LoadedModel: @unchecked Sendable {
     static func loadGQZ(_ file: GQZFile, threads: Int, streamLayers: Bool = false, tokenizer given: GPT2Tokenizer? = nil,
                         kernel: MatrixKernel = .preferred) throws -> (GPT2Model, GPT2Tokenizer) {
         let path = file.path
-        guard let model = file.metadata["model"] as? [String: Any], model["architecture"] as? String == "gpt2",
-              let configJSON = model["config"] as? [String: Any] else {
-            throw GQZError.corruptIndex(path: path, reason: "metadata.model does not describe a gpt2 model")
-        }
-        let config: GPT2Config
-        do { config = try GPT2Config(huggingFace: configJSON) } catch let error as GPT2Config.Invalid {
-            throw GQZError.corruptIndex(path: path, reason: error.description)
-        }
+        let config = try file.gpt2Config()   // its counts checked against the file's tensors before any sizes a list
         let tokenizer = try given ?? tokenizer(of: file)
         var expected: [String: [Int]] = [:]
         for (name, shape) in GPT2Weights.expectedTensors(for: config) {

@@ -53,10 +53,7 @@ public struct MemoryPlan: Sendable {
     /// block (the largest) is counted, plus a compressed frame being read per thread.
     public static func forModel(in file: GQZFile, contextPositions: Int, promptTokens: Int, threads: Int,
                                 cachePrecision: KVCache.Precision? = nil, streamLayers: Bool = false) throws -> MemoryPlan {
-        guard let model = file.metadata["model"] as? [String: Any], let json = model["config"] as? [String: Any] else {
-            throw GQZError.corruptIndex(path: file.path, reason: "metadata.model does not describe a gpt2 model")
-        }
-        let config = try GPT2Config(huggingFace: json)
+        let config = try file.gpt2Config()   // n_layer checked against the blocks present before the loop below
         var weights = residentBytes(of: file.entries.filter { !$0.name.hasPrefix("h.") })
         if streamLayers {
             let blocks = (0..<config.layerCount).map { i in residentBytes(of: file.entries.filter { $0.name.hasPrefix("h.\(i).") }) }

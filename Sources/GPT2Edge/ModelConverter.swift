@@ -56,8 +56,15 @@ public struct ConversionOptions: Sendable {
 
 public enum ConversionError: Error, CustomStringConvertible, Equatable {
     case invalidOption(String)
+    /// A source tensor holds `count` NaN or infinite values (a .gqz file never does).
+    case nonFiniteTensor(name: String, path: String, count: Int)
+
     public var description: String {
-        switch self { case .invalidOption(let message): return message }
+        switch self {
+        case .invalidOption(let message): return message
+        case .nonFiniteTensor(let name, let path, let count):
+            return "\(name) in \(path) holds \(count) non-finite value\(count == 1 ? "" : "s") (NaN or infinity); the checkpoint is corrupt"
+        }
     }
 }
 
@@ -98,6 +105,11 @@ public enum ModelConverter {
         let checkpoint = try HFCheckpoint(folder: folder)
         let config = try checkpoint.gpt2Config()
         let expected = try checkpoint.validateTensors(for: config)
+        for (name, file, info) in expected {
+            let count = nonFiniteCount(file, info)
+            file.releasePages(of: info.name)
+            if count > 0 { throw ConversionError.nonFiniteTensor(name: name, path: file.path, count: count) }
+        }
         let vocabulary = try readTokenizerFile(checkpoint.vocabularyURL)
         let merges = try readTokenizerFile(checkpoint.mergesURL)
         _ = try GPT2Tokenizer(vocabularyJSON: vocabulary, mergesText: merges, source: (checkpoint.vocabularyURL.path, checkpoint.mergesURL.path))
@@ -199,6 +211,20 @@ public enum ModelConverter {
         report.outputBytes = (try? FileManager.default.attributesOfItem(atPath: output.path)[.size] as? Int) ?? 0
         report.seconds = Date().timeIntervalSince(start)
         return report
+    }
+
+    /// How many of a tensor's values are NaN or ±infinity, read from the mapping a slice at a time (one extra
+    /// pass over the checkpoint, so that a corrupt tensor is refused before anything is written).
+    private static func nonFiniteCount(_ file: SafetensorsFile, _ info: SafetensorsFile.TensorInfo) -> Int {
+        let slice = 1 << 16
+        var values = [Float](repeating: 0, count: slice)
+        var count = 0
+        for start in stride(from: 0, to: info.elementCount, by: slice) {
+            let end = min(start + slice, info.elementCount)
+            values.withUnsafeMutableBufferPointer { file.readFloats(info, elements: start..<end, into: $0) }
+            for value in values[..<(end - start)] where !value.isFinite { count += 1 }
+        }
+        return count
     }
 
     private static func readTokenizerFile(_ url: URL) throws -> Data {

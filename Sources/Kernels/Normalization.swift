@@ -56,3 +56,18 @@ public func embed(tokens: [Int], positions: [Int], tokenTable: WeightMatrix, pos
         for i in 0..<width { y[i] += b[i] }
     }
 }
+
+/// The index of the first of `buffer`'s first `count` values that is NaN or ±infinity; nil when all are finite.
+///
+/// The forward pass calls it on the residual stream after every block (rows × width values against the
+/// block's rows × 12·width² multiply-adds), so the all-finite case is one pass: NaN and infinity are the only
+/// floats whose exponent bits are all ones, and the largest exponent field is an integer max the compiler
+/// vectorizes. Only when that finds one is the index looked for.
+public func firstNonFinite(in buffer: FloatBuffer, count: Int) -> Int? {
+    precondition(count >= 0 && count <= buffer.count)
+    let values = buffer.base
+    var largestExponent: UInt32 = 0
+    for i in 0..<count { largestExponent = max(largestExponent, values[i].bitPattern & 0x7F80_0000) }
+    guard largestExponent == 0x7F80_0000 else { return nil }
+    return (0..<count).first { !values[$0].isFinite }
+}

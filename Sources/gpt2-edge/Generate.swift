@@ -233,8 +233,14 @@ struct Generate: ParsableCommand {
             write(text)
         }
         if numBeams == 1 && !json && !jsonLines { piece(0, "") }   // the prompt shows at once
-        let results = try generator.generateSequences(promptTokens: promptTokens, options: options, onText: piece,
+        let results: [GenerationResult]
+        do {
+            results = try generator.generateSequences(promptTokens: promptTokens, options: options, onText: piece,
                                                       shouldContinue: { Termination.shouldContinue && writeError == nil })
+        } catch {
+            if started >= 0 { write("\n") }   // end the streamed line, so the error does not run into it
+            throw error
+        }
         if let writeError { throw writeError }
         if numBeams > 1 { for (index, result) in results.enumerated() { piece(index, result.text) } }   // beams end together
         let peak = ProcessMemory.peakResidentBytes

@@ -28,7 +28,7 @@ import TestSupport
 
     @Test func generateUsageErrors() throws {
         let prompt = try Fixtures.temporaryDirectory().appendingPathComponent("p.txt").path
-        FileManager.default.createFile(atPath: prompt, contents: Data("x".utf8))
+        _ = FileManager.default.createFile(atPath: prompt, contents: Data("x".utf8))
         try Self.expectUsageError("gpt2-edge", "generate", ["-p", "x", "-f", prompt], says: "either with -p or with -f")
         try Self.expectUsageError("gpt2-edge", "generate", ["-p", "x", "--json", "--jsonl"], says: "not both")
         try Self.expectUsageError("gpt2-edge", "generate", ["-p", "x", "--num-beams", "2", "--num-return-sequences", "3"],

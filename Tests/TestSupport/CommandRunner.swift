@@ -6,6 +6,8 @@ public enum CommandRunner {
         public let status: Int32
         public let standardOutput: String
         public let standardError: String
+        /// Whether the program ran past its `timeout` and was killed.
+        public var timedOut = false
     }
 
     /// The build folder holding the test bundle, and so the executables built with it.
@@ -13,16 +15,17 @@ public enum CommandRunner {
 
     /// Runs `product` (e.g. "gpt2-edge") with `arguments`, feeding `input` on standard input. With
     /// `interruptAfter`, `signal` (SIGINT unless given) is sent that many seconds after the start; with
-    /// `standardOutputPath`, standard output goes to that file (e.g. /dev/full) instead of a pipe.
+    /// `standardOutputPath`, standard output goes to that file (e.g. /dev/full) instead of a pipe; a program still
+    /// running after `timeout` seconds is killed (SIGKILL) and reported as `timedOut`.
     public static func run(_ product: String, _ arguments: [String], input: String? = nil,
                            interruptAfter delay: Double? = nil, signal: Int32 = SIGINT, environment: [String: String] = [:],
-                           directory: URL? = nil, standardOutputPath: String? = nil) throws -> Output {
+                           directory: URL? = nil, standardOutputPath: String? = nil, timeout: Double? = nil) throws -> Output {
         let executable = productsFolder.appendingPathComponent(product)
         guard FileManager.default.isExecutableFile(atPath: executable.path) else {
             throw NSError(domain: "CommandRunner", code: 1, userInfo: [NSLocalizedDescriptionKey: "\(executable.path) not built; run `swift build` before the tests"])
         }
         return try launch(executable, arguments, input: input, interruptAfter: delay, signal: signal, environment: environment,
-                          directory: directory, standardOutputPath: standardOutputPath)
+                          directory: directory, standardOutputPath: standardOutputPath, timeout: timeout)
     }
 
     /// The path of a built product, for commands run through another program (e.g. `script` for a terminal).
@@ -31,11 +34,11 @@ public enum CommandRunner {
     /// Runs a system tool (e.g. /usr/bin/nm) by path.
     public static func runTool(_ path: String, _ arguments: [String], input: String? = nil) throws -> Output {
         try launch(URL(fileURLWithPath: path), arguments, input: input, interruptAfter: nil, signal: SIGINT, environment: [:], directory: nil,
-                   standardOutputPath: nil)
+                   standardOutputPath: nil, timeout: nil)
     }
 
     private static func launch(_ executable: URL, _ arguments: [String], input: String?, interruptAfter delay: Double?, signal: Int32,
-                               environment: [String: String], directory: URL?, standardOutputPath: String?) throws -> Output {
+                               environment: [String: String], directory: URL?, standardOutputPath: String?, timeout: Double?) throws -> Output {
         let process = Process()
         process.executableURL = executable
         process.arguments = arguments
@@ -55,6 +58,11 @@ public enum CommandRunner {
         process.standardError = stderr
         process.standardInput = stdin
         try process.run()
+        final class Flag: @unchecked Sendable { var isSet = false }   // written before the kill, read after the exit
+        let killed = Flag()
+        let pid = process.processIdentifier
+        let watchdog = DispatchWorkItem { killed.isSet = true; kill(pid, SIGKILL) }
+        if let timeout { DispatchQueue.global().asyncAfter(deadline: .now() + timeout, execute: watchdog) }
         if let delay {
             // Interrupt while the program is still waiting for its standard input.
             usleep(UInt32(delay * 1_000_000))
@@ -71,9 +79,10 @@ public enum CommandRunner {
         let outputData = stdout.fileHandleForReading.readDataToEndOfFile()
         try outputFile?.close()
         process.waitUntilExit()
+        watchdog.cancel()
         while !errorReader.isFinished { usleep(1000) }
         return Output(status: process.terminationStatus,
                       standardOutput: String(decoding: outputData, as: UTF8.self),
-                      standardError: String(decoding: errorData.data, as: UTF8.self))
+                      standardError: String(decoding: errorData.data, as: UTF8.self), timedOut: killed.isSet)
     }
 }
