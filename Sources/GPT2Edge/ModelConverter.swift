@@ -196,7 +196,7 @@ public enum ModelConverter {
                              "channel_scaling": options.channelScaling ? "activation-aware, \(options.calibration.map { "calibrated on \($0.positions) positions" } ?? "layer-norm statistics"), alpha per matrix \(chosenAlphas)" : "none"],
             "converter": ["program": "gpt2-quant", "source": folder.lastPathComponent, "zstd_level": Int(options.compressionLevel)],
         ])
-        report.outputBytes = (try? FileManager.default.attributesOfItem(atPath: output.path)[.size] as? Int) ?? 0
+        report.outputBytes = (try? FileManager.default.attributesOfItem(atPath: writer.resolvedDestination.path)[.size] as? Int) ?? 0
         report.seconds = Date().timeIntervalSince(start)
         return report
     }

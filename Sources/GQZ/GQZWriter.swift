@@ -8,8 +8,16 @@ import Foundation
 /// try writer.add(name: "wte.weight", shape: [50257, 768], scheme: "q8", groupSize: 32, payload: bytes)
 /// try writer.finish(metadata: ["model": config])
 /// ```
+///
+/// Before anything is written the destination is checked (`resolveDestination`): a directory, device, named
+/// pipe or socket is refused, and a symbolic link is written through (its final target is replaced, the link
+/// is left as it was).
 public final class GQZWriter {
+    /// The path as given.
     public let destination: URL
+    /// The file that `finish` replaces: `destination`, or the final target when `destination` is a symbolic link.
+    public let resolvedDestination: URL
+    /// Where the file is written until `finish` renames it: `.NAME.tmp-PID-RANDOM` beside `resolvedDestination`.
     public let temporaryURL: URL
     public let compressionLevel: Int32
     private let handle: FileHandle
@@ -21,12 +29,9 @@ public final class GQZWriter {
     public init(destination: URL, compressionLevel: Int32 = 3) throws {
         self.destination = destination
         self.compressionLevel = compressionLevel
-        let folder = destination.deletingLastPathComponent()
-        temporaryURL = folder.appendingPathComponent(".\(destination.lastPathComponent).tmp-\(ProcessInfo.processInfo.processIdentifier)-\(UInt32.random(in: 0...UInt32.max))")
-        var isDirectory: ObjCBool = false
-        guard FileManager.default.fileExists(atPath: folder.path, isDirectory: &isDirectory), isDirectory.boolValue else {
-            throw GQZError.writeFailed(path: destination.path, reason: "folder \(folder.path) does not exist")
-        }
+        resolvedDestination = try Self.resolveDestination(destination)
+        let folder = resolvedDestination.deletingLastPathComponent()
+        temporaryURL = folder.appendingPathComponent(".\(resolvedDestination.lastPathComponent).tmp-\(ProcessInfo.processInfo.processIdentifier)-\(UInt32.random(in: 0...UInt32.max))")
         guard FileManager.default.createFile(atPath: temporaryURL.path, contents: nil),
               let handle = FileHandle(forWritingAtPath: temporaryURL.path) else {
             throw GQZError.writeFailed(path: destination.path, reason: "cannot create a file in \(folder.path) (permissions?)")
@@ -82,7 +87,7 @@ public final class GQZWriter {
         } catch {
             throw GQZError.writeFailed(path: temporaryURL.path, reason: "\(error)")
         }
-        if rename(temporaryURL.path, destination.path) != 0 {
+        if rename(temporaryURL.path, resolvedDestination.path) != 0 {
             let reason = String(cString: strerror(errno))
             discard()
             throw GQZError.writeFailed(path: destination.path, reason: reason)
