@@ -73,6 +73,8 @@ public struct ConversionReport: Sendable {
     public var tensors: [Tensor] = []
     public var outputBytes = 0
     public var seconds = 0.0
+    /// Temporary files of earlier conversions to the same file that had been killed, removed before this one.
+    public var removedTemporaries: [GQZWriter.StaleTemporary] = []
     /// Σ raw / Σ stored over all payloads.
     public var compressionRatio: Double {
         Double(tensors.reduce(0) { $0 + $1.rawBytes }) / Double(max(1, tensors.reduce(0) { $0 + $1.storedBytes }))
@@ -105,6 +107,7 @@ public enum ModelConverter {
         let writer = try GQZWriter(destination: output, compressionLevel: options.compressionLevel)
         temporaryFile(writer.temporaryURL)
         var report = ConversionReport()
+        report.removedTemporaries = writer.removedTemporaries
         func record(_ entry: GQZEntry) {
             report.tensors.append(.init(name: entry.name, shape: entry.shape, scheme: entry.scheme, rawBytes: entry.rawBytes, storedBytes: entry.storedBytes))
         }

@@ -6,6 +6,17 @@ import Darwin
 #endif
 
 extension GQZWriter {
+    /// A temporary file of an earlier writer whose process no longer exists, removed by a new writer to the same file.
+    public struct StaleTemporary: Sendable, Equatable, CustomStringConvertible {
+        public let path: String
+        /// The process that created it (from its name, `.NAME.tmp-PID-RANDOM`).
+        public let processID: Int32
+
+        public var description: String {
+            "removed a stale temporary file left by an interrupted conversion (process \(processID)): \(path)"
+        }
+    }
+
     /// The file a writer to `destination` replaces: `destination` itself when it is a regular file or does not
     /// exist yet, the final target when it is a symbolic link (chains followed; a dangling link gives its target
     /// path when that folder exists).
@@ -67,5 +78,39 @@ extension GQZWriter {
         case S_IFLNK: return "a symbolic link"
         default: return "not a file (mode \(String(mode, radix: 8)))"
         }
+    }
+
+    /// The start of the temporary file names of writers to `target`: `.NAME.tmp-`.
+    static func temporaryPrefix(for target: URL) -> String {
+        ".\(target.lastPathComponent).tmp-"
+    }
+
+    /// Removes `.NAME.tmp-PID-RANDOM` files beside `target` whose process is gone (kill(PID, 0) fails with
+    /// ESRCH) and that no one holds locked; returns what it removed.
+    ///
+    /// A live process's file is left alone: it may be a conversion running now. The lock (every writer holds
+    /// one on its temporary file until it finishes or dies) covers a writer in another PID namespace, a
+    /// container sharing the folder, whose process ID means nothing here. A PID reused by an unrelated
+    /// process keeps its stale file until that process ends.
+    static func removeStaleTemporaries(of target: URL) -> [StaleTemporary] {
+        let folder = target.deletingLastPathComponent()
+        let prefix = temporaryPrefix(for: target)
+        guard let names = try? FileManager.default.contentsOfDirectory(atPath: folder.path) else { return [] }
+        var removed: [StaleTemporary] = []
+        for name in names.sorted() where name.hasPrefix(prefix) {
+            let parts = name.dropFirst(prefix.count).split(separator: "-", omittingEmptySubsequences: false)
+            guard parts.count == 2, let processID = Int32(parts[0]), processID > 0,
+                  !parts[1].isEmpty, parts[1].allSatisfy({ $0.isASCII && $0.isNumber }) else { continue }
+            guard kill(processID, 0) != 0 && errno == ESRCH else { continue }   // alive (EPERM: alive, another user's)
+            let path = folder.appendingPathComponent(name).path
+            let descriptor = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC)
+            guard descriptor >= 0 else { continue }
+            defer { close(descriptor) }
+            var info = stat()
+            guard fstat(descriptor, &info) == 0, info.st_mode & S_IFMT == S_IFREG,
+                  flock(descriptor, LOCK_EX | LOCK_NB) == 0 else { continue }
+            if unlink(path) == 0 { removed.append(StaleTemporary(path: path, processID: processID)) }
+        }
+        return removed
     }
 }

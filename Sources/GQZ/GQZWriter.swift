@@ -11,7 +11,8 @@ import Foundation
 ///
 /// Before anything is written the destination is checked (`resolveDestination`): a directory, device, named
 /// pipe or socket is refused, and a symbolic link is written through (its final target is replaced, the link
-/// is left as it was).
+/// is left as it was). Temporary files of earlier writers to the same file whose process is gone (killed
+/// with SIGKILL, say, by the OOM killer) are removed and listed in `removedTemporaries`.
 public final class GQZWriter {
     /// The path as given.
     public let destination: URL
@@ -20,6 +21,8 @@ public final class GQZWriter {
     /// Where the file is written until `finish` renames it: `.NAME.tmp-PID-RANDOM` beside `resolvedDestination`.
     public let temporaryURL: URL
     public let compressionLevel: Int32
+    /// Temporary files of earlier, dead writers to the same file, removed before this one started.
+    public let removedTemporaries: [StaleTemporary]
     private let handle: FileHandle
     private var entries: [[String: Any]] = []
     private var names: Set<String> = []
@@ -30,13 +33,17 @@ public final class GQZWriter {
         self.destination = destination
         self.compressionLevel = compressionLevel
         resolvedDestination = try Self.resolveDestination(destination)
+        removedTemporaries = Self.removeStaleTemporaries(of: resolvedDestination)
         let folder = resolvedDestination.deletingLastPathComponent()
-        temporaryURL = folder.appendingPathComponent(".\(resolvedDestination.lastPathComponent).tmp-\(ProcessInfo.processInfo.processIdentifier)-\(UInt32.random(in: 0...UInt32.max))")
+        temporaryURL = folder.appendingPathComponent(Self.temporaryPrefix(for: resolvedDestination)
+                                                     + "\(getpid())-\(UInt32.random(in: 0...UInt32.max))")
         guard FileManager.default.createFile(atPath: temporaryURL.path, contents: nil),
               let handle = FileHandle(forWritingAtPath: temporaryURL.path) else {
             throw GQZError.writeFailed(path: destination.path, reason: "cannot create a file in \(folder.path) (permissions?)")
         }
         self.handle = handle
+        // Held until the file is closed (or the process dies): tells a sweeping writer this file is in use.
+        _ = flock(handle.fileDescriptor, LOCK_EX | LOCK_NB)
         try write([UInt8](repeating: 0, count: GQZFormat.preambleSize))   // filled in by finish
     }
 

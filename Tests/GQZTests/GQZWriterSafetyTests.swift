@@ -3,7 +3,8 @@ import Testing
 import TestSupport
 @testable import GQZ
 
-/// What `GQZWriter` does with an awkward destination (a device, a pipe, a link).
+/// What `GQZWriter` does with an awkward destination (a device, a pipe, a link), with what killed writers left
+/// behind.
 @Suite struct GQZWriterSafetyTests {
     static func contents(_ folder: URL) -> [String] {
         ((try? FileManager.default.contentsOfDirectory(atPath: folder.path)) ?? []).sorted()
@@ -92,5 +93,36 @@ import TestSupport
         #expect(throws: GQZError.writeFailed(path: nowhere.path, reason: "it is a symbolic link to \(root.path)/missing/x.gqz, whose folder \(root.path)/missing does not exist")) {
             try GQZWriter(destination: nowhere)
         }
+    }
+
+    /// The process ID of a process that has already ended.
+    static func deadProcessID() throws -> Int32 {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/bin/true")
+        try process.run()
+        process.waitUntilExit()
+        return process.processIdentifier
+    }
+
+    @Test func removesStaleTemporariesOfDeadProcessesOnly() throws {
+        let folder = try Fixtures.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let dead = try Self.deadProcessID(), alsoDead = try Self.deadProcessID()
+        #expect(kill(dead, 0) != 0 && errno == ESRCH)
+        let stale = folder.appendingPathComponent(".out.gqz.tmp-\(dead)-12345")
+        let live = folder.appendingPathComponent(".out.gqz.tmp-\(getpid())-67890")             // a conversion running now
+        let otherFile = folder.appendingPathComponent(".other.gqz.tmp-\(dead)-11111")          // another destination's
+        let locked = folder.appendingPathComponent(".out.gqz.tmp-\(alsoDead)-22222")           // dead PID, lock held (another PID namespace)
+        let notOurs = folder.appendingPathComponent(".out.gqz.tmp-notes")
+        for url in [stale, live, otherFile, locked, notOurs] { try Data(repeating: 7, count: 4096).write(to: url) }
+        let holder = open(locked.path, O_RDONLY)
+        defer { close(holder) }
+        #expect(flock(holder, LOCK_EX | LOCK_NB) == 0)
+
+        let writer = try GQZWriter(destination: folder.appendingPathComponent("out.gqz"))
+        #expect(writer.removedTemporaries == [GQZWriter.StaleTemporary(path: stale.path, processID: dead)])
+        #expect(writer.removedTemporaries.first?.description == "removed a stale temporary file left by an interrupted conversion (process \(dead)): \(stale.path)")
+        try writer.finish(metadata: [:])
+        #expect(Self.contents(folder) == [live, locked, notOurs, otherFile].map(\.lastPathComponent).sorted() + ["out.gqz"])
     }
 }
