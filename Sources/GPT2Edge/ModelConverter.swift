@@ -106,6 +106,11 @@ public enum ModelConverter {
 
         let writer = try GQZWriter(destination: output, compressionLevel: options.compressionLevel)
         temporaryFile(writer.temporaryURL)
+        // Payloads before zstd, which shrinks quantized weights little: what a failed write says the file needs.
+        writer.expectedSize = GQZFormat.preambleSize + vocabulary.count + merges.count + expected.reduce(0) { total, tensor in
+            let layout = storedLayout(name: tensor.0, shape: tensor.2.shape, body: bodyScheme, embedding: embeddingScheme)
+            return total + layout.scheme.payloadBytes(rows: layout.rows, columns: layout.columns)
+        }
         var report = ConversionReport()
         report.removedTemporaries = writer.removedTemporaries
         func record(_ entry: GQZEntry) {
@@ -159,22 +164,15 @@ public enum ModelConverter {
             func readRow(_ r: Int, _ columns: Int, into out: UnsafeMutableBufferPointer<Float>) {
                 file.readFloats(info, elements: (r * columns)..<((r + 1) * columns), into: out)   // dtype checked above
             }
-            let scheme: QuantizationScheme
-            let rows: Int, columns: Int
+            let (scheme, rows, columns) = storedLayout(name: name, shape: shape, body: bodyScheme, embedding: embeddingScheme)
             let payload: [UInt8]
             if GPT2Weights.isConv1DMatrix(name) {
-                // Conv1D [in, out] → [out, in] rows, so each output's weights are contiguous for the kernels.
                 let (inFeatures, outFeatures) = (shape[0], shape[1])
-                (scheme, rows, columns) = (bodyScheme, outFeatures, inFeatures)
                 payload = TensorQuantizer.quantize(rows: rows, columns: columns, scheme: scheme, search: options.scaleSearch,
                                                    importance: readerImportance[name], threads: options.threads) { o, out in
                     for i in 0..<inFeatures { out[i] = source[i * outFeatures + o] * (channelScale?[i] ?? 1) }
                 }
             } else {
-                // Everything else is already row-major: vectors (one row), wpe and wte / lm_head ([rows, C]).
-                // Vectors and position embeddings (only looked up, one row per token) stay float32.
-                let keepFloat = shape.count == 1 || name == "wpe.weight"
-                (scheme, rows, columns) = (keepFloat ? .float32 : embeddingScheme, shape.count == 2 ? shape[0] : 1, shape.last!)
                 payload = TensorQuantizer.quantize(rows: rows, columns: columns, scheme: scheme, search: options.scaleSearch,
                                                    threads: options.threads) { r, out in
                     readRow(r, columns, into: out)
@@ -202,6 +200,17 @@ public enum ModelConverter {
         report.outputBytes = (try? FileManager.default.attributesOfItem(atPath: writer.resolvedDestination.path)[.size] as? Int) ?? 0
         report.seconds = Date().timeIntervalSince(start)
         return report
+    }
+
+    /// How a source tensor is stored: its scheme, and the rows × columns it is quantized as.
+    /// Conv1D [in, out] matrices become [out, in] rows, so each output's weights are contiguous for the kernels.
+    /// Everything else is already row-major: vectors (one row), wpe and wte / lm_head ([rows, C]); vectors and
+    /// position embeddings (only looked up, one row per token) stay float32.
+    private static func storedLayout(name: String, shape: [Int], body: QuantizationScheme,
+                                     embedding: QuantizationScheme) -> (scheme: QuantizationScheme, rows: Int, columns: Int) {
+        if GPT2Weights.isConv1DMatrix(name) { return (body, shape[1], shape[0]) }
+        let keepFloat = shape.count == 1 || name == "wpe.weight"
+        return (keepFloat ? .float32 : embedding, shape.count == 2 ? shape[0] : 1, shape.last!)
     }
 
     private static func readTokenizerFile(_ url: URL) throws -> Data {

@@ -4,7 +4,7 @@ import TestSupport
 @testable import GQZ
 
 /// What `GQZWriter` does with an awkward destination (a device, a pipe, a link), with what killed writers left
-/// behind.
+/// behind, and with a disk that fills up.
 @Suite struct GQZWriterSafetyTests {
     static func contents(_ folder: URL) -> [String] {
         ((try? FileManager.default.contentsOfDirectory(atPath: folder.path)) ?? []).sorted()
@@ -124,5 +124,24 @@ import TestSupport
         #expect(writer.removedTemporaries.first?.description == "removed a stale temporary file left by an interrupted conversion (process \(dead)): \(stale.path)")
         try writer.finish(metadata: [:])
         #expect(Self.contents(folder) == [live, locked, notOurs, otherFile].map(\.lastPathComponent).sorted() + ["out.gqz"])
+    }
+
+    @Test(.enabled(if: SmallFileSystem.isAvailable, "needs permission to mount a tmpfs (root)"))
+    func fullDiskNamesTheDestinationAndLeavesNothing() throws {
+        let disk = try #require(SmallFileSystem(bytes: 256 * 1024))
+        let destination = disk.folder.appendingPathComponent("out.gqz")
+        let writer = try GQZWriter(destination: destination, compressionLevel: 1)
+        writer.expectedSize = 2_000_000
+        var random = SystemRandomNumberGenerator()
+        let incompressible = (0..<1_000_000).map { _ in UInt8.random(in: 0...255, using: &random) }
+        var thrown: GQZError?
+        do { try writer.add(name: "big", shape: [incompressible.count], scheme: "bytes", groupSize: nil, payload: incompressible) }
+        catch let error as GQZError { thrown = error }
+        let message = try #require(thrown).description
+        #expect(message.hasPrefix("cannot write \(destination.path): No space left on device (after writing "), "\(message)")
+        #expect(message.contains("the finished file needs up to about 2.0 MB") && message.contains("\(disk.folder.path) has "), "\(message)")
+        #expect(message.hasSuffix("the partial file was removed") && !message.contains(".tmp-") && !message.contains("NSCocoaErrorDomain"), "\(message)")
+        #expect(Self.contents(disk.folder).isEmpty)
+        #expect(throws: thrown!) { try writer.finish(metadata: [:]) }   // the writer stays failed, and says why
     }
 }
