@@ -17,7 +17,11 @@ import TestSupport
 
     /// A Unix socket bound at `url` (the descriptor is closed; the socket file stays).
     static func makeSocket(at url: URL) -> Bool {
+        #if os(Linux)
         let descriptor = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
+        #else
+        let descriptor = socket(AF_UNIX, SOCK_STREAM, 0)
+        #endif
         guard descriptor >= 0 else { return false }
         defer { close(descriptor) }
         var address = sockaddr_un()
