@@ -38,6 +38,20 @@ public struct HubCache: Sendable {
         return HubClient.isCompleteModelFolder(folder) ? folder : nil
     }
 
+    /// "a directory", "a named pipe (FIFO)", ... for a file mode that is not a regular file; nil for a regular file.
+    static func nonRegularKind(_ mode: mode_t) -> String? {
+        switch mode & S_IFMT {
+        case S_IFREG: return nil
+        case S_IFDIR: return "a directory"
+        case S_IFLNK: return "a symbolic link"
+        case S_IFCHR: return "a character device"
+        case S_IFBLK: return "a block device"
+        case S_IFIFO: return "a named pipe (FIFO)"
+        case S_IFSOCK: return "a socket"
+        default: return "not a file (mode \(String(mode, radix: 8)))"
+        }
+    }
+
     static func isCommitHash(_ text: String) -> Bool {
         text.count == 40 && text.allSatisfy { $0.isHexDigit && !$0.isUppercase }
     }

@@ -178,7 +178,7 @@ public struct HubClient: Sendable {
         let repositoryFolder = cache.repositoryFolder(repository)
         let blob = repositoryFolder.appendingPathComponent("blobs/\(etag)")
         try createFolder(blob.deletingLastPathComponent())
-        if !FileManager.default.fileExists(atPath: blob.path) {
+        if try !Self.blobIsCached(blob) {
             try fetchBlob(from: contentURL, headers: contentHeaders, to: blob, file: file, etag: etag, expectedSize: expectedSize, progress: progress)
         }
         let link = cache.snapshotFolder(repository: repository, commit: commit).appendingPathComponent(file)
@@ -187,13 +187,54 @@ public struct HubClient: Sendable {
         return commit
     }
 
+    /// Whether `blob` is in the cache: a regular file, or a symbolic link to one (a cache whose blobs were moved
+    /// elsewhere and linked back). A dangling link or anything else at that path is an error rather than
+    /// something to replace: downloading over it would destroy the link (and quietly fill this disk instead).
+    static func blobIsCached(_ blob: URL) throws -> Bool {
+        var info = stat()
+        guard lstat(blob.path, &info) == 0 else {
+            let code = errno
+            guard code == ENOENT else { throw HubError.cacheWrite(path: blob.path, reason: String(cString: strerror(code))) }
+            return false
+        }
+        if info.st_mode & S_IFMT == S_IFLNK {
+            let target = (try? FileManager.default.destinationOfSymbolicLink(atPath: blob.path)) ?? "?"
+            guard stat(blob.path, &info) == 0 else {
+                throw HubError.cacheWrite(path: blob.path, reason: "it is a symbolic link to \(target), which does not exist; restore its target or remove the link")
+            }
+            if let kind = HubCache.nonRegularKind(info.st_mode) {
+                throw HubError.cacheWrite(path: blob.path, reason: "it is a symbolic link to \(target), \(kind), not a regular file; remove the link")
+            }
+            return true
+        }
+        if let kind = HubCache.nonRegularKind(info.st_mode) {
+            throw HubError.cacheWrite(path: blob.path, reason: "it is \(kind), not a regular file; remove it")
+        }
+        return true
+    }
+
+    /// Streams the content into `blobs/<etag>.incomplete` and renames it to the blob once its size and (for LFS
+    /// files) SHA-256 match.
+    ///
+    /// Partial files are resumed, not swept: one left by an interrupted download, even of a process killed with
+    /// SIGKILL, is continued by the next download of the same blob with a Range request from its current size;
+    /// the size and SHA-256 checks catch one that does not match (it is removed and the error says so). The
+    /// partial file must be a regular file of the cache's own: a link, pipe or device there is refused, never
+    /// written through.
     private func fetchBlob(from url: URL, headers: [String: String], to blob: URL, file: String, etag: String,
                            expectedSize: Int64?, progress: Progress) throws {
         let incomplete = URL(fileURLWithPath: blob.path + ".incomplete")
-        if !FileManager.default.fileExists(atPath: incomplete.path) {
-            guard FileManager.default.createFile(atPath: incomplete.path, contents: nil) else {
-                throw HubError.cacheWrite(path: incomplete.path, reason: "cannot create the file (permissions?)")
+        var info = stat()
+        if lstat(incomplete.path, &info) == 0 {
+            if let kind = HubCache.nonRegularKind(info.st_mode) {
+                throw HubError.cacheWrite(path: incomplete.path, reason: "it is \(kind), not a regular file; remove it")
             }
+        } else {
+            let descriptor = open(incomplete.path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
+            guard descriptor >= 0 else {
+                throw HubError.cacheWrite(path: incomplete.path, reason: "cannot create the file: \(String(cString: strerror(errno)))")
+            }
+            close(descriptor)
         }
         func currentSize() -> Int64 { Int64((try? FileManager.default.attributesOfItem(atPath: incomplete.path)[.size] as? Int) ?? 0) }
         var lastError: Error?

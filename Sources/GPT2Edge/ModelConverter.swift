@@ -80,6 +80,8 @@ public struct ConversionReport: Sendable {
     public var tensors: [Tensor] = []
     public var outputBytes = 0
     public var seconds = 0.0
+    /// Temporary files of earlier conversions to the same file that had been killed, removed before this one.
+    public var removedTemporaries: [GQZWriter.StaleTemporary] = []
     /// Σ raw / Σ stored over all payloads.
     public var compressionRatio: Double {
         Double(tensors.reduce(0) { $0 + $1.rawBytes }) / Double(max(1, tensors.reduce(0) { $0 + $1.storedBytes }))
@@ -116,7 +118,13 @@ public enum ModelConverter {
 
         let writer = try GQZWriter(destination: output, compressionLevel: options.compressionLevel)
         temporaryFile(writer.temporaryURL)
+        // Payloads before zstd, which shrinks quantized weights little: what a failed write says the file needs.
+        writer.expectedSize = GQZFormat.preambleSize + vocabulary.count + merges.count + expected.reduce(0) { total, tensor in
+            let layout = storedLayout(name: tensor.0, shape: tensor.2.shape, body: bodyScheme, embedding: embeddingScheme)
+            return total + layout.scheme.payloadBytes(rows: layout.rows, columns: layout.columns)
+        }
         var report = ConversionReport()
+        report.removedTemporaries = writer.removedTemporaries
         func record(_ entry: GQZEntry) {
             report.tensors.append(.init(name: entry.name, shape: entry.shape, scheme: entry.scheme, rawBytes: entry.rawBytes, storedBytes: entry.storedBytes))
         }
@@ -168,22 +176,15 @@ public enum ModelConverter {
             func readRow(_ r: Int, _ columns: Int, into out: UnsafeMutableBufferPointer<Float>) {
                 file.readFloats(info, elements: (r * columns)..<((r + 1) * columns), into: out)   // dtype checked above
             }
-            let scheme: QuantizationScheme
-            let rows: Int, columns: Int
+            let (scheme, rows, columns) = storedLayout(name: name, shape: shape, body: bodyScheme, embedding: embeddingScheme)
             let payload: [UInt8]
             if GPT2Weights.isConv1DMatrix(name) {
-                // Conv1D [in, out] → [out, in] rows, so each output's weights are contiguous for the kernels.
                 let (inFeatures, outFeatures) = (shape[0], shape[1])
-                (scheme, rows, columns) = (bodyScheme, outFeatures, inFeatures)
                 payload = TensorQuantizer.quantize(rows: rows, columns: columns, scheme: scheme, search: options.scaleSearch,
                                                    importance: readerImportance[name], threads: options.threads) { o, out in
                     for i in 0..<inFeatures { out[i] = source[i * outFeatures + o] * (channelScale?[i] ?? 1) }
                 }
             } else {
-                // Everything else is already row-major: vectors (one row), wpe and wte / lm_head ([rows, C]).
-                // Vectors and position embeddings (only looked up, one row per token) stay float32.
-                let keepFloat = shape.count == 1 || name == "wpe.weight"
-                (scheme, rows, columns) = (keepFloat ? .float32 : embeddingScheme, shape.count == 2 ? shape[0] : 1, shape.last!)
                 payload = TensorQuantizer.quantize(rows: rows, columns: columns, scheme: scheme, search: options.scaleSearch,
                                                    threads: options.threads) { r, out in
                     readRow(r, columns, into: out)
@@ -208,7 +209,7 @@ public enum ModelConverter {
                              "channel_scaling": options.channelScaling ? "activation-aware, \(options.calibration.map { "calibrated on \($0.positions) positions" } ?? "layer-norm statistics"), alpha per matrix \(chosenAlphas)" : "none"],
             "converter": ["program": "gpt2-quant", "source": folder.lastPathComponent, "zstd_level": Int(options.compressionLevel)],
         ])
-        report.outputBytes = (try? FileManager.default.attributesOfItem(atPath: output.path)[.size] as? Int) ?? 0
+        report.outputBytes = (try? FileManager.default.attributesOfItem(atPath: writer.resolvedDestination.path)[.size] as? Int) ?? 0
         report.seconds = Date().timeIntervalSince(start)
         return report
     }
@@ -225,6 +226,17 @@ public enum ModelConverter {
             for value in values[..<(end - start)] where !value.isFinite { count += 1 }
         }
         return count
+    }
+
+    /// How a source tensor is stored: its scheme, and the rows × columns it is quantized as.
+    /// Conv1D [in, out] matrices become [out, in] rows, so each output's weights are contiguous for the kernels.
+    /// Everything else is already row-major: vectors (one row), wpe and wte / lm_head ([rows, C]); vectors and
+    /// position embeddings (only looked up, one row per token) stay float32.
+    private static func storedLayout(name: String, shape: [Int], body: QuantizationScheme,
+                                     embedding: QuantizationScheme) -> (scheme: QuantizationScheme, rows: Int, columns: Int) {
+        if GPT2Weights.isConv1DMatrix(name) { return (body, shape[1], shape[0]) }
+        let keepFloat = shape.count == 1 || name == "wpe.weight"
+        return (keepFloat ? .float32 : embedding, shape.count == 2 ? shape[0] : 1, shape.last!)
     }
 
     private static func readTokenizerFile(_ url: URL) throws -> Data {

@@ -13,6 +13,8 @@ public enum GQZError: Error, CustomStringConvertible, Equatable {
     case corruptPayload(path: String, tensor: String, reason: String)
     case missingTensor(path: String, tensor: String)
     case writeFailed(path: String, reason: String)
+    /// The destination exists and is not a regular file (a directory, device, named pipe or socket): nothing was written.
+    case refusedDestination(path: String, reason: String)
 
     public var description: String {
         switch self {
@@ -38,6 +40,8 @@ public enum GQZError: Error, CustomStringConvertible, Equatable {
             return "\(path) has no tensor \(tensor)"
         case .writeFailed(let path, let reason):
             return "cannot write \(path): \(reason)"
+        case .refusedDestination(let path, let reason):
+            return "refusing to write \(path): \(reason)"
         }
     }
 }

@@ -1,4 +1,9 @@
 import Foundation
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 
 /// Writes a `.gqz` file one payload at a time, into a temporary file beside the destination that is
 /// renamed into place only by `finish`: an interrupted or failed conversion leaves nothing behind.
@@ -8,30 +13,48 @@ import Foundation
 /// try writer.add(name: "wte.weight", shape: [50257, 768], scheme: "q8", groupSize: 32, payload: bytes)
 /// try writer.finish(metadata: ["model": config])
 /// ```
+///
+/// Before anything is written the destination is checked (`resolveDestination`): a directory, device, named
+/// pipe or socket is refused, and a symbolic link is written through (its final target is replaced, the link
+/// is left as it was). Temporary files of earlier writers to the same file whose process is gone (killed
+/// with SIGKILL, say, by the OOM killer) are removed and listed in `removedTemporaries`.
+/// A failed write (disk full, file too large, I/O error) throws an error naming the destination and the
+/// system's reason, and removes the temporary file.
 public final class GQZWriter {
+    /// The path as given.
     public let destination: URL
+    /// The file that `finish` replaces: `destination`, or the final target when `destination` is a symbolic link.
+    public let resolvedDestination: URL
+    /// Where the file is written until `finish` renames it: `.NAME.tmp-PID-RANDOM` beside `resolvedDestination`.
     public let temporaryURL: URL
     public let compressionLevel: Int32
-    private let handle: FileHandle
+    /// Temporary files of earlier, dead writers to the same file, removed before this one started.
+    public let removedTemporaries: [StaleTemporary]
+    /// An upper estimate of the finished file's size (payloads before compression, say), if the caller knows
+    /// one; used only to say how much room a failed write needed.
+    public var expectedSize: Int?
+
+    private var descriptor: Int32
     private var entries: [[String: Any]] = []
     private var names: Set<String> = []
     private var offset = 0
     private var finished = false
+    private var failure: GQZError?
 
     public init(destination: URL, compressionLevel: Int32 = 3) throws {
         self.destination = destination
         self.compressionLevel = compressionLevel
-        let folder = destination.deletingLastPathComponent()
-        temporaryURL = folder.appendingPathComponent(".\(destination.lastPathComponent).tmp-\(ProcessInfo.processInfo.processIdentifier)-\(UInt32.random(in: 0...UInt32.max))")
-        var isDirectory: ObjCBool = false
-        guard FileManager.default.fileExists(atPath: folder.path, isDirectory: &isDirectory), isDirectory.boolValue else {
-            throw GQZError.writeFailed(path: destination.path, reason: "folder \(folder.path) does not exist")
+        resolvedDestination = try Self.resolveDestination(destination)
+        removedTemporaries = Self.removeStaleTemporaries(of: resolvedDestination)
+        let folder = resolvedDestination.deletingLastPathComponent()
+        temporaryURL = folder.appendingPathComponent(Self.temporaryPrefix(for: resolvedDestination)
+                                                     + "\(getpid())-\(UInt32.random(in: 0...UInt32.max))")
+        descriptor = open(temporaryURL.path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o666)
+        guard descriptor >= 0 else {
+            throw GQZError.writeFailed(path: destination.path, reason: "cannot create a file in \(folder.path): \(String(cString: strerror(errno)))")
         }
-        guard FileManager.default.createFile(atPath: temporaryURL.path, contents: nil),
-              let handle = FileHandle(forWritingAtPath: temporaryURL.path) else {
-            throw GQZError.writeFailed(path: destination.path, reason: "cannot create a file in \(folder.path) (permissions?)")
-        }
-        self.handle = handle
+        // Held until the descriptor is closed (or the process dies): tells a sweeping writer this file is in use.
+        _ = flock(descriptor, LOCK_EX | LOCK_NB)
         try write([UInt8](repeating: 0, count: GQZFormat.preambleSize))   // filled in by finish
     }
 
@@ -42,6 +65,7 @@ public final class GQZWriter {
     /// Compresses and appends one payload. `scheme` and `groupSize` describe it for readers (formats/GQZ.md §4).
     @discardableResult
     public func add(name: String, shape: [Int], scheme: String, groupSize: Int?, payload: [UInt8]) throws -> GQZEntry {
+        if let failure { throw failure }
         precondition(!finished, "writer already finished")
         guard !names.contains(name) else { throw GQZError.writeFailed(path: destination.path, reason: "tensor \(name) added twice") }
         let frame = try ZstdFrame.compress(payload, level: compressionLevel)
@@ -58,6 +82,8 @@ public final class GQZWriter {
 
     /// Writes the index and preamble, flushes to disk, and renames the file into place.
     public func finish(metadata: [String: Any]) throws {
+        if let failure { throw failure }
+        precondition(!finished, "writer already finished")
         let index: [String: Any] = ["format": "gqz", "version": Int(GQZFormat.version), "required_features": [String](),
                                     "metadata": metadata, "tensors": entries]
         let json: Data
@@ -74,33 +100,93 @@ public final class GQZWriter {
         append(UInt64(indexOffset))
         append(UInt64(frame.count))
         append(UInt64(json.count))
-        do {
-            try handle.seek(toOffset: 0)
-            try handle.write(contentsOf: preamble)
-            try handle.synchronize()
-            try handle.close()
-        } catch {
-            throw GQZError.writeFailed(path: temporaryURL.path, reason: "\(error)")
-        }
-        if rename(temporaryURL.path, destination.path) != 0 {
+        try write(preamble, at: 0)
+        // fsync and close report what the kernel could not write back (a full disk on NFS, an I/O error).
+        if fsync(descriptor) != 0 { throw failWrite(errno: errno, written: offset) }
+        let closed = close(descriptor)
+        descriptor = -1
+        if closed != 0 { throw failWrite(errno: errno, written: offset) }
+        if rename(temporaryURL.path, resolvedDestination.path) != 0 {
             let reason = String(cString: strerror(errno))
             discard()
             throw GQZError.writeFailed(path: destination.path, reason: reason)
         }
         finished = true
+        Self.synchronizeFolder(resolvedDestination.deletingLastPathComponent())
     }
 
     /// Removes the temporary file (called automatically if the writer is dropped before `finish`).
     public func discard() {
-        try? handle.close()
-        try? FileManager.default.removeItem(at: temporaryURL)
+        if descriptor >= 0 { close(descriptor) }
+        descriptor = -1
+        unlink(temporaryURL.path)
         finished = true
     }
 
+    /// Appends `bytes` with write(2), retrying short writes and EINTR, so a failure carries its errno.
     private func write(_ bytes: [UInt8]) throws {
-        do { try handle.write(contentsOf: bytes) } catch {
-            throw GQZError.writeFailed(path: temporaryURL.path, reason: "\(error) (disk full?)")
-        }
+        let written = bytes.withUnsafeBytes { writeFully(descriptor, $0, at: nil) }
+        if let code = written.error { throw failWrite(errno: code, written: offset + written.count) }
         offset += bytes.count
     }
+
+    /// Overwrites `bytes` at `position` with pwrite(2) (the preamble, once the index is known).
+    private func write(_ bytes: [UInt8], at position: Int) throws {
+        let written = bytes.withUnsafeBytes { writeFully(descriptor, $0, at: position) }
+        if let code = written.error { throw failWrite(errno: code, written: offset) }
+    }
+
+    /// Removes the temporary file and describes the failed write for the person who asked for `destination`.
+    private func failWrite(errno code: Int32, written: Int) -> GQZError {
+        discard()
+        let folder = resolvedDestination.deletingLastPathComponent().path
+        var details = ["after writing \(Self.describe(bytes: written))"]
+        if let expectedSize { details.append("the finished file needs up to about \(Self.describe(bytes: expectedSize))") }
+        if code == ENOSPC || code == EDQUOT, let free = Self.freeBytes(in: folder) {
+            details.append("\(folder) has \(Self.describe(bytes: free)) free")
+        }
+        if code == EFBIG { details.append("the file system or a process limit (ulimit -f) caps the file size") }
+        let reason = "\(String(cString: strerror(code))) (\(details.joined(separator: "; "))); the partial file was removed"
+        let error = GQZError.writeFailed(path: destination.path, reason: reason)
+        failure = error
+        return error
+    }
+
+    /// Bytes available to this user in the file system holding `folder`.
+    static func freeBytes(in folder: String) -> Int? {
+        var info = statvfs()
+        guard statvfs(folder, &info) == 0 else { return nil }
+        return Int(info.f_bavail) * Int(info.f_frsize)
+    }
+
+    /// "812 bytes", "245.8 KB", "1.5 MB", "1.62 GB" (powers of 1000, as file managers show sizes).
+    static func describe(bytes: Int) -> String {
+        let value = Double(bytes)
+        if bytes < 1000 { return "\(bytes) bytes" }
+        if value < 1e6 { return String(format: "%.1f KB", value / 1e3) }
+        if value < 1e9 { return String(format: "%.1f MB", value / 1e6) }
+        return String(format: "%.2f GB", value / 1e9)
+    }
+
+    /// Makes the rename durable (best effort: some file systems cannot sync a directory).
+    private static func synchronizeFolder(_ folder: URL) {
+        let descriptor = open(folder.path, O_RDONLY | O_CLOEXEC)
+        guard descriptor >= 0 else { return }
+        _ = fsync(descriptor)
+        close(descriptor)
+    }
+}
+
+/// Writes all of `buffer` to `descriptor` (appending, or at `position` with pwrite), retrying short writes and
+/// EINTR. Returns how many bytes were written and, if it stopped early, the errno.
+private func writeFully(_ descriptor: Int32, _ buffer: UnsafeRawBufferPointer, at position: Int?) -> (count: Int, error: Int32?) {
+    var done = 0
+    while done < buffer.count {
+        let pointer = buffer.baseAddress! + done, remaining = buffer.count - done
+        let result = position.map { pwrite(descriptor, pointer, remaining, off_t($0 + done)) } ?? write(descriptor, pointer, remaining)
+        if result > 0 { done += result; continue }
+        if result < 0 && errno == EINTR { continue }
+        return (done, result < 0 ? errno : EIO)   // 0 bytes for a non-empty write: the device took nothing
+    }
+    return (done, nil)
 }

@@ -27,7 +27,7 @@ struct Convert: ParsableCommand {
     @Argument(help: "A Hugging Face GPT-2 folder, or a model id such as gpt2-xl or org/name.")
     var source: String
 
-    @Option(name: [.short, .long], help: "Output file (default: <source name>-q<bits>.gqz in the current folder).")
+    @Option(name: [.short, .long], help: "Output file (default: <source name>-q<bits>.gqz in the current folder); a symbolic link is written through, a folder, device or pipe is refused.")
     var output: String?
 
     @Option(parsing: .unconditional, help: "Bits per weight of the linear layers: 8 or 4.")
@@ -72,6 +72,11 @@ struct Convert: ParsableCommand {
 
     func run() throws {
         let onTerminal = isatty(STDERR_FILENO) == 1 && !quiet
+        // A destination that cannot be written is refused before any download or calibration.
+        if let output {
+            do { _ = try GQZWriter.resolveDestination(URL(fileURLWithPath: output)) }
+            catch GQZError.refusedDestination(let path, let reason) { throw CLIError("-o \(output): refusing to write \(path): \(reason)") }
+        }
         let folder = try resolveSource(showProgress: onTerminal)
         let name = FileManager.default.fileExists(atPath: source)
             ? folder.standardizedFileURL.lastPathComponent
@@ -108,6 +113,7 @@ struct Convert: ParsableCommand {
         temporaryOutputPath = nil
         if onTerminal { FileHandle.standardError.write(Data("\r\u{1B}[K".utf8)) }
         guard !quiet else { return }
+        for temporary in report.removedTemporaries { printError(temporary.description) }
         let raw = report.tensors.reduce(0) { $0 + $1.rawBytes }
         try StandardOutput.line("wrote \(destination.path): \(mebibytes(report.outputBytes)) (\(report.tensors.count) entries, "
                                 + "\(mebibytes(raw)) before zstd, ratio \(String(format: "%.3f", report.compressionRatio)))\n"

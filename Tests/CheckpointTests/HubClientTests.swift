@@ -75,6 +75,73 @@ import TestSupport
         #expect(HubCache(root: cache).completeSnapshot(repository: Self.repository, revision: "main") == nil)
     }
 
+    /// The blob path of the fixture's model.safetensors (its ETag is its SHA-256), its folder created.
+    static func modelBlob(in cache: URL, source: URL) throws -> URL {
+        var hash = SHA256()
+        hash.update(Array(try Data(contentsOf: source.appendingPathComponent("model.safetensors"))))
+        let blobs = cache.appendingPathComponent("models--test-org--tiny-gpt2/blobs")
+        try FileManager.default.createDirectory(at: blobs, withIntermediateDirectories: true)
+        return blobs.appendingPathComponent(hash.hexDigest())
+    }
+
+    @Test func partialFileLeftByAKilledDownloadIsResumed() throws {
+        let source = try Fixtures.hubRepositoryCopy(), cache = try Fixtures.temporaryDirectory("hub-cache")
+        defer { try? FileManager.default.removeItem(at: source); try? FileManager.default.removeItem(at: cache) }
+        let blob = try Self.modelBlob(in: cache, source: source)
+        let content = try Data(contentsOf: source.appendingPathComponent("model.safetensors"))
+        try content.prefix(25_000).write(to: URL(fileURLWithPath: blob.path + ".incomplete"))   // what SIGKILL leaves
+        let server = try HubServer(repositories: [Self.repository: source])
+        let folder = try Self.client(server, cache: cache).resolve(Self.repository)
+        #expect(try Data(contentsOf: folder.appendingPathComponent("model.safetensors")) == content)
+        #expect(server.requests.contains { $0.hasPrefix("GET /cdn/") && $0.hasSuffix("range=bytes=25000-") }, "\(server.requests)")
+        #expect(!Self.files(under: cache).contains { $0.hasSuffix(".incomplete") })
+    }
+
+    @Test func partialFileThatIsNotARegularFileIsRefusedNotWrittenThrough() throws {
+        let source = try Fixtures.hubRepositoryCopy(), cache = try Fixtures.temporaryDirectory("hub-cache")
+        let elsewhere = try Fixtures.temporaryDirectory()
+        defer { for url in [source, cache, elsewhere] { try? FileManager.default.removeItem(at: url) } }
+        let incomplete = try Self.modelBlob(in: cache, source: source).path + ".incomplete"
+        let victim = elsewhere.appendingPathComponent("notes.txt")
+        try Data("someone's notes".utf8).write(to: victim)
+        #expect(symlink(victim.path, incomplete) == 0)
+        let server = try HubServer(repositories: [Self.repository: source])
+        #expect(throws: HubClient.HubError.cacheWrite(path: incomplete, reason: "it is a symbolic link, not a regular file; remove it")) {
+            try Self.client(server, cache: cache).resolve(Self.repository)
+        }
+        #expect(try String(contentsOf: victim, encoding: .utf8) == "someone's notes")
+        #expect(try FileManager.default.destinationOfSymbolicLink(atPath: incomplete) == victim.path)
+
+        try FileManager.default.removeItem(atPath: incomplete)
+        #expect(mkfifo(incomplete, 0o644) == 0)
+        #expect(throws: HubClient.HubError.cacheWrite(path: incomplete, reason: "it is a named pipe (FIFO), not a regular file; remove it")) {
+            try Self.client(server, cache: cache).resolve(Self.repository)
+        }
+    }
+
+    @Test func danglingBlobLinkIsRefusedNotReplaced() throws {
+        let source = try Fixtures.hubRepositoryCopy(), cache = try Fixtures.temporaryDirectory("hub-cache")
+        defer { try? FileManager.default.removeItem(at: source); try? FileManager.default.removeItem(at: cache) }
+        let blob = try Self.modelBlob(in: cache, source: source).path
+        let unmounted = "/nonexistent-disk/hub/" + (blob as NSString).lastPathComponent   // blobs moved to a disk that is not there
+        #expect(symlink(unmounted, blob) == 0)
+        let server = try HubServer(repositories: [Self.repository: source])
+        #expect(throws: HubClient.HubError.cacheWrite(path: blob, reason: "it is a symbolic link to \(unmounted), which does not exist; restore its target or remove the link")) {
+            try Self.client(server, cache: cache).resolve(Self.repository)
+        }
+        #expect(try FileManager.default.destinationOfSymbolicLink(atPath: blob) == unmounted)
+
+        // A link to a regular file is a cached blob (used as it is, not downloaded again).
+        let moved = try Fixtures.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: moved) }
+        try FileManager.default.copyItem(at: source.appendingPathComponent("model.safetensors"), to: moved.appendingPathComponent("blob"))
+        try FileManager.default.removeItem(atPath: blob)
+        #expect(symlink(moved.path + "/blob", blob) == 0)
+        let folder = try Self.client(server, cache: cache).resolve(Self.repository)
+        #expect(try Data(contentsOf: folder.appendingPathComponent("model.safetensors")) == Data(contentsOf: source.appendingPathComponent("model.safetensors")))
+        #expect(!server.requests.contains { $0.hasPrefix("GET /cdn/") }, "\(server.requests)")
+    }
+
     @Test func offlineWithEmptyCacheSaysSo() throws {
         let cache = try Fixtures.temporaryDirectory("hub-cache")
         defer { try? FileManager.default.removeItem(at: cache) }

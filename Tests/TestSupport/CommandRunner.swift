@@ -37,8 +37,34 @@ public enum CommandRunner {
                    standardOutputPath: nil, timeout: nil)
     }
 
+    /// Runs `product` and kills it with SIGKILL, as the OOM killer does (no handler runs), as soon as `condition`
+    /// holds (checked every 5 ms). `killed` is false when the program ended first; after `timeout` seconds it is
+    /// killed anyway and `killed` is false too.
+    public static func runAndKill(_ product: String, _ arguments: [String], when condition: @escaping () -> Bool,
+                                  timeout: Double = 60) throws -> (output: Output, killed: Bool) {
+        let executable = productsFolder.appendingPathComponent(product)
+        guard FileManager.default.isExecutableFile(atPath: executable.path) else {
+            throw NSError(domain: "CommandRunner", code: 1, userInfo: [NSLocalizedDescriptionKey: "\(executable.path) not built; run `swift build` before the tests"])
+        }
+        var killed = false
+        let output = try launch(executable, arguments, input: nil, interruptAfter: nil, signal: SIGINT, environment: [:], directory: nil,
+                                standardOutputPath: nil, timeout: nil) { process in
+            let deadline = Date().addingTimeInterval(timeout)
+            while process.isRunning && Date() < deadline {
+                if condition() {
+                    killed = kill(process.processIdentifier, SIGKILL) == 0
+                    return
+                }
+                usleep(5000)
+            }
+            if process.isRunning { kill(process.processIdentifier, SIGKILL) }
+        }
+        return (output, killed)
+    }
+
     private static func launch(_ executable: URL, _ arguments: [String], input: String?, interruptAfter delay: Double?, signal: Int32,
-                               environment: [String: String], directory: URL?, standardOutputPath: String?, timeout: Double?) throws -> Output {
+                               environment: [String: String], directory: URL?, standardOutputPath: String?, timeout: Double?,
+                               whileRunning: ((Process) -> Void)? = nil) throws -> Output {
         let process = Process()
         process.executableURL = executable
         process.arguments = arguments
@@ -64,12 +90,13 @@ public enum CommandRunner {
         let watchdog = DispatchWorkItem { killed.isSet = true; kill(pid, SIGKILL) }
         if let timeout { DispatchQueue.global().asyncAfter(deadline: .now() + timeout, execute: watchdog) }
         if let delay {
-            // Interrupt while the program is still waiting for its standard input.
+            // The signal comes before any input is written: while the program waits for it, or already runs (-p).
             usleep(UInt32(delay * 1_000_000))
             kill(process.processIdentifier, signal)
         }
         if let input { stdin.fileHandleForWriting.write(Data(input.utf8)) }
         try stdin.fileHandleForWriting.close()
+        whileRunning?(process)
         // Read both pipes fully before waiting, so a chatty process cannot block on a full pipe.
         final class Box: @unchecked Sendable { var data = Data() }
         let errorData = Box()
