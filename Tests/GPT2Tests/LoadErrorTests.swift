@@ -6,37 +6,21 @@ import TestSupport
 /// A broken model folder gets an error naming the file and the problem, never a crash.
 @Suite struct LoadErrorTests {
     /// A copy of a committed model folder (tokenizer links resolved) to break in a test.
-    static func copyOf(_ name: String) throws -> URL {
-        let folder = try Fixtures.temporaryDirectory()
-        let source = Fixtures.local.appendingPathComponent("models/\(name)")
-        for file in try FileManager.default.contentsOfDirectory(atPath: source.path) {
-            try Data(contentsOf: source.appendingPathComponent(file)).write(to: folder.appendingPathComponent(file))
-        }
-        return folder
-    }
-
     static func loadError(_ folder: URL) -> String? {
         do { _ = try LoadedModel.load(path: folder.path, threads: 1); return nil } catch { return "\(error)" }
     }
 
-    static func editConfig(_ folder: URL, _ edit: (inout [String: Any]) -> Void) throws {
-        let url = folder.appendingPathComponent("config.json")
-        var config = try Fixtures.json(url)
-        edit(&config)
-        try JSONSerialization.data(withJSONObject: config).write(to: url)
-    }
-
     @Test(arguments: ["n_layer", "n_head", "n_embd", "n_positions", "vocab_size"])
     func missingConfigFieldIsNamed(field: String) throws {
-        let folder = try Self.copyOf("flags-untied")
+        let folder = try Fixtures.modelCopy("flags-untied")
         defer { try? FileManager.default.removeItem(at: folder) }
-        try Self.editConfig(folder) { $0.removeValue(forKey: field) }
+        try Fixtures.editConfig(of: folder) { $0.removeValue(forKey: field) }
         let message = try #require(Self.loadError(folder))
         #expect(message.contains("config.json") && message.contains(field) && message.contains("missing"), "\(message)")
     }
 
     @Test func unsupportedValuesAreRefusedByName() throws {
-        let folder = try Self.copyOf("flags-untied")
+        let folder = try Fixtures.modelCopy("flags-untied")
         defer { try? FileManager.default.removeItem(at: folder) }
         let cases: [(String, Any, String)] = [
             ("activation_function", "xielu", "xielu is not supported"),
@@ -48,7 +32,7 @@ import TestSupport
         ]
         for (field, value, fragment) in cases {
             let original = try Fixtures.json(folder.appendingPathComponent("config.json"))
-            try Self.editConfig(folder) { $0[field] = value }
+            try Fixtures.editConfig(of: folder) { $0[field] = value }
             let message = try #require(Self.loadError(folder))
             #expect(message.contains(fragment) && message.contains("config.json"), "\(field): \(message)")
             try JSONSerialization.data(withJSONObject: original).write(to: folder.appendingPathComponent("config.json"))
@@ -70,7 +54,7 @@ import TestSupport
     /// A tensor whose shape disagrees with the config, where the config's counts agree with the rest of the file
     /// (a count that the file contradicts is refused earlier: ConfigValidationTests).
     @Test func wrongTensorShapeIsNamed() throws {
-        let folder = try Self.copyOf("flags-untied")
+        let folder = try Fixtures.modelCopy("flags-untied")
         defer { try? FileManager.default.removeItem(at: folder) }
         try Self.editHeader(folder, replacing: #""transformer.h.0.mlp.c_proj.weight":{"dtype":"F32","shape":[96,24]"#,
                             with: #""transformer.h.0.mlp.c_proj.weight":{"dtype":"F32","shape":[24,96]"#)
@@ -80,7 +64,7 @@ import TestSupport
     }
 
     @Test func missingTensorIsNamed() throws {
-        let folder = try Self.copyOf("flags-untied")
+        let folder = try Fixtures.modelCopy("flags-untied")
         defer { try? FileManager.default.removeItem(at: folder) }
         try Self.editHeader(folder, replacing: #""transformer.h.0.ln_2.bias""#, with: #""transformer.h.0.ln_2.biaz""#)
         let message = try #require(Self.loadError(folder))
@@ -89,7 +73,7 @@ import TestSupport
 
     @Test(arguments: ["vocab.json", "merges.txt"])
     func missingTokenizerFileIsNamed(file: String) throws {
-        let folder = try Self.copyOf("micro")
+        let folder = try Fixtures.modelCopy("micro")
         defer { try? FileManager.default.removeItem(at: folder) }
         try FileManager.default.removeItem(at: folder.appendingPathComponent(file))
         let message = try #require(Self.loadError(folder))

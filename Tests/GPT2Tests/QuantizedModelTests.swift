@@ -183,9 +183,9 @@ import TestSupport
     @Test func failedConversionLeavesNothingBehind() throws {
         let directory = try Fixtures.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: directory) }
-        let broken = try LoadErrorTests.copyOf("flags-untied")
+        let broken = try Fixtures.modelCopy("flags-untied")
         defer { try? FileManager.default.removeItem(at: broken) }
-        try LoadErrorTests.editConfig(broken) { $0["n_inner"] = 64 }
+        try Fixtures.editConfig(of: broken) { $0["n_inner"] = 64 }
         let output = directory.appendingPathComponent("out.gqz")
         #expect(throws: CheckpointError.self) { try ModelConverter.convert(folder: broken, to: output, options: ConversionOptions()) }
         #expect(try FileManager.default.contentsOfDirectory(atPath: directory.path).isEmpty)
