@@ -103,15 +103,10 @@ public enum ModelConverter {
         let bodyScheme = try options.scheme(bits: options.bits)
         let embeddingScheme = try options.scheme(bits: options.resolvedEmbeddingBits)
 
-        // Everything that can be checked is checked before a byte is written.
+        // Headers, shapes and the tokenizer are checked before a byte is written; values (NaN, infinity) as each tensor comes up.
         let checkpoint = try HFCheckpoint(folder: folder)
         let config = try checkpoint.gpt2Config()
         let expected = try checkpoint.validateTensors(for: config)
-        for (name, file, info) in expected {
-            let count = nonFiniteCount(file, info)
-            file.releasePages(of: info.name)
-            if count > 0 { throw ConversionError.nonFiniteTensor(name: name, path: file.path, count: count) }
-        }
         let vocabulary = try readTokenizerFile(checkpoint.vocabularyURL)
         let merges = try readTokenizerFile(checkpoint.mergesURL)
         _ = try GPT2Tokenizer(vocabularyJSON: vocabulary, mergesText: merges, source: (checkpoint.vocabularyURL.path, checkpoint.mergesURL.path))
@@ -160,6 +155,11 @@ public enum ModelConverter {
 
         for (index, (name, file, info)) in expected.enumerated() {
             progress(index, expected.count, name)
+            // Checked as each tensor comes up, so its pages are read from disk once for the check and the
+            // quantization (a whole extra pass would double the reads of a large checkpoint on an SD card); a
+            // throw drops the writer, which removes its temporary file, so nothing is left behind.
+            let nonFinite = nonFiniteCount(file, info)
+            if nonFinite > 0 { throw ConversionError.nonFiniteTensor(name: name, path: file.path, count: nonFinite) }
             if name.hasSuffix(".ln_1.weight") || name.hasSuffix(".ln_2.weight") {
                 let norm = String(name.dropLast(".weight".count))
                 try prepareScaling(norm: norm, reader: norm.replacingOccurrences(of: "ln_1", with: "attn.c_attn").replacingOccurrences(of: "ln_2", with: "mlp.c_fc") + ".weight")
@@ -214,8 +214,7 @@ public enum ModelConverter {
         return report
     }
 
-    /// How many of a tensor's values are NaN or ±infinity, read from the mapping a slice at a time (one extra
-    /// pass over the checkpoint, so that a corrupt tensor is refused before anything is written).
+    /// How many of a tensor's values are NaN or ±infinity, read from the mapping a slice at a time.
     private static func nonFiniteCount(_ file: SafetensorsFile, _ info: SafetensorsFile.TensorInfo) -> Int {
         let slice = 1 << 16
         var values = [Float](repeating: 0, count: slice)
