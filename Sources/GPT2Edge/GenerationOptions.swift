@@ -36,7 +36,6 @@ public struct GenerationOptions: Sendable, Equatable {
     }
 }
 
-/// When beam search stops (transformers' `early_stopping`).
 extension GenerationOptions {
     /// An option out of range or two that exclude each other, named in the message.
     public struct Invalid: Error, CustomStringConvertible, Equatable {
@@ -65,6 +64,7 @@ extension GenerationOptions {
     }
 }
 
+/// When beam search stops (transformers' `early_stopping`).
 public enum BeamEarlyStopping: String, Sendable, Equatable, CaseIterable {
     /// `False`: stop when the best running beam, at its current length, cannot beat the worst finished one.
     case heuristic = "false"

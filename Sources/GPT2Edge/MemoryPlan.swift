@@ -143,18 +143,4 @@ public struct MemoryPlan: Sendable {
         ["weights": weights, "kv_cache": kvCache, "activations": activations, "tokenizer": tokenizer, "runtime": runtime,
          "total": total, "context_positions": contextPositions, "kv_cache_type": cachePrecision.rawValue, "layer_streaming": streamsLayers]
     }
-
-    /// Parses "512M", "1.5G", "300MiB", "2GB" or a plain byte count (K, M, G are powers of 1024).
-    public static func parseSize(_ text: String) -> Int? {
-        let trimmed = text.trimmingCharacters(in: .whitespaces).uppercased()
-        let gib = 1_073_741_824.0, mib = 1_048_576.0, kib = 1024.0
-        let units: [(String, Double)] = [("GIB", gib), ("MIB", mib), ("KIB", kib), ("GB", gib), ("MB", mib),
-                                         ("KB", kib), ("G", gib), ("M", mib), ("K", kib), ("B", 1)]
-        for (suffix, factor) in units where trimmed.hasSuffix(suffix) {
-            guard let number = Double(trimmed.dropLast(suffix.count)), number > 0 else { return nil }
-            return Int(number * factor)
-        }
-        guard let number = Int(trimmed), number > 0 else { return nil }
-        return number
-    }
 }

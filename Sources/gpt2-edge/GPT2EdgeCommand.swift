@@ -73,12 +73,17 @@ struct ModelOptions: ParsableArguments {
                                            promptTokens: promptTokens, threads: threadCount, cachePrecision: kvCache, streamLayers: streaming)
         }
         if let contextSize {
-            guard contextSize <= plan.modelContextLength else {
-                throw CLIError("--ctx-size \(contextSize) is more than the model's context of \(plan.modelContextLength) positions (n_positions)")
-            }
+            try checkContextSize(contextSize, modelContext: plan.modelContextLength)
             plan.modelContextLength = contextSize
         }
         return plan
+    }
+
+    /// `-c` can shorten the context, not lengthen it: positions past n_positions have no embedding.
+    private func checkContextSize(_ contextSize: Int, modelContext: Int) throws {
+        guard contextSize <= modelContext else {
+            throw CLIError("--ctx-size \(contextSize) is more than the model's context of \(modelContext) positions (n_positions)")
+        }
     }
 
     /// The tokenizer alone (no weights), to size a run before loading it.
@@ -98,9 +103,7 @@ struct ModelOptions: ParsableArguments {
                                           streamLayers: streaming, tokenizer: tokenizer)
         }
         if let contextSize {
-            guard contextSize <= loaded.config.contextLength else {
-                throw CLIError("--ctx-size \(contextSize) is more than the model's context of \(loaded.config.contextLength) positions (n_positions)")
-            }
+            try checkContextSize(contextSize, modelContext: loaded.config.contextLength)
             loaded = loaded.limitingContext(to: contextSize)
         }
         if let kvCache { loaded.network.cachePrecision = kvCache }

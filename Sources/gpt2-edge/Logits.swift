@@ -70,10 +70,6 @@ struct Logits: ParsableCommand {
         var positions: [[String: Any]] = []
         for row in 0..<rows {
             let values = Array(logits[(row * vocabulary)..<((row + 1) * vocabulary)])
-            guard values.allSatisfy(\.isFinite) else {
-                throw CLIError("the model's output is not finite at position \(tokens.count - rows + row) (NaN or infinity in the logits); "
-                               + "its weights may be corrupt")
-            }
             let maximum = values.max()!
             let logSumExp = Double(maximum) + log(values.reduce(0.0) { $0 + exp(Double($1 - maximum)) })
             let ranked = values.indices.sorted { values[$0] > values[$1] || (values[$0] == values[$1] && $0 < $1) }.prefix(top)
