@@ -159,13 +159,13 @@ public final class GQZWriter {
         return Int(info.f_bavail) * Int(info.f_frsize)
     }
 
-    /// "812 bytes", "245.8 KB", "1.5 MB", "1.62 GB" (powers of 1000, as file managers show sizes).
+    /// "812 bytes", "195.3 KiB", "1.9 MiB", "1.62 GiB" (powers of 1024, as every size the programs print).
     static func describe(bytes: Int) -> String {
         let value = Double(bytes)
-        if bytes < 1000 { return "\(bytes) bytes" }
-        if value < 1e6 { return String(format: "%.1f KB", value / 1e3) }
-        if value < 1e9 { return String(format: "%.1f MB", value / 1e6) }
-        return String(format: "%.2f GB", value / 1e9)
+        if bytes < 1024 { return "\(bytes) bytes" }
+        if bytes < 1 << 20 { return String(format: "%.1f KiB", value / 1024) }
+        if bytes < 1 << 30 { return String(format: "%.1f MiB", value / 1_048_576) }
+        return String(format: "%.2f GiB", value / 1_073_741_824)
     }
 
     /// Makes the rename durable (best effort: some file systems cannot sync a directory).

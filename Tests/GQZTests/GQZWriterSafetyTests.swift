@@ -143,7 +143,7 @@ import TestSupport
         catch let error as GQZError { thrown = error }
         let message = try #require(thrown).description
         #expect(message.hasPrefix("cannot write \(destination.path): No space left on device (after writing "), "\(message)")
-        #expect(message.contains("the finished file needs up to about 2.0 MB") && message.contains("\(disk.folder.path) has "), "\(message)")
+        #expect(message.contains("the finished file needs up to about 1.9 MiB") && message.contains("\(disk.folder.path) has "), "\(message)")
         #expect(message.hasSuffix("the partial file was removed") && !message.contains(".tmp-") && !message.contains("NSCocoaErrorDomain"), "\(message)")
         #expect(Self.contents(disk.folder).isEmpty)
         #expect(throws: thrown!) { try writer.finish(metadata: [:]) }   // the writer stays failed, and says why
