@@ -1,5 +1,13 @@
-// swift-tools-version:6.0
+// swift-tools-version:6.2
 import PackageDescription
+
+// Tools version 6.2: SwiftPM lets a package that others depend on by version keep the debug-only `-O` below
+// (earlier versions refuse any unsafe flag in a dependency's targets). Examples/HelloGPT2 checks that in CI.
+
+/// `-O` in debug builds too, for the targets whose loops dominate a test run: unoptimized SIMD kernels are ~50×
+/// slower, and evaluation and beam search loop over every logit of every position, so the test suite would crawl
+/// without testing anything more. Release builds are optimized anyway.
+let optimizedInDebug: [SwiftSetting] = [.unsafeFlags(["-O"], .when(configuration: .debug))]
 
 /// Release builds for benchmarks add `-Xswiftc -target-cpu -Xswiftc native` (see README);
 /// a plain `swift build` stays portable (baseline x86-64 / aarch64).
@@ -7,6 +15,7 @@ let package = Package(
     name: "gpt2-edge",
     platforms: [.macOS(.v14)],
     products: [
+        // What an app links: loading and running models, generation, conversion and evaluation.
         .library(name: "GPT2Edge", targets: ["GPT2Edge"]),
         .executable(name: "gpt2-edge", targets: ["gpt2-edge"]),
         .executable(name: "gpt2-quant", targets: ["gpt2-quant"]),
@@ -15,54 +24,68 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
     ],
     targets: [
+        // C parts: zstd, the kernels' prefetch/FMA helpers, the built-in model's bytes, the CUDA loader.
         .systemLibrary(
             name: "CZstd",
             pkgConfig: "libzstd",
             providers: [.apt(["libzstd-dev"]), .brew(["zstd"])]
         ),
-        .target(name: "GQZ", dependencies: ["CZstd", "Quantization"]),
+        .target(name: "CKernelSupport"),
         // The default model, linked into gpt2-edge only (Sources/CDefaultModel/default_model.c).
         .target(
             name: "CDefaultModel",
             exclude: ["default.gqz"],
             cSettings: [.define("GPT2EDGE_DEFAULT_MODEL_PATH", to: "\"Sources/CDefaultModel/default.gqz\"")]
         ),
-        // Kernels are compiled optimized even in debug builds: unoptimized SIMD loops are ~50× slower,
-        // which would make the test suite crawl without testing anything more.
-        // The optional CUDA int8 path: a dlopen loader for libgpt2edge_cuda.so (tools/build-cuda compiles cuda/*.cu).
+        // The optional CUDA int8 path: a dlopen loader for libgpt2edge_cuda.so (tools/cuda/build compiles cuda/*.cu).
         .target(name: "CUDAInt8", exclude: ["cuda"], linkerSettings: [.linkedLibrary("dl")]),
-        // Prefetch and the FMA test for the kernels (header-only; Swift has neither).
-        .target(name: "CKernelSupport"),
-        .target(name: "Kernels", dependencies: ["CKernelSupport"], swiftSettings: [.unsafeFlags(["-O"], .when(configuration: .debug))]),
-        .target(name: "Quantization", swiftSettings: [.unsafeFlags(["-O"], .when(configuration: .debug))]),
+
+        // The leaf: weight schemes (f32, q8/gN, q4/gN), their sizes and the byte layout of a quantized group.
+        .target(name: "WeightFormat"),
+        // SIMD hot loops on raw buffers, the thread pool.
+        .target(name: "Kernels", dependencies: ["CKernelSupport", "WeightFormat"], swiftSettings: optimizedInDebug),
+        // Scale search, channel scaling, quantizing a tensor.
+        .target(name: "Quantization", dependencies: ["WeightFormat"], swiftSettings: optimizedInDebug),
+        // The .gqz container: write, read, validate, zstd frames.
+        .target(name: "GQZ", dependencies: ["CZstd", "WeightFormat"]),
         .target(name: "Tokenizer"),
+        // A Hugging Face folder: safetensors (mapped), config.json, tokenizer files.
         .target(name: "Checkpoint"),
+        // Hub downloads into the Hugging Face cache layout.
+        .target(name: "Hub", dependencies: ["Checkpoint"]),
+        // GPT-2 itself: config, weights bound to kernels, the batched forward pass, the KV cache.
         .target(name: "GPT2", dependencies: ["Kernels"]),
-        .target(name: "Generation", dependencies: ["Tokenizer"], swiftSettings: [.unsafeFlags(["-O"], .when(configuration: .debug))]),
+        // The decode loop, samplers, beams, stop strings, streaming: against the LanguageModel protocol.
+        .target(name: "Generation", dependencies: ["Tokenizer"], swiftSettings: optimizedInDebug),
+        // A model source opened once, the memory plan and load policy, the CPU and CUDA backends, sequences.
         .target(
-            name: "GPT2Edge",
-            dependencies: ["GPT2", "Generation", "Tokenizer", "Checkpoint", "Kernels", "GQZ", "Quantization", "CUDAInt8"],
-            // -O in debug too: evaluation and beam search loop over every logit of every position.
-            swiftSettings: [.unsafeFlags(["-O"], .when(configuration: .debug))]
+            name: "Runtime",
+            dependencies: ["GPT2", "GQZ", "Checkpoint", "Tokenizer", "Kernels", "WeightFormat", "Generation", "CUDAInt8"]
         ),
+        // Converting a checkpoint to .gqz, calibration, evaluation (perplexity, agreement).
+        .target(name: "Conversion", dependencies: ["Runtime", "Quantization"], swiftSettings: optimizedInDebug),
+        // The library product: re-exports the modules above.
+        .target(name: "GPT2Edge", dependencies: ["Runtime", "Generation", "Conversion"]),
         // What both programs share: checked output, the exit-code contract, sizes, signals, bounded input, --version.
-        .target(name: "CLISupport", dependencies: ["GQZ", "Kernels", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
+        .target(name: "CLISupport", dependencies: ["GPT2Edge", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
         .executableTarget(
             name: "gpt2-edge",
             dependencies: ["GPT2Edge", "CLISupport", "CDefaultModel", .product(name: "ArgumentParser", package: "swift-argument-parser")]
         ),
         .executableTarget(
             name: "gpt2-quant",
-            dependencies: ["GPT2Edge", "CLISupport", .product(name: "ArgumentParser", package: "swift-argument-parser")]
+            dependencies: ["GPT2Edge", "Hub", "CLISupport", .product(name: "ArgumentParser", package: "swift-argument-parser")]
         ),
         .target(name: "TestSupport", dependencies: [], path: "Tests/TestSupport"),
+        .testTarget(name: "WeightFormatTests", dependencies: ["WeightFormat"]),
         .testTarget(name: "TokenizerTests", dependencies: ["Tokenizer", "TestSupport"]),
         .testTarget(name: "CheckpointTests", dependencies: ["Checkpoint", "TestSupport"]),
-        .testTarget(name: "KernelsTests", dependencies: ["Kernels", "TestSupport"]),
-        .testTarget(name: "GPT2Tests", dependencies: ["GPT2Edge", "CUDAInt8", "Quantization", "TestSupport"]),
+        .testTarget(name: "HubTests", dependencies: ["Hub", "Checkpoint", "TestSupport"]),
+        .testTarget(name: "KernelsTests", dependencies: ["Kernels", "Quantization", "WeightFormat", "TestSupport"]),
+        .testTarget(name: "GPT2Tests", dependencies: ["GPT2Edge", "Runtime", "CUDAInt8", "Quantization", "TestSupport"]),
         .testTarget(name: "GenerationTests", dependencies: ["Generation", "Tokenizer", "TestSupport"]),
-        .testTarget(name: "GQZTests", dependencies: ["GQZ", "TestSupport"]),
-        .testTarget(name: "QuantizationTests", dependencies: ["Quantization"]),
+        .testTarget(name: "GQZTests", dependencies: ["GQZ", "Quantization", "WeightFormat", "TestSupport"]),
+        .testTarget(name: "QuantizationTests", dependencies: ["Quantization", "WeightFormat"]),
         .testTarget(name: "CLITests", dependencies: ["TestSupport"]),
         .testTarget(name: "CLISupportTests", dependencies: ["CLISupport"]),
     ],

@@ -8,6 +8,8 @@ import Kernels
 /// let logits = try model.forward(tokens: [15496, 995], cache: cache)   // [2 × vocab]
 /// let next = try model.forward(tokens: [11], cache: cache)            // uses the cached keys/values
 /// ```
+// @unchecked: every stored property is a `let`; the thread pool and the layer streamer's slot are used by one forward
+// pass at a time (`forwardLock`), and caches belong to their callers.
 public final class GPT2Model: @unchecked Sendable {
     /// The model's shape and numeric settings.
     public let config: GPT2Config
@@ -17,12 +19,12 @@ public final class GPT2Model: @unchecked Sendable {
     public let pool: ThreadPool
     /// The precision of caches made by `makeCache()`: float16 unless the caller chooses (the loader picks
     /// float32 for float32 checkpoints, the reference path).
-    public var cachePrecision: KVCache.Precision
-    /// Where `activationObserver` is called: the output of ln_1 (what c_attn reads) or of ln_2 (what c_fc reads).
+    public let cachePrecision: KVCache.Precision
+    /// Where an `ActivationObserver` is called: the output of ln_1 (what c_attn reads) or of ln_2 (what c_fc reads).
     public enum ObservedPoint: Sendable { case attentionInput, feedForwardInput }
-    /// Called during each forward pass with the layer-norm outputs that the first matrices of a block read
-    /// (`rows × n_embd` floats), for calibration statistics; nil (the default) costs nothing.
-    public var activationObserver: ((_ layer: Int, _ point: ObservedPoint, _ values: FloatBuffer, _ rows: Int) -> Void)?
+    /// Called during a forward pass with the layer-norm outputs that the first matrices of a block read
+    /// (`rows × n_embd` floats), for calibration statistics.
+    public typealias ActivationObserver = (_ layer: Int, _ point: ObservedPoint, _ values: FloatBuffer, _ rows: Int) -> Void
     /// One forward pass at a time: the pool and its scratch are shared, so concurrent callers take turns.
     private let forwardLock = NSLock()
 
@@ -39,6 +41,11 @@ public final class GPT2Model: @unchecked Sendable {
         self.weights = weights
         self.pool = pool
         self.cachePrecision = cachePrecision
+    }
+
+    /// This model, sharing its weights and thread pool, with caches in `precision`.
+    public func withCachePrecision(_ precision: KVCache.Precision) -> GPT2Model {
+        GPT2Model(config: config, weights: weights, pool: pool, cachePrecision: precision)
     }
 
     /// This model, sharing its weights and thread pool, with its context cut to `positions` (llama.cpp's `-c`):
@@ -73,8 +80,9 @@ public final class GPT2Model: @unchecked Sendable {
 
     /// Runs `tokens` (at positions cache.length…) through the model, appends their keys and values to
     /// `cache`, and returns the logits of the last position, or of every new position, row by row.
-    public func forward(tokens: [Int], cache: KVCache, logits scope: LogitsScope = .lastPosition) throws -> [Float] {
-        try forward(batch: [BatchItem(tokens: tokens, cache: cache)], logits: scope)[0]
+    public func forward(tokens: [Int], cache: KVCache, logits scope: LogitsScope = .lastPosition,
+                        observer: ActivationObserver? = nil) throws -> [Float] {
+        try forward(batch: [BatchItem(tokens: tokens, cache: cache)], logits: scope, observer: observer)[0]
     }
 
     /// One sequence's part of a batched forward pass: its new tokens and the cache they extend.
@@ -86,8 +94,10 @@ public final class GPT2Model: @unchecked Sendable {
 
     /// Runs several sequences at once, each on its own cache (beams, parallel samples): the matrix products
     /// see all their rows together, so each weight is read once per step instead of once per sequence.
-    /// Returns each sequence's logits (its last position, or all its new positions).
-    public func forward(batch: [BatchItem], logits scope: LogitsScope = .lastPosition) throws -> [[Float]] {
+    /// Returns each sequence's logits (its last position, or all its new positions). `observer` (nil costs nothing)
+    /// sees the layer-norm outputs each block's first matrices read.
+    public func forward(batch: [BatchItem], logits scope: LogitsScope = .lastPosition,
+                        observer: ActivationObserver? = nil) throws -> [[Float]] {
         forwardLock.lock()
         defer { forwardLock.unlock() }
         guard !batch.isEmpty, batch.allSatisfy({ !$0.tokens.isEmpty }) else { throw ForwardError.emptyInput }
@@ -125,7 +135,7 @@ public final class GPT2Model: @unchecked Sendable {
             // Attention block: x += c_proj(attention(c_attn(ln_1(x))))
             layerNorm(input: residual, rows: count, width: c, gain: layer.norm1Gain, bias: layer.norm1Bias,
                       epsilon: config.layerNormEpsilon, output: normed)
-            activationObserver?(index, .attentionInput, normed, count)
+            observer?(index, .attentionInput, normed, count)
             layer.attentionWeight.apply(input: normed, rows: count, bias: layer.attentionBias, output: qkv, pool: pool)
             for (sequence, firstRow) in zip(batch, firstRows) {
                 let cache = sequence.cache, past = cache.length, newTokens = sequence.tokens.count
@@ -146,7 +156,7 @@ public final class GPT2Model: @unchecked Sendable {
             // MLP block: x += c_proj(act(c_fc(ln_2(x))))
             layerNorm(input: residual, rows: count, width: c, gain: layer.norm2Gain, bias: layer.norm2Bias,
                       epsilon: config.layerNormEpsilon, output: normed)
-            activationObserver?(index, .feedForwardInput, normed, count)
+            observer?(index, .feedForwardInput, normed, count)
             layer.feedForwardWeight.apply(input: normed, rows: count, bias: layer.feedForwardBias, output: hidden, pool: pool)
             config.activation.apply(hidden, count: count * inner, pool: pool)
             layer.feedForwardProjectionWeight.apply(input: hidden, rows: count, bias: layer.feedForwardProjectionBias,

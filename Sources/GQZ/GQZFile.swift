@@ -1,5 +1,5 @@
 import Foundation
-import Quantization
+import WeightFormat
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -226,7 +226,7 @@ public final class GQZFile: @unchecked Sendable {
         if scheme == GQZFormat.bytesScheme {
             guard shape.count == 1, groupSize == nil else { throw invalid("a bytes entry has one dimension and no group size") }
             expected = columns
-        } else if let known = QuantizationScheme(name: scheme, groupSize: groupSize) {
+        } else if let known = WeightScheme(name: scheme, groupSize: groupSize) {
             let (product, overflow) = rows.multipliedReportingOverflow(by: columns)
             guard !overflow, product < 1 << 40 else { throw invalid("shape \(shape) is too large") }
             expected = known.payloadBytes(rows: rows, columns: columns)

@@ -1,3 +1,4 @@
+import WeightFormat
 /// Constants of the `.gqz` container (formats/GQZ.md §2).
 public enum GQZFormat {
     /// "GQZ\0" then CR LF SUB LF (as PNG: catches text-mode transfers).
@@ -27,6 +28,8 @@ public struct GQZEntry: Sendable, Equatable {
     public let rawBytes: Int
     public let crc32: UInt32
 
+    /// The tensor's weight scheme; nil for raw bytes (the tokenizer files).
+    public var weightScheme: WeightScheme? { WeightScheme(name: scheme, groupSize: groupSize) }
     public var elementCount: Int { shape.reduce(1, *) }
     public var compressionRatio: Double { storedBytes > 0 ? Double(rawBytes) / Double(storedBytes) : 0 }
 }

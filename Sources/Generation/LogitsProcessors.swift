@@ -39,8 +39,7 @@ public enum LogitsProcessors {
     /// distribution's entropy, up to total probability `mass`.
     public static func applyTypical(_ logits: inout [Float], mass: Float, minimumKept: Int = 1) {
         guard mass < 1 else { return }
-        let maximum = logits.max() ?? 0
-        let logSum = maximum + log(logits.reduce(Float(0)) { $0 + exp($1 - maximum) })
+        let logSum = logSumExp(logits)
         let normalized = logits.map { $0 - logSum }
         var entropy: Float = 0
         for value in normalized where value.isFinite { entropy -= value * exp(value) }
@@ -99,12 +98,25 @@ public enum LogitsProcessors {
 
     /// log(softmax(x)) computed as x − max − log Σ exp(x − max), as `torch.log_softmax` (beam search scores).
     public static func logSoftmax(_ logits: [Float]) -> [Float] {
+        guard (logits.max() ?? 0) > -.infinity else { return logits }
+        let shift = logSumExp(logits)
+        return logits.map { $0 - shift }
+    }
+
+    /// log Σ exp(x), as max + log Σ exp(x − max) (the normalizer of every log-softmax here), in float32.
+    public static func logSumExp(_ logits: [Float]) -> Float {
         let maximum = logits.max() ?? 0
-        guard maximum > -.infinity else { return logits }
         var sum: Float = 0
         for value in logits { sum += exp(value - maximum) }
-        let shift = maximum + log(sum)
-        return logits.map { $0 - shift }
+        return maximum + log(sum)
+    }
+
+    /// log Σ exp(x) in double precision (evaluation's losses and divergences, `gpt2-edge logits`).
+    public static func logSumExp(_ row: ArraySlice<Float>) -> Double {
+        let maximum = Double(row.max() ?? 0)
+        var sum = 0.0
+        for value in row { sum += exp(Double(value) - maximum) }
+        return maximum + log(sum)
     }
 
     /// Indices of the `count` largest values, largest first (ties: lower index first).

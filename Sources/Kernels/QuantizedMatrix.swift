@@ -1,16 +1,18 @@
+import WeightFormat
+
 /// A `[rows, columns]` weight matrix in a `.gqz` integer layout (formats/GQZ.md §4), in one 64-byte aligned block:
-/// `rows × groupsPerRow` fp16 scales, then each row's quants padded to whole groups (int8, or int4 nibbles
-/// with value j of a group in the low half of byte j and value j + G/2 in the high half).
+/// `rows × groupsPerRow` fp16 scales, then each row's quants padded to whole groups, as `WeightScheme` sizes
+/// them and `QuantizedGroup` lays out each group.
 ///
 /// `packForIntegerDot()` may rearrange the first `packedRows` rows in place into 16-row panels for the
 /// integer kernels (QuantizedMatrix+Panels.swift); `quant`, `scale` and `dequantizeRow` read either layout.
+// @unchecked: raw kernel storage, written only by `fill`/`overwrite`/`packForIntegerDot` before (or between) forward passes.
 public final class QuantizedMatrix: @unchecked Sendable {
-    public enum Bits: Int, Sendable { case eight = 8, four = 4 }
 
     public let rows: Int
     public let columns: Int
     public let groupSize: Int
-    public let bits: Bits
+    public let bits: IntegerBits
     public let groupsPerRow: Int
     /// Bytes of quants per row.
     public let rowBytes: Int
@@ -22,17 +24,21 @@ public final class QuantizedMatrix: @unchecked Sendable {
     /// Rows `0..<packedRows` are in the panel layout of the integer kernels; the rest are row-major.
     public internal(set) var packedRows = 0
 
+    /// The scheme the payload is stored in.
+    public var scheme: WeightScheme { WeightScheme(bits: bits, groupSize: groupSize) }
+
     /// Allocates the matrix and lets `fill` write its payload bytes (e.g. straight from a decompressor).
-    public init(rows: Int, columns: Int, groupSize: Int, bits: Bits, fill: (UnsafeMutableRawBufferPointer) throws -> Void) rethrows {
+    public init(rows: Int, columns: Int, groupSize: Int, bits: IntegerBits, fill: (UnsafeMutableRawBufferPointer) throws -> Void) rethrows {
         precondition(rows > 0 && columns > 0 && groupSize % 32 == 0)
         self.rows = rows
         self.columns = columns
         self.groupSize = groupSize
         self.bits = bits
-        groupsPerRow = (columns + groupSize - 1) / groupSize
-        rowBytes = groupsPerRow * groupSize * bits.rawValue / 8
-        let scaleBytes = rows * groupsPerRow * 2
-        byteCount = scaleBytes + rows * rowBytes
+        let scheme = WeightScheme(bits: bits, groupSize: groupSize)
+        groupsPerRow = scheme.groupsPerRow(columns: columns)
+        rowBytes = scheme.quantBytesPerRow(columns: columns)
+        let scaleBytes = scheme.scaleBytes(rows: rows, columns: columns)
+        byteCount = scheme.payloadBytes(rows: rows, columns: columns)
         storage = UnsafeMutableRawPointer.allocate(byteCount: byteCount, alignment: 64)
         scales = storage.bindMemory(to: Float16.self, capacity: rows * groupsPerRow)
         quants = (storage + scaleBytes).bindMemory(to: UInt8.self, capacity: rows * rowBytes)
@@ -88,14 +94,8 @@ public final class QuantizedMatrix: @unchecked Sendable {
     @inline(__always)
     func quant(row: Int, group: Int, index j: Int) -> Int {
         if row < packedRows { return packedQuant(row: row, group: group, index: j) }
-        switch bits {
-        case .eight:
-            return Int(Int8(bitPattern: quants[row * rowBytes + group * groupSize + j]))
-        case .four:
-            let half = groupSize / 2
-            let byte = quants[row * rowBytes + group * half + (j % half)]
-            return Int(j < half ? byte & 0x0F : byte >> 4) - 8
-        }
+        return QuantizedGroup.value(bits: bits, bytes: UnsafeBufferPointer(start: quants + row * rowBytes, count: rowBytes),
+                                    offset: group * bits.groupBytes(groupSize: groupSize), groupSize: groupSize, index: j)
     }
 
     /// The scale of one group of one row.

@@ -1,3 +1,4 @@
+import WeightFormat
 import Foundation
 
 /// Activation-aware channel scaling without calibration data, in the spirit of AWQ and SmoothQuant.
@@ -20,7 +21,7 @@ public enum ChannelScaling {
     /// Chooses per-input-channel scales for `weights` stored `[inFeatures, outFeatures]` (Conv1D) that will be
     /// quantized with `scheme` along the input dimension. Returns the scales (geometric mean 1) and the α chosen.
     public static func scales(activation a: [Float], weights: [Float], inFeatures: Int, outFeatures: Int,
-                              scheme: QuantizationScheme) -> (scales: [Float], alpha: Float) {
+                              scheme: WeightScheme) -> (scales: [Float], alpha: Float) {
         precondition(a.count == inFeatures && weights.count == inFeatures * outFeatures)
         guard scheme.groupSize != nil else { return ([Float](repeating: 1, count: inFeatures), 0) }
         var rowMaximum = [Float](repeating: 0, count: inFeatures)

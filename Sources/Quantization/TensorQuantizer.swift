@@ -1,14 +1,15 @@
 import Dispatch
+import WeightFormat
 
 /// Turns a row-major float matrix into a `.gqz` payload and back (the reference dequantize).
 ///
 /// Payload layout (formats/GQZ.md §4): for q8/q4, `rows × groupsPerRow` fp16 scales (little-endian,
-/// row by row), then each row's quants padded to whole groups; a q4 group of G values packs value j in
-/// the low nibble and value j + G/2 in the high nibble of byte j, as llama.cpp's q4_0. For f32, the floats.
+/// row by row), then each row's quants padded to whole groups, each group as `QuantizedGroup` packs it.
+/// For f32, the floats.
 public enum TensorQuantizer {
     /// Quantizes a `rows × columns` matrix given row by row by `row(r, into:)`, which fills a buffer of `columns` floats
     /// (and may be called from several threads at once). `importance` (per column) weights the scale search; nil means uniform.
-    public static func quantize(rows: Int, columns: Int, scheme: QuantizationScheme, search: Bool = true,
+    public static func quantize(rows: Int, columns: Int, scheme: WeightScheme, search: Bool = true,
                                 importance: [Float]? = nil, threads: Int = 1,
                                 row: (Int, UnsafeMutableBufferPointer<Float>) -> Void) -> [UInt8] {
         precondition(importance == nil || importance!.count == columns)
@@ -31,7 +32,7 @@ public enum TensorQuantizer {
     }
 
     /// Writes row `r`'s scales and quants (or floats) into their places in `payload`.
-    private static func quantizeRow(_ r: Int, _ values: UnsafeBufferPointer<Float>, rows: Int, scheme: QuantizationScheme,
+    private static func quantizeRow(_ r: Int, _ values: UnsafeBufferPointer<Float>, rows: Int, scheme: WeightScheme,
                                     search: Bool, importance: [Float]?, into payload: UnsafeMutableRawBufferPointer) {
         let columns = values.count
         switch scheme {
@@ -50,14 +51,9 @@ public enum TensorQuantizer {
                 } ?? encode(group, weights: nil, scheme: scheme, search: search)
                 payload.storeBytes(of: scale.bitPattern.littleEndian, toByteOffset: 2 * (r * groups + g), as: UInt16.self)
                 if case .int4 = scheme {
-                    // Byte k of the group: value k in the low nibble, value k + G/2 in the high nibble.
-                    // A partial group's missing values are stored as 8, which dequantizes to 0.
-                    let half = groupSize / 2
-                    for k in 0..<half {
-                        let low = k < quants.count ? quants[k] : 8
-                        let high = k + half < quants.count ? quants[k + half] : 8
-                        payload[base + g * half + k] = low | high << 4
-                    }
+                    var packed = [UInt8](repeating: 0, count: groupSize / 2)
+                    QuantizedGroup.packInt4(quants, groupSize: groupSize, into: &packed)
+                    for (k, byte) in packed.enumerated() { payload[base + g * groupSize / 2 + k] = byte }
                 } else {
                     for (j, q) in quants.enumerated() { payload[base + g * groupSize + j] = q }
                 }
@@ -66,7 +62,7 @@ public enum TensorQuantizer {
     }
 
     private static func encode(_ group: UnsafeBufferPointer<Float>, weights: UnsafeBufferPointer<Float>?,
-                               scheme: QuantizationScheme, search: Bool) -> (Float16, [UInt8]) {
+                               scheme: WeightScheme, search: Bool) -> (Float16, [UInt8]) {
         if case .int4 = scheme {
             return GroupQuantizer.quantizeInt4(group, weights: weights, search: search)
         }
@@ -75,7 +71,7 @@ public enum TensorQuantizer {
     }
 
     /// The reference dequantize: the `rows × columns` floats a payload stands for.
-    public static func dequantize(_ payload: [UInt8], rows: Int, columns: Int, scheme: QuantizationScheme) -> [Float] {
+    public static func dequantize(_ payload: [UInt8], rows: Int, columns: Int, scheme: WeightScheme) -> [Float] {
         precondition(payload.count == scheme.payloadBytes(rows: rows, columns: columns), "payload size does not match \(scheme) [\(rows), \(columns)]")
         var values = [Float](repeating: 0, count: rows * columns)
         payload.withUnsafeBytes { bytes in
@@ -93,14 +89,9 @@ public enum TensorQuantizer {
                         let g = c / groupSize, j = c % groupSize
                         let scale = Float(Float16(bitPattern: UInt16(littleEndian: bytes.loadUnaligned(fromByteOffset: 2 * (r * groups + g), as: UInt16.self))))
                         let base = quantStart + r * rowBytes
-                        let q: Float
-                        if case .int4 = scheme {
-                            let half = groupSize / 2
-                            let byte = bytes[base + g * half + (j % half)]
-                            q = Float(Int(j < half ? byte & 0x0F : byte >> 4) - 8)
-                        } else {
-                            q = Float(Int8(bitPattern: bytes[base + g * groupSize + j]))
-                        }
+                        let bits = scheme.bits!
+                        let q = Float(QuantizedGroup.value(bits: bits, bytes: bytes, offset: base + g * bits.groupBytes(groupSize: groupSize),
+                                                           groupSize: groupSize, index: j))
                         values[r * columns + c] = scale * q
                     }
                 }

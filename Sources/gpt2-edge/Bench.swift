@@ -45,8 +45,10 @@ struct Bench: ParsableCommand {
     }
 
     func run() throws {
-        let plan = try modelOptions.plan(contextPositions: prompt + generate, promptTokens: prompt)
-        let model = try modelOptions.load()
+        let source = try modelOptions.openSource()
+        let decision = try modelOptions.decide(source, contextPositions: prompt + generate, promptTokens: prompt)
+        let plan = decision.plan
+        let model = try modelOptions.load(source, decision: decision)
         let config = model.config
         guard prompt + generate <= config.contextLength else {
             throw CLIError("-p \(prompt) + -n \(generate) exceeds the model's context of \(config.contextLength) positions")
@@ -65,13 +67,13 @@ struct Bench: ParsableCommand {
         }
         for _ in 0..<repetitions {
             if onCPU && !resident.isEmpty { samplePasses() }
-            var sequence = ModelSequence(model: model)   // on the GPU when one is attached (--device)
+            let sequence = try model.makeSequence()   // on the GPU when one is attached (--device)
             var start = DispatchTime.now().uptimeNanoseconds
-            var logits = try sequence.forward(tokens)
+            var logits = try model.forward(sequence, tokens)
             promptRates.append(Double(prompt) / (Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9))
             start = DispatchTime.now().uptimeNanoseconds
             for _ in 0..<generate {
-                logits = try sequence.forward([LogitsProcessors.argmax(logits)])
+                logits = try model.forward(sequence, [LogitsProcessors.argmax(logits)])
             }
             decodeRates.append(Double(generate) / (Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9))
         }

@@ -47,76 +47,42 @@ struct ModelOptions: ParsableArguments {
     func validate() throws {
         if let threads, !(1...256).contains(threads) { throw ValidationError("--threads must be between 1 and 256, got \(threads)") }
         if let contextSize, contextSize < 2 { throw ValidationError("--ctx-size must be at least 2, got \(contextSize)") }
-        if lowMemory && isFolder {
-            throw ValidationError("--low-memory streams the layers of a .gqz file; \(model!) is a Hugging Face folder, which runs in float32 "
+    }
+
+    /// The model's files, opened once: -m, or the built-in model. Everything after works from the returned source.
+    func openSource() throws -> ModelSource {
+        let source = try model.map { try ModelSource.open(path: $0) } ?? ModelSource.embedded(defaultModelBytes, name: defaultModelName)
+        if lowMemory && source.isFolder {
+            throw ValidationError("--low-memory streams the layers of a .gqz file; \(source.name) is a Hugging Face folder, which runs in float32 "
                                   + "from its memory-mapped files (convert it with gpt2-quant convert to stream it)")
         }
+        return source
     }
 
-    /// Whether the model is a folder (float32, no streaming).
-    var isFolder: Bool {
-        var isDirectory: ObjCBool = false
-        return model.map { FileManager.default.fileExists(atPath: $0, isDirectory: &isDirectory) && isDirectory.boolValue } ?? false
+    /// How these options load a model: the library decides resident or streamed layers (`--low-memory` forces streaming).
+    func policy(memoryLimit: Int? = nil) -> LoadPolicy {
+        LoadPolicy(threads: threads ?? CPUInfo.physicalCoreCount, layers: lowMemory ? .streamed : .automatic, cachePrecision: kvCache,
+                   contextLength: contextSize, device: device.loadDevice, memoryLimit: memoryLimit)
     }
 
-    /// The memory plan of a run reaching `contextPositions` positions with prompt passes of `promptTokens`.
-    func plan(contextPositions: Int, promptTokens: Int, streamLayers: Bool? = nil) throws -> MemoryPlan {
-        let threadCount = threads ?? CPUInfo.physicalCoreCount
-        let streaming = streamLayers ?? lowMemory
-        let positions = min(contextPositions, contextSize ?? .max)
-        var plan: MemoryPlan
-        if let model {
-            plan = try MemoryPlan.forModel(at: model, contextPositions: positions, promptTokens: promptTokens,
-                                           threads: threadCount, cachePrecision: kvCache, streamLayers: streaming)
-        } else {
-            plan = try MemoryPlan.forModel(in: try GQZFile(staticBytes: defaultModelBytes, name: defaultModelName), contextPositions: positions,
-                                           promptTokens: promptTokens, threads: threadCount, cachePrecision: kvCache, streamLayers: streaming)
-        }
-        if let contextSize {
-            try checkContextSize(contextSize, modelContext: plan.modelContextLength)
-            plan.modelContextLength = contextSize
-        }
-        return plan
-    }
-
-    /// `-c` can shorten the context, not lengthen it: positions past n_positions have no embedding.
-    private func checkContextSize(_ contextSize: Int, modelContext: Int) throws {
-        guard contextSize <= modelContext else {
-            throw CLIError("--ctx-size \(contextSize) is more than the model's context of \(modelContext) positions (n_positions)")
+    /// The library's decision for a run of `source` reaching `contextPositions` positions with prompt passes of `promptTokens`.
+    func decide(_ source: ModelSource, contextPositions: Int, promptTokens: Int, memoryLimit: Int? = nil) throws -> LoadDecision {
+        do { return try policy(memoryLimit: memoryLimit).decide(for: source, contextPositions: contextPositions, promptTokens: promptTokens) }
+        catch let error as ContextLengthError {
+            throw CLIError("--ctx-size \(error.requested) is more than the model's context of \(error.modelContext) positions (n_positions)")
         }
     }
 
-    /// The tokenizer alone (no weights), to size a run before loading it.
-    func loadTokenizer() throws -> GPT2Tokenizer {
-        if let model { return try LoadedModel.loadTokenizer(path: model) }
-        return try LoadedModel.loadTokenizer(embedded: defaultModelBytes, name: defaultModelName)
+    /// Loads `source` as `decision` says; notices (the GPU could not be used) go to standard error.
+    func load(_ source: ModelSource, decision: LoadDecision, memoryLimit: Int? = nil) throws -> LoadedModel {
+        let model: LoadedModel
+        do { model = try LoadedModel.load(source, policy: policy(memoryLimit: memoryLimit), decision: decision) }
+        catch let error as LoadedModel.LoadError { throw CLIError(error.description) }
+        for notice in model.notices { printError(notice) }
+        return model
     }
+}
 
-    /// Loads the model; `tokenizer` is its tokenizer when the caller already loaded it (`loadTokenizer`).
-    func load(streamLayers: Bool? = nil, tokenizer: GPT2Tokenizer? = nil) throws -> LoadedModel {
-        let threadCount = threads ?? CPUInfo.physicalCoreCount
-        let streaming = streamLayers ?? lowMemory
-        var loaded: LoadedModel
-        if let model { loaded = try LoadedModel.load(path: model, threads: threadCount, streamLayers: streaming, tokenizer: tokenizer) }
-        else {
-            loaded = try LoadedModel.load(embedded: defaultModelBytes, name: defaultModelName, threads: threadCount,
-                                          streamLayers: streaming, tokenizer: tokenizer)
-        }
-        if let contextSize {
-            try checkContextSize(contextSize, modelContext: loaded.config.contextLength)
-            loaded = loaded.limitingContext(to: contextSize)
-        }
-        if let kvCache { loaded.network.cachePrecision = kvCache }
-        if device != .cpu {
-            do {
-                _ = try CUDAModel.device()   // library and GPU first: they are what most machines lack
-                guard let model, !isFolder else { throw CUDAModel.Unavailable.unsupported("the GPU path runs .gqz files (give one with -m)") }
-                loaded.accelerator = try CUDAModel(path: model)
-            } catch let unavailable as CUDAModel.Unavailable {
-                if device == .cuda { throw CLIError("--device cuda: \(unavailable)") }
-                printError("\(unavailable); running on the CPU")
-            }
-        }
-        return loaded
-    }
+extension ModelOptions.Device {
+    var loadDevice: LoadPolicy.Device { LoadPolicy.Device(rawValue: rawValue)! }
 }

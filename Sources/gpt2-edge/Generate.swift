@@ -148,9 +148,11 @@ struct Generate: ParsableCommand {
     func run() throws {
         // First, so a Ctrl-C or SIGTERM at any point ends the run through the normal path (text so far, timings, 130/143).
         Termination.install()
-        // Size the run from the headers and the tokenized prompt, before any weight is read.
-        let tokenizer = try modelOptions.loadTokenizer()   // parsed once: the model load below reuses it
-        let contextLength = try modelOptions.plan(contextPositions: 1, promptTokens: 1).modelContextLength
+        // The model's files are opened once; the run is sized from their headers and the tokenized prompt before
+        // any weight is read, and the library decides whether the layers stay resident or are streamed.
+        let source = try modelOptions.openSource()
+        let tokenizer = source.tokenizer
+        let contextLength = min(source.config.contextLength, modelOptions.contextSize ?? .max)
         let promptText = try readPrompt(contextLength: contextLength, tokenizer: tokenizer)
         let encodedPrompt = tokenizer.encode(promptText)
         let promptCount = encodedPrompt.count
@@ -158,38 +160,25 @@ struct Generate: ParsableCommand {
         let newTokens = maxNewTokens >= 0 ? maxNewTokens : (contextShift ? Int.max / 4 : contextLength)
         // The plan clamps both to the model's context; with --context-shift the whole context is reached.
         let positions = contextShift || newTokens > Int.max / 8 ? Int.max : max(1, promptCount) + newTokens
-        var plan = try modelOptions.plan(contextPositions: positions, promptTokens: promptCount)
-        if promptCount >= contextLength && truncate == .error {
-            throw CLIError(TextGenerator.RequestError.promptTooLong(tokens: promptCount, contextLength: contextLength).description
+        let decision = try modelOptions.decide(source, contextPositions: positions, promptTokens: promptCount, memoryLimit: maxMemory?.bytes)
+        if promptCount >= decision.plan.modelContextLength && truncate == .error {
+            throw CLIError(GenerationRequestError.promptTooLong(tokens: promptCount, contextLength: decision.plan.modelContextLength).description
                            + ", or pass --truncate left to keep only its end")
         }
-        let available = MemoryPlan.availableBytes
-        let cap = maxMemory?.bytes
-        let limit = min(cap ?? .max, available ?? .max)
-        var streamingTotal: Int?   // the streaming plan's total, when it was worked out and did not fit
-        var switchedToStreaming = false
-        let wholeTotal = plan.total
-        if plan.total > limit && !plan.streamsLayers && !modelOptions.isFolder {
-            // Does not fit whole: layer streaming, if that fits.
-            let streaming = try modelOptions.plan(contextPositions: positions, promptTokens: promptCount, streamLayers: true)
-            streamingTotal = streaming.total
-            if streaming.total <= limit {
-                plan = streaming
-                switchedToStreaming = true
-            }
-        }
-        let refusal = cap.flatMap { refusalMessage(plan: plan, cap: $0, streamingTotal: streamingTotal) }
+        let plan = decision.plan
         if dryRun {
-            try printDryRun(plan: plan, available: available, cap: cap, refusal: refusal, switchedToStreaming: switchedToStreaming)
-            if let refusal { printError(refusal); throw ExitCode(ExitCodes.failure) }
+            try printDryRun(decision)
+            if let refusal = decision.refusal { printError(refusal); throw ExitCode(ExitCodes.failure) }
             return
         }
-        if let refusal { throw CLIError(refusal + "\n" + plan.description + "\nSmaller options: --kv-cache int8, a shorter -n or -c, a 4-bit file.") }
-        if switchedToStreaming && !quiet {
-            printError(String(format: "the model needs %.0f MiB in memory but %.0f MiB are allowed: streaming its layers (--low-memory, slower)",
-                              Double(wholeTotal) / 1_048_576, Double(limit) / 1_048_576))
+        if let refusal = decision.refusal {
+            throw CLIError(refusal + "\n" + plan.description + "\nSmaller options: --kv-cache int8, a shorter -n or -c, a 4-bit file.")
         }
-        let model = try modelOptions.load(streamLayers: plan.streamsLayers, tokenizer: tokenizer)
+        if decision.switchedToStreaming && !quiet {
+            printError(String(format: "the model needs %.0f MiB in memory but %.0f MiB are allowed: streaming its layers (--low-memory, slower)",
+                              Double(decision.residentTotal) / 1_048_576, Double(decision.limit ?? 0) / 1_048_576))
+        }
+        let model = try modelOptions.load(source, decision: decision, memoryLimit: maxMemory?.bytes)
         let seed = self.seed ?? UInt64.random(in: 0...UInt64(UInt32.max))
         let options = generationOptions(maxNewTokens: newTokens, seed: seed)
 
@@ -204,8 +193,8 @@ struct Generate: ParsableCommand {
             if !quiet { printError("prompt truncated on the left to its last \(keep) tokens") }
         }
         do { try generator.validate(promptTokens: promptTokens, options: options) }   // before anything is printed
-        catch TextGenerator.RequestError.promptTooLong(let tokens, let length) {
-            throw CLIError(TextGenerator.RequestError.promptTooLong(tokens: tokens, contextLength: length).description
+        catch GenerationRequestError.promptTooLong(let tokens, let length) {
+            throw CLIError(GenerationRequestError.promptTooLong(tokens: tokens, contextLength: length).description
                            + ", or pass --truncate left to keep only its end")
         }
 
@@ -279,34 +268,24 @@ struct Generate: ParsableCommand {
         }
     }
 
-    /// Why the run must not start under `--max-memory`, or nil when the plan fits.
-    private func refusalMessage(plan: MemoryPlan, cap: Int, streamingTotal: Int?) -> String? {
-        guard plan.total > cap else { return nil }
-        var smallest = plan.streamsLayers ? " (already with layer streaming)" : ""
-        if !plan.streamsLayers, let streamingTotal {   // worked out by the caller, since cap ≥ limit
-            smallest = String(format: "; even with layer streaming it needs about %.1f MiB", Double(streamingTotal) / 1_048_576)
-        }
-        return String(format: "this run needs about %.1f MiB but --max-memory allows %.1f MiB%@; nothing was loaded.",
-                      Double(plan.total) / 1_048_576, Double(cap) / 1_048_576, smallest)
-    }
-
     /// The plan, what the machine allows, and the verdict the run would reach.
-    private func printDryRun(plan: MemoryPlan, available: Int?, cap: Int?, refusal: String?, switchedToStreaming: Bool) throws {
-        let verdict = refusal == nil
-            ? (switchedToStreaming ? "fits with layer streaming: the run would start (and stream its layers)" : "fits: the run would start")
+    private func printDryRun(_ decision: LoadDecision) throws {
+        let plan = decision.plan
+        let verdict = decision.fits
+            ? (decision.switchedToStreaming ? "fits with layer streaming: the run would start (and stream its layers)" : "fits: the run would start")
             : "does not fit: the run would refuse to start"
         if json {
             var object = plan.dictionary
-            object["available"] = available ?? NSNull()
-            object["max_memory"] = cap ?? NSNull()
-            object["fits"] = refusal == nil
+            object["available"] = decision.available ?? NSNull()
+            object["max_memory"] = decision.memoryLimit ?? NSNull()
+            object["fits"] = decision.fits
             object["verdict"] = verdict
             try StandardOutput.line(try jsonText(object))
             return
         }
         var lines = [plan.description,
-                     String(format: "available    %8.1f MiB  (MemAvailable or the cgroup limit, whichever is lower)", Double(available ?? 0) / 1_048_576)]
-        if let cap { lines.append(String(format: "max-memory   %8.1f MiB", Double(cap) / 1_048_576)) }
+                     String(format: "available    %8.1f MiB  (MemAvailable or the cgroup limit, whichever is lower)", Double(decision.available ?? 0) / 1_048_576)]
+        if let cap = decision.memoryLimit { lines.append(String(format: "max-memory   %8.1f MiB", Double(cap) / 1_048_576)) }
         lines.append("verdict      \(verdict)")
         try StandardOutput.line(lines.joined(separator: "\n"))
     }

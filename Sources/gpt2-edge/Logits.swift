@@ -49,7 +49,8 @@ struct Logits: ParsableCommand {
     }
 
     func run() throws {
-        let model = try modelOptions.load()
+        let source = try modelOptions.openSource()
+        let model = try modelOptions.load(source, decision: try modelOptions.decide(source, contextPositions: .max, promptTokens: source.config.contextLength))
         let tokens: [Int]
         if let ids {
             tokens = ids.split(separator: ",").compactMap { Int($0.trimmingCharacters(in: .whitespaces)) }
@@ -70,8 +71,7 @@ struct Logits: ParsableCommand {
         var positions: [[String: Any]] = []
         for row in 0..<rows {
             let values = Array(logits[(row * vocabulary)..<((row + 1) * vocabulary)])
-            let maximum = values.max()!
-            let logSumExp = Double(maximum) + log(values.reduce(0.0) { $0 + exp(Double($1 - maximum)) })
+            let logSumExp = LogitsProcessors.logSumExp(values[...])
             let ranked = values.indices.sorted { values[$0] > values[$1] || (values[$0] == values[$1] && $0 < $1) }.prefix(top)
             var entry: [String: Any] = ["position": tokens.count - rows + row, "logsumexp": logSumExp,
                                         "top": ranked.map { [$0, Double(values[$0])] as [Any] }]

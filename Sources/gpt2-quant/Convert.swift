@@ -2,6 +2,7 @@ import ArgumentParser
 import CLISupport
 import Foundation
 import GPT2Edge
+import Hub
 
 /// The temporary output file, removed by the signal handler if the user interrupts a conversion.
 nonisolated(unsafe) var temporaryOutputPath: UnsafeMutablePointer<CChar>?

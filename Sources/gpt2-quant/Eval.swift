@@ -61,12 +61,10 @@ struct Eval: ParsableCommand {
         do { content = try InputText.read(path: file).text }
         catch let failure as InputText.Failure { throw CLIError(failure.description) }
         let threadCount = threads ?? CPUInfo.physicalCoreCount
-        let loaded = try LoadedModel.load(path: model, threads: threadCount)
-        let reference = try ref.map { try LoadedModel.load(path: $0, threads: threadCount) }
         // The reference keeps a float32 cache; the model's is float32 unless asked, so by default the
-        // comparison measures the weights alone.
-        loaded.network.cachePrecision = kvCache
-        reference?.network.cachePrecision = .f32
+        // comparison measures the weights alone. The library decides resident or streamed layers for each.
+        let loaded = try LoadedModel.load(ModelSource.open(path: model), policy: LoadPolicy(threads: threadCount, cachePrecision: kvCache))
+        let reference = try ref.map { try LoadedModel.load(ModelSource.open(path: $0), policy: LoadPolicy(threads: threadCount, cachePrecision: .f32)) }
         let tokens = loaded.tokenizer.encode(content)
         let showProgress = isatty(STDERR_FILENO) == 1 && !json
         let started = Date()

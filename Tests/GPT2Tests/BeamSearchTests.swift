@@ -74,7 +74,7 @@ import TestSupport
         var options = GenerationOptions(maxNewTokens: 5, sampling: .greedy)
         options.numBeams = 2
         options.numReturnSequences = 3
-        #expect(throws: TextGenerator.RequestError.self) { try TextGenerator(model: Self.model).beamSearch(promptTokens: [298], options: options) }
+        #expect(throws: GenerationRequestError.self) { try TextGenerator(model: Self.model).beamSearch(promptTokens: [298], options: options) }
     }
 
     /// A stop string ends a beam when its text contains it; the text returned stops before it, and so do the tokens

@@ -1,9 +1,11 @@
+import WeightFormat
 import CUDAInt8
 import Foundation
 import Quantization
 import Testing
 import TestSupport
-@testable import GPT2Edge
+import GPT2Edge
+@testable import Runtime
 
 /// Each kernel of the CUDA library on its own, against a scalar Double loop of the same math: the int8 × int8
 /// product (decode and tiled prompt kernels, the activations quantized per group as llama.cpp's q8_0), layer
@@ -74,7 +76,7 @@ import TestSupport
         var random = Random(seed: 21)
         for (rows, columns, tokens, group) in Self.linearCases {
             let weights = random.array(rows * columns), x = random.array(tokens * columns).map { $0 * 3 }, bias = random.array(rows)
-            let scheme = QuantizationScheme.int8(groupSize: group)
+            let scheme = WeightScheme.int8(groupSize: group)
             let payload = TensorQuantizer.quantize(rows: rows, columns: columns, scheme: scheme) { r, out in
                 for c in 0..<columns { out[c] = weights[r * columns + c] }
             }

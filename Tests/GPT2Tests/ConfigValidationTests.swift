@@ -32,7 +32,7 @@ import TestSupport
         let readers: [(String, () throws -> Any)] = [
             ("gpt2Config", { try HFCheckpoint(folder: folder).gpt2Config() }),
             ("load", { try LoadedModel.load(path: folder.path, threads: 1) }),
-            ("plan", { try MemoryPlan.forModel(at: folder.path, contextPositions: 8, promptTokens: 1, threads: 1) }),
+            ("plan", { try MemoryPlan.forModel(ModelSource.open(path: folder.path), contextPositions: 8, promptTokens: 1, threads: 1) }),
             ("convert", { try ModelConverter.convert(folder: folder, to: output, options: ConversionOptions(threads: 1)) }),
         ]
         for (reader, read) in readers {
@@ -72,7 +72,7 @@ import TestSupport
         defer { try? FileManager.default.removeItem(at: folder) }
         try Fixtures.editConfig(of: folder) { $0["n_layer"] = 1_000_000_000 }
         let start = Date()
-        let error = Self.error { try MemoryPlan.forModel(at: folder.path, contextPositions: 8, promptTokens: 1, threads: 1) }
+        let error = Self.error { try MemoryPlan.forModel(ModelSource.open(path: folder.path), contextPositions: 8, promptTokens: 1, threads: 1) }
         #expect("\(error.map { "\($0)" } ?? "")".contains("config.json: config field n_layer: 1000000000 is more than this runtime accepts"),
                 "\(error.map { "\($0)" } ?? "no error")")
         #expect(Date().timeIntervalSince(start) < 5)
@@ -107,8 +107,8 @@ import TestSupport
         let readers: [(String, () throws -> Any)] = [
             ("load", { try LoadedModel.load(path: path, threads: 1) }),
             ("load streaming", { try LoadedModel.load(path: path, threads: 1, streamLayers: true) }),
-            ("plan", { try MemoryPlan.forModel(at: path, contextPositions: 8, promptTokens: 1, threads: 1) }),
-            ("plan streaming", { try MemoryPlan.forModel(at: path, contextPositions: 8, promptTokens: 1, threads: 1, streamLayers: true) }),
+            ("plan", { try MemoryPlan.forModel(ModelSource.open(path: path), contextPositions: 8, promptTokens: 1, threads: 1) }),
+            ("plan streaming", { try MemoryPlan.forModel(ModelSource.open(path: path), contextPositions: 8, promptTokens: 1, threads: 1, streamLayers: true) }),
         ]
         for (reader, read) in readers {
             let error = Self.error(read)
@@ -121,7 +121,7 @@ import TestSupport
         defer { try? FileManager.default.removeItem(at: folder) }
         let converted = try Fixtures.converted("flags-untied", bits: 8, into: folder)
         let path = try Self.rewritten(converted, to: folder.appendingPathComponent("lying.gqz")) { $0["n_layer"] = 1_000_000_000 }
-        let error = Self.error { try MemoryPlan.forModel(at: path, contextPositions: 8, promptTokens: 1, threads: 1, streamLayers: true) }
+        let error = Self.error { try MemoryPlan.forModel(ModelSource.open(path: path), contextPositions: 8, promptTokens: 1, threads: 1, streamLayers: true) }
         #expect(error as? GQZError == .corruptIndex(path: path, reason: "metadata.model.config field n_layer: 1000000000 is more than "
                                                      + "this runtime accepts (at most 1024; the largest GPT-2, gpt2-xl, has 48)"),
                 "\(error.map { "\($0)" } ?? "no error")")

@@ -1,3 +1,4 @@
+import WeightFormat
 import Foundation
 import Testing
 import TestSupport
@@ -125,7 +126,7 @@ import TestSupport
         let config = quantized.config
         let dequantized = try GPT2Weights(config: config, matrix: { name, inFeatures, outFeatures in
             let entry = try file.entry(name)
-            let scheme = QuantizationScheme(name: entry.scheme, groupSize: entry.groupSize)!
+            let scheme = WeightScheme(name: entry.scheme, groupSize: entry.groupSize)!
             let values = TensorQuantizer.dequantize(try file.payload(name), rows: outFeatures, columns: inFeatures, scheme: scheme)
             return .outIn(FloatBuffer(values), inFeatures: inFeatures, outFeatures: outFeatures)
         }, vector: { name in

@@ -121,7 +121,7 @@ import TestSupport
             try model.network.forward(tokens: [300], cache: KVCache(config: model.config))
         }
         let generator = TextGenerator(model: model)
-        #expect(throws: TextGenerator.RequestError.promptTooLong(tokens: 20, contextLength: 16)) {
+        #expect(throws: GenerationRequestError.promptTooLong(tokens: 20, contextLength: 16)) {
             try generator.generate(promptTokens: Array(repeating: 1, count: 20), options: GenerationOptions())
         }
         let result = try generator.generate(promptTokens: Array(repeating: 1, count: 10),

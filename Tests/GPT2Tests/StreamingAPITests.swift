@@ -37,7 +37,7 @@ import TestSupport
         do {
             for try await _ in TextGenerator(model: Self.model).stream(promptTokens: [], options: options) {}
         } catch { caught = error }
-        #expect(caught as? TextGenerator.RequestError == .emptyPrompt)
+        #expect(caught as? GenerationRequestError == .emptyPrompt)
     }
 
     /// Several threads generating with one model at once get what each would alone (forward passes take turns).

@@ -1,3 +1,4 @@
+import WeightFormat
 import Foundation
 import Testing
 import TestSupport
@@ -11,7 +12,7 @@ import TestSupport
     static let gqz = Fixtures.repositoryRoot.appendingPathComponent("formats/example.gqz")
     static let expected = Fixtures.repositoryRoot.appendingPathComponent("formats/example.json")
 
-    static let specs: [(name: String, shape: [Int], scheme: QuantizationScheme)] = [
+    static let specs: [(name: String, shape: [Int], scheme: WeightScheme)] = [
         ("matrix.q8", [3, 40], .int8(groupSize: 32)),      // a partial second group
         ("matrix.q4", [2, 64], .int4(groupSize: 32)),
         ("matrix.q4.g64", [2, 70], .int4(groupSize: 64)),

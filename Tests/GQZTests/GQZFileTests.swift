@@ -1,3 +1,4 @@
+import WeightFormat
 import Foundation
 import Testing
 import TestSupport
@@ -9,7 +10,7 @@ import TestSupport
     static func writeSample(to url: URL) throws -> [String: [UInt8]] {
         let writer = try GQZWriter(destination: url)
         var payloads: [String: [UInt8]] = [:]
-        let specs: [(String, [Int], QuantizationScheme)] = [("a", [5, 40], .int8(groupSize: 32)), ("b", [3, 64], .int4(groupSize: 64)),
+        let specs: [(String, [Int], WeightScheme)] = [("a", [5, 40], .int8(groupSize: 32)), ("b", [3, 64], .int4(groupSize: 64)),
                                                              ("c", [7], .float32)]
         for (index, (name, shape, scheme)) in specs.enumerated() {
             let rows = shape.count == 2 ? shape[0] : 1, columns = shape.last!

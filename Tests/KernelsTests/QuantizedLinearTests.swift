@@ -1,3 +1,4 @@
+import WeightFormat
 import Foundation
 import Testing
 @testable import Kernels
@@ -5,7 +6,7 @@ import Testing
 
 /// The fused dequant kernel against the reference: dequantize with `TensorQuantizer`, then a scalar matmul.
 @Suite struct QuantizedLinearTests {
-    static let cases: [(rows: Int, columns: Int, tokens: Int, scheme: QuantizationScheme)] = [
+    static let cases: [(rows: Int, columns: Int, tokens: Int, scheme: WeightScheme)] = [
         (75, 1600, 1, .int8(groupSize: 32)), (75, 1600, 7, .int4(groupSize: 32)),
         (33, 1600, 3, .int4(groupSize: 128)), (40, 33, 5, .int8(groupSize: 32)), (17, 100, 2, .int4(groupSize: 64)),
         (9, 16, 4, .int4(groupSize: 32)), (64, 768, 6, .int8(groupSize: 64)), (3, 129, 1, .int8(groupSize: 128)),
@@ -25,7 +26,7 @@ import Testing
                 for c in 0..<columns { out[c] = weights[r * columns + c] }
             }
             let dequantized = TensorQuantizer.dequantize(payload, rows: rows, columns: columns, scheme: scheme)
-            let bits: QuantizedMatrix.Bits = scheme.name == "q8" ? .eight : .four
+            let bits = scheme.bits!
             let matrix = QuantizedMatrix(rows: rows, columns: columns, groupSize: scheme.groupSize!, bits: bits) { buffer in
                 payload.withUnsafeBytes { buffer.copyMemory(from: $0) }
             }

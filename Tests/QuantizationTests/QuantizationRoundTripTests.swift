@@ -1,3 +1,4 @@
+import WeightFormat
 import Foundation
 import Testing
 @testable import Quantization
@@ -17,7 +18,7 @@ import Testing
         }
     }
 
-    static func roundTrip(_ values: [Float], rows: Int, columns: Int, scheme: QuantizationScheme, search: Bool) -> [Float] {
+    static func roundTrip(_ values: [Float], rows: Int, columns: Int, scheme: WeightScheme, search: Bool) -> [Float] {
         let payload = TensorQuantizer.quantize(rows: rows, columns: columns, scheme: scheme, search: search) { r, out in
             for c in 0..<columns { out[c] = values[r * columns + c] }
         }
@@ -26,11 +27,11 @@ import Testing
     }
 
     static let shapes = [(3, 1), (2, 5), (4, 31), (3, 33), (5, 100), (2, 1600), (1, 129)]
-    static let schemes: [QuantizationScheme] = [.int8(groupSize: 32), .int8(groupSize: 64), .int8(groupSize: 128),
+    static let schemes: [WeightScheme] = [.int8(groupSize: 32), .int8(groupSize: 64), .int8(groupSize: 128),
                                                 .int4(groupSize: 32), .int4(groupSize: 64), .int4(groupSize: 128)]
 
     @Test(arguments: schemes)
-    func absmaxRoundTripIsWithinOneStepPerGroup(scheme: QuantizationScheme) {
+    func absmaxRoundTripIsWithinOneStepPerGroup(scheme: WeightScheme) {
         for (index, (rows, columns)) in Self.shapes.enumerated() {
             let values = Self.matrix(rows: rows, columns: columns, seed: UInt64(index + 1))
             let back = Self.roundTrip(values, rows: rows, columns: columns, scheme: scheme, search: false)
@@ -51,7 +52,7 @@ import Testing
     }
 
     @Test(arguments: schemes)
-    func scaleSearchNeverLosesToAbsmax(scheme: QuantizationScheme) {
+    func scaleSearchNeverLosesToAbsmax(scheme: WeightScheme) {
         for (index, (rows, columns)) in Self.shapes.enumerated() {
             let values = Self.matrix(rows: rows, columns: columns, seed: UInt64(100 + index))
             let plain = Self.roundTrip(values, rows: rows, columns: columns, scheme: scheme, search: false)
@@ -65,8 +66,8 @@ import Testing
 
     /// On Gaussian weights the search lowers RMSE by about 6% (int4) and 8% (int8) in a numpy model of
     /// the same algorithm; require at least 3%.
-    @Test(arguments: [QuantizationScheme.int4(groupSize: 32), .int8(groupSize: 32)])
-    func scaleSearchHelpsOnGaussianWeights(scheme: QuantizationScheme) {
+    @Test(arguments: [WeightScheme.int4(groupSize: 32), .int8(groupSize: 32)])
+    func scaleSearchHelpsOnGaussianWeights(scheme: WeightScheme) {
         var state: UInt64 = 7
         func uniform() -> Double {
             state = state &* 6364136223846793005 &+ 1442695040888963407
@@ -102,11 +103,11 @@ import Testing
     }
 
     @Test func payloadSizesPadPartialGroups() {
-        #expect(QuantizationScheme.int8(groupSize: 32).payloadBytes(rows: 2, columns: 33) == 2 * 2 * 2 + 2 * 64)
-        #expect(QuantizationScheme.int4(groupSize: 64).payloadBytes(rows: 3, columns: 1600) == 3 * 25 * 2 + 3 * 25 * 32)
-        #expect(QuantizationScheme.int4(groupSize: 128).payloadBytes(rows: 1, columns: 1600) == 13 * 2 + 13 * 64)
-        #expect(QuantizationScheme(name: "q4", groupSize: 32) == .int4(groupSize: 32))
-        #expect(QuantizationScheme(name: "q4", groupSize: 48) == nil)
-        #expect(QuantizationScheme(name: "f32", groupSize: nil) == .float32)
+        #expect(WeightScheme.int8(groupSize: 32).payloadBytes(rows: 2, columns: 33) == 2 * 2 * 2 + 2 * 64)
+        #expect(WeightScheme.int4(groupSize: 64).payloadBytes(rows: 3, columns: 1600) == 3 * 25 * 2 + 3 * 25 * 32)
+        #expect(WeightScheme.int4(groupSize: 128).payloadBytes(rows: 1, columns: 1600) == 13 * 2 + 13 * 64)
+        #expect(WeightScheme(name: "q4", groupSize: 32) == .int4(groupSize: 32))
+        #expect(WeightScheme(name: "q4", groupSize: 48) == nil)
+        #expect(WeightScheme(name: "f32", groupSize: nil) == .float32)
     }
 }

@@ -2,6 +2,7 @@ import Foundation
 import Testing
 import TestSupport
 @testable import Checkpoint
+@testable import Hub
 
 /// Downloads against a hub stand-in on 127.0.0.1 (Tests/Fixtures/hub_server.py).
 @Suite(.serialized) struct HubClientTests {

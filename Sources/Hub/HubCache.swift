@@ -1,3 +1,4 @@
+import Checkpoint
 import Foundation
 
 /// The Hugging Face cache layout that huggingface_hub and transformers share:

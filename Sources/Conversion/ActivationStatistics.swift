@@ -1,4 +1,6 @@
 import Foundation
+import GPT2
+import Runtime
 
 /// Per-channel root-mean-square of the layer-norm outputs that each block's first matrices read, measured by
 /// running a float32 model over calibration text: what `--calibrate` gives the converter's channel scaling
@@ -15,19 +17,18 @@ public struct ActivationStatistics: Sendable {
         let network = model.network, width = model.config.embeddingWidth
         var squares: [String: [Double]] = [:]
         var positions = 0
-        network.activationObserver = { layer, point, values, rows in
+        let observer: GPT2Model.ActivationObserver = { layer, point, values, rows in
             let name = "h.\(layer)." + (point == .attentionInput ? "ln_1" : "ln_2")
             var sums = squares[name] ?? [Double](repeating: 0, count: width)
             let all = values.array(0..<(rows * width))
             for r in 0..<rows { for i in 0..<width { let v = Double(all[r * width + i]); sums[i] += v * v } }
             squares[name] = sums
         }
-        defer { network.activationObserver = nil }
         var start = 0
         let length = max(1, min(window, model.config.contextLength))
         while start < tokens.count {
             let piece = Array(tokens[start..<min(start + length, tokens.count)])
-            _ = try network.forward(tokens: piece, cache: network.makeCache())
+            _ = try network.forward(tokens: piece, cache: network.makeCache(), observer: observer)
             positions += piece.count
             start += length
         }

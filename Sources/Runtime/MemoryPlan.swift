@@ -1,4 +1,7 @@
 import Foundation
+import GPT2
+import GQZ
+import Kernels
 
 /// What a run will hold in memory, worked out before anything large is loaded: weights as the kernels keep
 /// them, the KV cache at the context the run can reach, activations of the largest forward pass, the
@@ -9,7 +12,7 @@ public struct MemoryPlan: Sendable {
     public var kvCache: Int
     public var activations: Int
     public var tokenizer: Int
-    /// The program, the Swift runtime and libraries, and the built-in model's pages (measured: ~33 MiB).
+    /// The program, the Swift runtime and libraries, and the built-in model's pages (measured: ~27 MiB).
     public var runtime: Int
     /// Positions the KV cache is planned for (at most `modelContextLength`).
     public var contextPositions: Int
@@ -21,39 +24,36 @@ public struct MemoryPlan: Sendable {
 
     public var total: Int { weights + kvCache + activations + tokenizer + runtime }
 
-    /// Measured resident size of `gpt2-edge` with a tiny model, before weights.
-    public static let runtimeBytes = 33 << 20
+    /// Measured resident size of `gpt2-edge` with a tiny model, before weights. Re-measured when the runtime
+    /// redesign opened a model's files once instead of three to five times: the kjv int8 run's peak is now 31.0 MiB
+    /// (it was 35.6), the float32 folder's 48.2 MiB; 27 MiB puts both plans within 10% of those peaks
+    /// (MemoryPlanEndToEndTests holds them to 15%).
+    public static let runtimeBytes = 27 << 20
     /// Measured resident cost of a byte-level BPE tokenizer per vocabulary entry (ids, bytes and merges).
     public static let tokenizerBytesPerEntry = 340
 
-    /// The plan for `model` (a .gqz file or a Hugging Face folder; only headers are read), generating up to
-    /// `contextPositions` positions (clamped to the model's context) with prompt passes of at most `promptTokens` tokens.
-    public static func forModel(at path: String, contextPositions: Int, promptTokens: Int, threads: Int,
+    /// The plan for `source` (only headers are read), generating up to `contextPositions` positions (clamped to the
+    /// model's context) with prompt passes of at most `promptTokens` tokens; with `streamLayers` (a .gqz only), one
+    /// block resident instead of all.
+    public static func forModel(_ source: ModelSource, contextPositions: Int, promptTokens: Int, threads: Int,
                                 cachePrecision: KVCache.Precision? = nil, streamLayers: Bool = false) throws -> MemoryPlan {
-        var isDirectory: ObjCBool = false
-        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else { throw LoadedModel.LoadError.notFound(path) }
-        let config: GPT2Config
-        let weights: Int
-        let precision: KVCache.Precision
-        if isDirectory.boolValue {
-            let checkpoint = try HFCheckpoint(folder: URL(fileURLWithPath: path))
-            config = try checkpoint.gpt2Config()
+        switch source.storage {
+        case .gqz(let file):
+            return forModel(in: file, config: source.config, contextPositions: contextPositions, promptTokens: promptTokens,
+                            threads: threads, cachePrecision: cachePrecision, streamLayers: streamLayers)
+        case .folder(let checkpoint):
             // float32 in memory: mapped in place when the file is float32, converted otherwise; 4 bytes each either way.
-            weights = try checkpoint.validateTensors(for: config).reduce(0) { $0 + 4 * $1.info.shape.reduce(1, *) }
-            precision = cachePrecision ?? .f32
-        } else {
-            return try forModel(in: try GQZFile(path: path), contextPositions: contextPositions, promptTokens: promptTokens,
-                                threads: threads, cachePrecision: cachePrecision, streamLayers: streamLayers)
+            let weights = try checkpoint.validateTensors(for: source.config).reduce(0) { $0 + 4 * $1.info.shape.reduce(1, *) }
+            return plan(config: source.config, weights: weights, contextPositions: contextPositions, promptTokens: promptTokens,
+                        threads: threads, cachePrecision: cachePrecision ?? .f32)
         }
-        return plan(config: config, weights: weights, contextPositions: contextPositions, promptTokens: promptTokens,
-                    threads: threads, cachePrecision: precision)
     }
 
-    /// The plan for an opened .gqz file (from disk or linked into the program); with `streamLayers`, only one
-    /// block (the largest) is counted, plus a compressed frame being read per thread.
-    public static func forModel(in file: GQZFile, contextPositions: Int, promptTokens: Int, threads: Int,
-                                cachePrecision: KVCache.Precision? = nil, streamLayers: Bool = false) throws -> MemoryPlan {
-        let config = try file.gpt2Config()   // n_layer checked against the blocks present before the loop below
+    /// The plan for an opened .gqz file whose config (`config`, checked against its tensors: n_layer sizes the loop
+    /// below) is known; with `streamLayers`, only one block (the largest) is counted, plus a compressed frame being
+    /// read per thread.
+    static func forModel(in file: GQZFile, config: GPT2Config, contextPositions: Int, promptTokens: Int, threads: Int,
+                         cachePrecision: KVCache.Precision? = nil, streamLayers: Bool = false) -> MemoryPlan {
         var weights = residentBytes(of: file.entries.filter { !$0.name.hasPrefix("h.") })
         if streamLayers {
             let blocks = (0..<config.layerCount).map { i in residentBytes(of: file.entries.filter { $0.name.hasPrefix("h.\(i).") }) }

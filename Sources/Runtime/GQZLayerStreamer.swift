@@ -1,10 +1,15 @@
 import Foundation
+import GPT2
+import GQZ
+import Kernels
 
 /// Layer streaming from a `.gqz` file: the blocks stay compressed on disk and each is decompressed (its twelve
 /// tensors in parallel) into one reusable slot when the forward pass reaches it, so a model needs memory for
 /// one block instead of all of them. Every token pays for decompressing every block. (Decompressing block
 /// i + 1 during block i's compute is not built: it needs a second slot, and on gpt2-xl a block's decode
 /// compute is ~2 ms against ~11 ms to decompress it, so overlap could hide ~15% at most.)
+// @unchecked: the slot changes only inside `layer(_:)`, which the model calls from its forward pass, and the model
+// runs one forward pass at a time (GPT2Model's forward lock).
 final class GQZLayerStreamer: LayerStreamer, @unchecked Sendable {
     private let file: GQZFile
     private let config: GPT2Config
@@ -67,13 +72,12 @@ final class GQZLayerStreamer: LayerStreamer, @unchecked Sendable {
         var jobs: [() throws -> Void] = []
         for (suffix, buffer) in vectors {
             let entry = try entry(p + suffix)
-            guard entry.scheme == "f32", entry.rawBytes == 4 * buffer.count, buffer.isOwned else { return false }
+            guard entry.weightScheme == .float32, entry.rawBytes == 4 * buffer.count, buffer.isOwned else { return false }
             jobs.append { try buffer.withUnsafeMutableBytes { try self.file.readPayload(entry, into: $0, checkCRC: checkCRC) } }
         }
         for (suffix, weight) in matrices {
             let entry = try entry(p + suffix)
-            guard case .quantized(let stored) = weight, entry.groupSize == stored.groupSize, entry.rawBytes == stored.byteCount,
-                  entry.scheme == (stored.bits == .eight ? "q8" : "q4") else { return false }
+            guard case .quantized(let stored) = weight, entry.weightScheme == stored.scheme, entry.rawBytes == stored.byteCount else { return false }
             jobs.append { try stored.overwrite { try self.file.readPayload(entry, into: $0, checkCRC: checkCRC) } }
         }
         let failures = FailureList()

@@ -1,4 +1,7 @@
 import Foundation
+import GPT2
+import Generation
+import Runtime
 
 /// Perplexity of a model on a text with a sliding window, and, against a reference model, how far its next-token
 /// distributions are from the reference's: what a quantized file costs.
@@ -127,10 +130,7 @@ public struct ModelEvaluator {
 
     /// log softmax(row)[target], in Double.
     static func logSoftmax(_ row: ArraySlice<Float>, at target: Int) -> Double {
-        let maximum = Double(row.max()!)
-        var sum = 0.0
-        for value in row { sum += Foundation.exp(Double(value) - maximum) }
-        return Double(row[row.startIndex + target]) - maximum - Foundation.log(sum)
+        Double(row[row.startIndex + target]) - LogitsProcessors.logSumExp(row)
     }
 
     /// Running comparison of the model's and the reference's distributions.
@@ -155,10 +155,7 @@ public struct ModelEvaluator {
         }
 
         static func logProbabilities(_ row: ArraySlice<Float>) -> [Double] {
-            let maximum = Double(row.max()!)
-            var sum = 0.0
-            for value in row { sum += Foundation.exp(Double(value) - maximum) }
-            let shift = maximum + Foundation.log(sum)
+            let shift = LogitsProcessors.logSumExp(row)
             return row.map { Double($0) - shift }
         }
 

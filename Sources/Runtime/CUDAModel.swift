@@ -1,5 +1,7 @@
 import CUDAInt8
 import Foundation
+import GPT2
+import GQZ
 
 /// A `.gqz` int8 model on an NVIDIA GPU, through the `CUDAInt8` C target and `libgpt2edge_cuda.so` (built by
 /// `tools/build-cuda`): the whole forward pass runs on the device with a device-side KV cache.
@@ -8,6 +10,8 @@ import Foundation
 /// let gpu = try CUDAModel(path: "gpt2-xl-q8.gqz")
 /// let logits = try gpu.forward(tokens: promptIDs)   // the last position's logits
 /// ```
+// @unchecked: the device handle is used under `lock` only (one forward pass or reset at a time), and so are the
+// position count and whether a sequence holds the device cache.
 public final class CUDAModel: @unchecked Sendable {
     /// Why the GPU path cannot run; the CPU path is the fallback.
     public enum Unavailable: Error, CustomStringConvertible, Equatable {
@@ -34,8 +38,11 @@ public final class CUDAModel: @unchecked Sendable {
     /// The device, as the driver names it.
     public let deviceName: String
     private let handle: OpaquePointer
+    private let lock = NSLock()
     /// Positions in the device KV cache (for the position a non-finite logit is reported at).
     private var positions = 0
+    /// Whether a `ModelSequence` holds the device cache.
+    private var sequenceActive = false
 
     /// Loads the library (`libraryPath`, else $GPT2EDGE_CUDA_LIBRARY, else `../cuda/libgpt2edge_cuda.so` beside the
     /// running program, i.e. `.build/cuda/` for `.build/release/gpt2-edge`) and describes the GPU, or says which of
@@ -53,17 +60,22 @@ public final class CUDAModel: @unchecked Sendable {
         return (library, String(cString: message))
     }
 
-    /// Uploads every tensor of the int8 `.gqz` file at `path`.
-    public init(path: String, libraryPath: String? = nil) throws {
-        let (library, deviceName) = try Self.library(path: libraryPath)
-        self.deviceName = deviceName
+    /// Opens the int8 `.gqz` file at `path` and uploads every tensor.
+    public convenience init(path: String, libraryPath: String? = nil) throws {
         let file = try GQZFile(path: path)
         let config = try file.gpt2Config()   // checked against the file's tensors before the device sizes anything
+        try self.init(file: file, config: config, libraryPath: libraryPath)
+    }
+
+    /// Uploads every tensor of an opened int8 `.gqz` file whose config (checked against its tensors) is `config`.
+    public init(file: GQZFile, config: GPT2Config, libraryPath: String? = nil) throws {
+        let (library, deviceName) = try Self.library(path: libraryPath)
+        self.deviceName = deviceName
         guard config.activation == .geluNew || config.activation == .geluPyTorchTanh,
               config.attentionScale(layer: config.layerCount - 1) == 1 / Float(config.headDim).squareRoot() else {
             throw Unavailable.unsupported("only GPT-2's standard attention scale and gelu_new are implemented on the GPU")
         }
-        for entry in file.entries where entry.shape.count == 2 && entry.name != "wpe.weight" && entry.scheme != "q8" {
+        for entry in file.entries where entry.shape.count == 2 && entry.name != "wpe.weight" && entry.weightScheme?.bits != .eight {
             throw Unavailable.unsupported("\(entry.name) is \(entry.scheme); the GPU path needs int8 matrices (gpt2-quant convert --bits 8)")
         }
         var message = [CChar](repeating: 0, count: 512)
@@ -102,6 +114,8 @@ public final class CUDAModel: @unchecked Sendable {
 
     /// Runs `tokens` after those already in the device KV cache; returns the last position's logits.
     public func forward(tokens: [Int]) throws -> [Float] {
+        lock.lock()
+        defer { lock.unlock() }
         var logits = [Float](repeating: 0, count: config.vocabularySize)
         var message = [CChar](repeating: 0, count: 512)
         let ids = tokens.map { Int32($0) }
@@ -117,8 +131,27 @@ public final class CUDAModel: @unchecked Sendable {
 
     /// Empties the device KV cache (a new sequence).
     public func reset() {
+        lock.lock()
+        defer { lock.unlock() }
         g2e_cuda_reset(handle)
         positions = 0
+    }
+
+    /// Claims the device cache for a new sequence (emptying it); false when another sequence holds it.
+    func beginSequence() -> Bool {
+        lock.lock()
+        guard !sequenceActive else { lock.unlock(); return false }
+        sequenceActive = true
+        lock.unlock()
+        reset()
+        return true
+    }
+
+    /// Gives the device cache back (the sequence that held it is gone).
+    func endSequence() {
+        lock.lock()
+        sequenceActive = false
+        lock.unlock()
     }
 
     /// The C API names the library must export (for checks and tests).

@@ -1,3 +1,4 @@
+import Checkpoint
 import Foundation
 #if canImport(FoundationNetworking)
 import FoundationNetworking

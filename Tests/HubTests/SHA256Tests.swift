@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import Checkpoint
+@testable import Hub
 
 @Suite struct SHA256Tests {
     static func hex(_ bytes: [UInt8]) -> String { var h = SHA256(); h.update(bytes); return h.hexDigest() }

@@ -1,11 +1,12 @@
-/// How one tensor's values are stored in a `.gqz` file (see formats/GQZ.md §4).
+/// How one tensor's values are stored, in a `.gqz` file and in memory (see formats/GQZ.md §4): the one place
+/// the schemes are named ("f32", "q8", "q4") and sized.
 ///
 /// ```swift
-/// let scheme = QuantizationScheme.int4(groupSize: 32)
+/// let scheme = WeightScheme.int4(groupSize: 32)
 /// scheme.name            // "q4"
 /// scheme.payloadBytes(rows: 768, columns: 2304)
 /// ```
-public enum QuantizationScheme: Sendable, Equatable, Hashable, CustomStringConvertible {
+public enum WeightScheme: Sendable, Equatable, Hashable, CustomStringConvertible {
     /// Little-endian float32, row-major.
     case float32
     /// Symmetric int8 per group of `groupSize` columns: x ≈ d·q, q ∈ [−127, 127], d an fp16 scale.
@@ -30,6 +31,20 @@ public enum QuantizationScheme: Sendable, Equatable, Hashable, CustomStringConve
         case .float32: return nil
         case .int8(let size), .int4(let size): return size
         }
+    }
+
+    /// Bits of each stored integer, nil for float32.
+    public var bits: IntegerBits? {
+        switch self {
+        case .float32: return nil
+        case .int8: return .eight
+        case .int4: return .four
+        }
+    }
+
+    /// The integer scheme of `bits` with groups of `groupSize`.
+    public init(bits: IntegerBits, groupSize: Int) {
+        self = bits == .eight ? .int8(groupSize: groupSize) : .int4(groupSize: groupSize)
     }
 
     public var description: String { groupSize.map { "\(name)/g\($0)" } ?? name }
@@ -59,11 +74,22 @@ public enum QuantizationScheme: Sendable, Equatable, Hashable, CustomStringConve
         }
     }
 
+    /// Bytes of the fp16 scales of a `rows × columns` matrix (they come first in its payload).
+    public func scaleBytes(rows: Int, columns: Int) -> Int { rows * groupsPerRow(columns: columns) * 2 }
+
     /// Total payload size: scales (fp16, row by row) then quants, or plain floats.
     public func payloadBytes(rows: Int, columns: Int) -> Int {
         switch self {
         case .float32: return 4 * rows * columns
-        case .int8, .int4: return rows * groupsPerRow(columns: columns) * 2 + rows * quantBytesPerRow(columns: columns)
+        case .int8, .int4: return scaleBytes(rows: rows, columns: columns) + rows * quantBytesPerRow(columns: columns)
         }
     }
+}
+
+/// Bits of one stored integer of a quantized scheme.
+public enum IntegerBits: Int, Sendable {
+    case eight = 8, four = 4
+
+    /// Bytes one group of `groupSize` values takes (its scale is stored apart).
+    public func groupBytes(groupSize: Int) -> Int { groupSize * rawValue / 8 }
 }

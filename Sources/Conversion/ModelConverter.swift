@@ -1,6 +1,12 @@
 import Foundation
 import GQZ
 import Quantization
+import Checkpoint
+import GPT2
+import Kernels
+import Runtime
+import Tokenizer
+import WeightFormat
 
 /// How `ModelConverter` stores a model.
 public struct ConversionOptions: Sendable {
@@ -41,9 +47,9 @@ public struct ConversionOptions: Sendable {
         self.threads = threads
     }
 
-    func scheme(bits: Int) throws -> QuantizationScheme {
-        guard QuantizationScheme.supportedGroupSizes.contains(groupSize) else {
-            throw ConversionError.invalidOption("group size must be one of \(QuantizationScheme.supportedGroupSizes), got \(groupSize)")
+    func scheme(bits: Int) throws -> WeightScheme {
+        guard WeightScheme.supportedGroupSizes.contains(groupSize) else {
+            throw ConversionError.invalidOption("group size must be one of \(WeightScheme.supportedGroupSizes), got \(groupSize)")
         }
         switch bits {
         case 32: return .float32
@@ -231,8 +237,8 @@ public enum ModelConverter {
     /// Conv1D [in, out] matrices become [out, in] rows, so each output's weights are contiguous for the kernels.
     /// Everything else is already row-major: vectors (one row), wpe and wte / lm_head ([rows, C]); vectors and
     /// position embeddings (only looked up, one row per token) stay float32.
-    private static func storedLayout(name: String, shape: [Int], body: QuantizationScheme,
-                                     embedding: QuantizationScheme) -> (scheme: QuantizationScheme, rows: Int, columns: Int) {
+    private static func storedLayout(name: String, shape: [Int], body: WeightScheme,
+                                     embedding: WeightScheme) -> (scheme: WeightScheme, rows: Int, columns: Int) {
         if GPT2Weights.isConv1DMatrix(name) { return (body, shape[1], shape[0]) }
         let keepFloat = shape.count == 1 || name == "wpe.weight"
         return (keepFloat ? .float32 : embedding, shape.count == 2 ? shape[0] : 1, shape.last!)

@@ -1,3 +1,5 @@
+import Checkpoint
+import GPT2
 /// What the loader, the converter and `gpt2-quant info` all need from a Hugging Face folder.
 extension HFCheckpoint {
     /// The folder's config.json read as a GPT-2 config and checked against the tensors the folder holds

@@ -10,30 +10,23 @@ extension TextGenerator {
     public func beamSearch(promptTokens: [Int], options: GenerationOptions,
                            shouldContinue: () -> Bool = { true }) throws -> [GenerationResult] {
         try validate(promptTokens: promptTokens, options: options)
-        let config = model.config
         let numBeams = options.numBeams
         let promptLength = promptTokens.count
-        let maxLength = min(promptLength + options.maxNewTokens, config.contextLength)
+        let maxLength = min(promptLength + options.maxNewTokens, model.contextLength)
         let endOfText = options.ignoreEndOfText ? nil : endOfTextToken(options)
         let candidatesKept = 2 * numBeams   // max(2, 1 + number of eos tokens) · num_beams
         let stops = StopStringFilter(stopStrings: options.stopStrings).stopStrings
         func text(of tokens: [Int]) -> String { (try? model.tokenizer.decode(tokens)) ?? "" }
 
-        struct Beam { var tokens: [Int]; var score: Float; var cache: KVCache }
-        struct Candidate {
-            var beam: Int, token: Int, score: Float
-            /// Why the sequence ends with this token, if it does (end-of-text, a stop string, the length limit).
-            var finish: FinishReason?
-            var hitsStop: Bool { finish != nil }
-        }
+        typealias Beam = BeamState<Model.Sequence>
         var finished: [(tokens: [Int], score: Float, reason: FinishReason)] = []
-        var running = [Beam(tokens: [], score: 0, cache: model.network.makeCache())]
+        var running = [Beam(tokens: [], score: 0, sequence: try model.makeSequence(.batched))]
         var improvementPossible = true
         var currentLength = promptLength
 
         let promptStart = Date()
         var logits = options.maxNewTokens > 0
-            ? try model.network.forward(batch: [.init(tokens: promptTokens, cache: running[0].cache)]) : []
+            ? try model.forward([(running[0].sequence, promptTokens)]) : []
         let promptSeconds = Date().timeIntervalSince(promptStart)
         let decodeStart = Date()
         var cancelled = false
@@ -77,7 +70,7 @@ extension TextGenerator {
                 }
                 finished = Array(finished.sorted { $0.score > $1.score }.prefix(numBeams))
             }
-            // g. Move the caches along with their beams (copy a cache only when two beams share it).
+            // g. Move the sequences along with their beams (fork one only when two beams continue it).
             var uses = [Int](repeating: 0, count: running.count)
             for i in next { uses[candidates[i].beam] += 1 }
             var nextBeams: [Beam] = []
@@ -85,9 +78,9 @@ extension TextGenerator {
                 let candidate = candidates[i]
                 let source = running[candidate.beam]
                 uses[candidate.beam] -= 1
-                let cache = uses[candidate.beam] > 0 ? source.cache.copy() : source.cache
+                let sequence = uses[candidate.beam] > 0 ? try source.sequence.fork() : source.sequence
                 nextBeams.append(Beam(tokens: source.tokens + [candidate.token],
-                                      score: candidate.score + (candidate.hitsStop ? -1e9 : 0), cache: cache))
+                                      score: candidate.score + (candidate.hitsStop ? -1e9 : 0), sequence: sequence))
             }
             running = nextBeams
             currentLength += 1
@@ -100,7 +93,7 @@ extension TextGenerator {
             let keepGoing = improvementPossible && !(finished.count == numBeams && options.earlyStopping == .whenFull)
                 && !candidates.allSatisfy(\.hitsStop)
             if !keepGoing { break }
-            logits = try model.network.forward(batch: running.map { .init(tokens: [$0.tokens.last!], cache: $0.cache) })
+            logits = try model.forward(running.map { ($0.sequence, [$0.tokens.last!]) })
         }
 
         let decodeSeconds = Date().timeIntervalSince(decodeStart)
@@ -119,4 +112,15 @@ extension TextGenerator {
             return result
         }
     }
+}
+
+/// A running beam: its tokens, its score, and the sequence that holds its positions.
+private struct BeamState<Sequence> { var tokens: [Int]; var score: Float; var sequence: Sequence }
+
+/// One continuation of a beam that beam search considers.
+private struct Candidate {
+    var beam: Int, token: Int, score: Float
+    /// Why the sequence ends with this token, if it does (end-of-text, a stop string, the length limit).
+    var finish: FinishReason?
+    var hitsStop: Bool { finish != nil }
 }

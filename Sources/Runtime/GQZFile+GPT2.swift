@@ -1,3 +1,5 @@
+import GPT2
+import GQZ
 /// What the loader, the memory plan and the GPU path need from a `.gqz` file.
 extension GQZFile {
     /// The GPT-2 config in the file's metadata (`model.config`), checked against the tensors the file holds

@@ -1,47 +1,30 @@
 import Foundation
+import Tokenizer
 
 /// Runs the decode loop: prompt in one forward pass, then one token at a time through the KV cache,
 /// streaming UTF-8-safe text pieces to a callback as they become final. Beam search is in
 /// `TextGenerator+BeamSearch.swift`.
-public struct TextGenerator {
+public struct TextGenerator<Model: LanguageModel>: Sendable {
     /// The model every request runs on.
-    public let model: LoadedModel
+    public let model: Model
 
-    public init(model: LoadedModel) { self.model = model }
-
-    /// A problem with the request itself, found before any work is done.
-    public enum RequestError: Error, CustomStringConvertible, Equatable {
-        case emptyPrompt
-        case promptTooLong(tokens: Int, contextLength: Int)
-        case invalidOption(String)
-
-        public var description: String {
-            switch self {
-            case .emptyPrompt:
-                return "the prompt is empty (it must have at least one token)"
-            case .promptTooLong(let tokens, let length):
-                return "the prompt is \(tokens) tokens but the model's context holds \(length); shorten it by at least \(tokens - length + 1) tokens to leave room for one new token"
-            case .invalidOption(let message):
-                return message
-            }
-        }
-    }
+    public init(model: Model) { self.model = model }
 
     /// Checks a request without running it: a non-empty prompt that leaves room for a new token, valid options.
     public func validate(promptTokens: [Int], options: GenerationOptions) throws {
-        guard !promptTokens.isEmpty else { throw RequestError.emptyPrompt }
-        guard promptTokens.count < model.config.contextLength else {
-            throw RequestError.promptTooLong(tokens: promptTokens.count, contextLength: model.config.contextLength)
+        guard !promptTokens.isEmpty else { throw GenerationRequestError.emptyPrompt }
+        guard promptTokens.count < model.contextLength else {
+            throw GenerationRequestError.promptTooLong(tokens: promptTokens.count, contextLength: model.contextLength)
         }
-        do { try options.validate() } catch let error as GenerationOptions.Invalid { throw RequestError.invalidOption(error.description) }
-        if let token = options.endOfTextToken, token < 0 || token >= model.config.vocabularySize {
-            throw RequestError.invalidOption("end-of-text token \(token) is outside the vocabulary (0..<\(model.config.vocabularySize))")
+        do { try options.validate() } catch let error as GenerationOptions.Invalid { throw GenerationRequestError.invalidOption(error.description) }
+        if let token = options.endOfTextToken, token < 0 || token >= model.vocabularySize {
+            throw GenerationRequestError.invalidOption("end-of-text token \(token) is outside the vocabulary (0..<\(model.vocabularySize))")
         }
     }
 
     /// The token that ends a sequence for these options.
     func endOfTextToken(_ options: GenerationOptions) -> Int? {
-        options.endOfTextToken ?? model.config.endOfTextToken ?? model.tokenizer.endOfText
+        options.endOfTextToken ?? model.endOfTextToken ?? model.tokenizer.endOfText
     }
 
     /// Every sequence a request asks for: beam search's best `numReturnSequences` when `numBeams > 1`,
@@ -74,10 +57,10 @@ public struct TextGenerator {
     public func generate(promptTokens: [Int], options: GenerationOptions,
                          onText: (String) -> Void = { _ in },
                          shouldContinue: () -> Bool = { true }) throws -> GenerationResult {
-        let config = model.config
+        let contextLength = model.contextLength
         try validate(promptTokens: promptTokens, options: options)
 
-        var sequence = ModelSequence(model: model)
+        var sequence = try model.makeSequence()
         var sampler = Sampler(options: options.sampling)
         var context = promptTokens
         var generated: [Int] = []
@@ -89,7 +72,7 @@ public struct TextGenerator {
         let stopToken = options.ignoreEndOfText ? nil : endOfTextID
 
         let promptStart = Date()
-        var logits = options.maxNewTokens > 0 ? try sequence.forward(promptTokens) : []
+        var logits = options.maxNewTokens > 0 ? try model.forward(sequence, promptTokens) : []
         let promptSeconds = Date().timeIntervalSince(promptStart)
         let decodeStart = Date()
 
@@ -107,14 +90,14 @@ public struct TextGenerator {
             emit(piece)
             if stopped { finish = .stopString; break }
             if generated.count == options.maxNewTokens { break }
-            if sequence.positions + 1 >= config.contextLength {   // the window (processed + this token) is full
+            if sequence.positions + 1 >= contextLength {   // the window (processed + this token) is full
                 guard options.contextShift else { finish = .length; break }
                 // Keep the newest half and process it again from position 0 (GPT-2's positions are absolute).
-                sequence.restart()
-                logits = try sequence.forward(Array(context.suffix(config.contextLength / 2)))
+                sequence = try model.makeSequence()
+                logits = try model.forward(sequence, Array(context.suffix(contextLength / 2)))
                 continue
             }
-            logits = try sequence.forward([token])
+            logits = try model.forward(sequence, [token])
         }
         if finish != .stopString {
             let (piece, stopped) = stream.push(decoder.finish())
@@ -176,5 +159,23 @@ struct StopStringFilter {
     mutating func flush() -> String {
         defer { held = "" }
         return held
+    }
+}
+
+/// A problem with the request itself, found before any work is done.
+public enum GenerationRequestError: Error, CustomStringConvertible, Equatable {
+    case emptyPrompt
+    case promptTooLong(tokens: Int, contextLength: Int)
+    case invalidOption(String)
+
+    public var description: String {
+        switch self {
+        case .emptyPrompt:
+            return "the prompt is empty (it must have at least one token)"
+        case .promptTooLong(let tokens, let length):
+            return "the prompt is \(tokens) tokens but the model's context holds \(length); shorten it by at least \(tokens - length + 1) tokens to leave room for one new token"
+        case .invalidOption(let message):
+            return message
+        }
     }
 }

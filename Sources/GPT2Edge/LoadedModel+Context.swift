@@ -1,9 +1,0 @@
-extension LoadedModel {
-    /// This model with its context cut to `positions` (at most the model's n_positions): the KV cache, the longest
-    /// prompt and context shift all follow, as with llama.cpp's `-c`. Weights and threads are shared.
-    public func limitingContext(to positions: Int) -> LoadedModel {
-        let model = LoadedModel(network: network.limitingContext(to: positions), tokenizer: tokenizer, source: source, loadSeconds: loadSeconds)
-        model.accelerator = accelerator
-        return model
-    }
-}
