@@ -5,6 +5,7 @@ import Foundation
 ///
 /// Tensor names are canonical: the optional `transformer.` prefix is stripped, and the causal-mask
 /// buffers old checkpoints carry (`h.N.attn.bias`, `h.N.attn.masked_bias`) are dropped.
+// @unchecked: every stored property is a `let` set at init ([String: Any] config values are never mutated).
 public final class HFCheckpoint: @unchecked Sendable {
     public let folder: URL
     public let configURL: URL

@@ -6,6 +6,7 @@ import Darwin
 
 /// A whole file mapped read-only into memory; pages are read from disk only when touched and can be
 /// dropped by the kernel under memory pressure, which is what small boards need.
+// @unchecked: a read-only mapping (PROT_READ) whose address and length never change after init.
 public final class MappedFile: @unchecked Sendable {
     public let path: String
     public let count: Int

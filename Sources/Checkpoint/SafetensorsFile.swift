@@ -7,6 +7,7 @@ import Foundation
 /// let file = try SafetensorsFile(path: "gpt2/model.safetensors")
 /// let wte = try file.floats("wte.weight")     // [Float], converted from F16/BF16 if needed
 /// ```
+// @unchecked: immutable after init: a read-only mapping and the header parsed from it.
 public final class SafetensorsFile: @unchecked Sendable {
     /// Where one tensor's bytes are, as recorded in the header.
     public struct TensorInfo: Sendable, Equatable {

@@ -174,12 +174,13 @@ public enum ModelConverter {
             let shape = info.shape
             // Only the Conv1D matrices need the whole tensor in memory (to transpose it); everything else is
             // read row by row from the mapping, so the largest tensor (the embedding) is never copied whole.
-            var source: [Float] = []
+            var whole: [Float] = []
             if GPT2Weights.isConv1DMatrix(name) {
-                if let held = readerSource, held.name == name { source = held.values } else { source = try file.floats(info.name) }
+                if let held = readerSource, held.name == name { whole = held.values } else { whole = try file.floats(info.name) }
                 readerSource = nil
             }
-            func readRow(_ r: Int, _ columns: Int, into out: UnsafeMutableBufferPointer<Float>) {
+            let source = whole
+            @Sendable func readRow(_ r: Int, _ columns: Int, into out: UnsafeMutableBufferPointer<Float>) {
                 file.readFloats(info, elements: (r * columns)..<((r + 1) * columns), into: out)   // dtype checked above
             }
             let (scheme, rows, columns) = storedLayout(name: name, shape: shape, body: bodyScheme, embedding: embeddingScheme)

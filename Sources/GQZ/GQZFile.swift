@@ -12,6 +12,7 @@ import Glibc
 /// let file = try GQZFile(path: "gpt2.gqz")
 /// let vocabulary = try file.payload("tokenizer/vocab.json")
 /// ```
+// @unchecked: immutable after init; payloads are read with pread(2) at explicit offsets or from read-only bytes.
 public final class GQZFile: @unchecked Sendable {
     public let path: String
     public let fileSize: Int

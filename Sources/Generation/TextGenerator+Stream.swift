@@ -45,6 +45,7 @@ extension TextGenerator {
 }
 
 /// A flag set from one thread and read from another.
+// @unchecked: its flag is read and written under `lock` only.
 final class CancellationFlag: @unchecked Sendable {
     private let lock = NSLock()
     private var value = false

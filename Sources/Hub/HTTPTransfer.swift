@@ -5,6 +5,7 @@ import FoundationNetworking
 
 /// Blocking HTTP requests for the hub client: metadata requests that do not follow redirects (the hub puts
 /// file metadata on the redirect response itself), and downloads streamed to a file as they arrive.
+// @unchecked: URLSession calls the delegate on its one serial queue; the caller waits on a semaphore until it is done.
 final class HTTPTransfer: NSObject, URLSessionDataDelegate, @unchecked Sendable {
     struct Response {
         let status: Int

@@ -5,6 +5,7 @@
 /// let x = FloatBuffer(count: 768)
 /// x[0] = 1
 /// ```
+// @unchecked: raw kernel memory; the forward pass and the loaders decide who writes which rows, as the kernels do.
 public final class FloatBuffer: @unchecked Sendable {
     public let count: Int
     let base: UnsafeMutablePointer<Float>

@@ -9,6 +9,7 @@ import CKernelSupport
 ///
 /// float16 halves the cache of float32 for a relative rounding error of 2⁻¹¹; int8 quarters it for about
 /// 0.4% per value (the attention tests bound both).
+// @unchecked: raw kernel memory owned by one sequence's KVCache, written by that sequence's forward passes only.
 public final class KVStorage: @unchecked Sendable {
     public enum Precision: String, Sendable, CaseIterable {
         case f32, f16, int8

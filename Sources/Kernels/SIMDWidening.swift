@@ -61,6 +61,11 @@ extension SIMD16 where Scalar == Float {
     /// a multiply then an add elsewhere (on baseline x86-64, `addProduct` would call `fmaf` for every lane).
     @inline(__always)
     mutating func multiplyAdd(_ a: SIMD16<Float>, _ b: SIMD16<Float>) {
-        if GPT2EDGE_HAS_FMA != 0 { addProduct(a, b) } else { self += a * b }
+        if targetHasFMA() { addProduct(a, b) } else { self += a * b }
     }
 }
+
+/// Whether the target CPU has fused multiply-add (a compile-time constant from kernel_support.h; behind a function
+/// so the compiler folds it without reporting the other branch as never executed).
+@inline(__always)
+func targetHasFMA() -> Bool { GPT2EDGE_HAS_FMA != 0 }

@@ -8,6 +8,7 @@ import Synchronization
 /// (another process on its core) simply takes fewer items instead of holding the others back.
 /// Idle workers spin for the next job, then sleep on a condition variable: long spins (`spinNanoseconds`) while
 /// a worker has its core to itself, short ones while another process shares it (`ContentionWatch`).
+// @unchecked: one job at a time (the caller posts and waits); workers read the job through atomics in `SharedState`.
 public final class ThreadPool: @unchecked Sendable {
     /// Number of threads that run items, the calling thread included.
     public let threadCount: Int
@@ -72,6 +73,7 @@ public final class ThreadPool: @unchecked Sendable {
     }
 
     /// What the caller and the workers share: the current job, its item counter, and the wake-up signal.
+    // @unchecked: its mutable fields are atomics, or written by the caller before the job is published and read after.
     private final class SharedState: @unchecked Sendable {
         let workers: Int
         let condition = NSCondition()

@@ -3,6 +3,7 @@
 /// ```swift
 /// matrix.apply(input: x, rows: tokens, bias: b, output: y, pool: pool)   // y = x·Wᵀ + b
 /// ```
+// @unchecked: its payloads are FloatBuffer / QuantizedMatrix kernel storage (see there), only read by the kernels.
 public enum WeightMatrix: @unchecked Sendable {
     /// float32 `[in, out]`, Hugging Face Conv1D layout (checkpoints used in place).
     case inOut(FloatBuffer, inFeatures: Int, outFeatures: Int)

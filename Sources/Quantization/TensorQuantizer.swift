@@ -11,15 +11,15 @@ public enum TensorQuantizer {
     /// (and may be called from several threads at once). `importance` (per column) weights the scale search; nil means uniform.
     public static func quantize(rows: Int, columns: Int, scheme: WeightScheme, search: Bool = true,
                                 importance: [Float]? = nil, threads: Int = 1,
-                                row: (Int, UnsafeMutableBufferPointer<Float>) -> Void) -> [UInt8] {
+                                row: @Sendable (Int, UnsafeMutableBufferPointer<Float>) -> Void) -> [UInt8] {
         precondition(importance == nil || importance!.count == columns)
         var payload = [UInt8](repeating: 0, count: scheme.payloadBytes(rows: rows, columns: columns))
         let rowsPerChunk = max(1, min(64, rows / max(1, threads * 8)))
         let chunks = (rows + rowsPerChunk - 1) / rowsPerChunk
         payload.withUnsafeMutableBytes { bytes in
             // Every row writes only its own scales and quants, so chunks of rows can run concurrently.
-            let shared = UnsafeMutableRawBufferPointer(start: bytes.baseAddress, count: bytes.count)
-            let work = { (chunk: Int) in
+            nonisolated(unsafe) let shared = UnsafeMutableRawBufferPointer(start: bytes.baseAddress, count: bytes.count)
+            let work = { @Sendable (chunk: Int) in
                 var values = [Float](repeating: 0, count: columns)
                 for r in (chunk * rowsPerChunk)..<min(rows, (chunk + 1) * rowsPerChunk) {
                     values.withUnsafeMutableBufferPointer { row(r, $0) }

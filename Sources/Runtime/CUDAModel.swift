@@ -55,9 +55,9 @@ public final class CUDAModel: @unchecked Sendable {
     static func library(path: String?) throws -> (library: OpaquePointer, device: String) {
         var message = [CChar](repeating: 0, count: 512)
         let path = path ?? ProcessInfo.processInfo.environment["GPT2EDGE_CUDA_LIBRARY"] ?? Self.besideExecutable
-        guard let library = g2e_cuda_load(path, &message, message.count) else { throw Unavailable.library(String(cString: message)) }
-        if g2e_cuda_device_status(library, &message, message.count) != 0 { throw Unavailable.device(String(cString: message)) }
-        return (library, String(cString: message))
+        guard let library = g2e_cuda_load(path, &message, message.count) else { throw Unavailable.library(Self.text(message)) }
+        if g2e_cuda_device_status(library, &message, message.count) != 0 { throw Unavailable.device(Self.text(message)) }
+        return (library, Self.text(message))
     }
 
     /// Opens the int8 `.gqz` file at `path` and uploads every tensor.
@@ -82,7 +82,7 @@ public final class CUDAModel: @unchecked Sendable {
         guard let handle = g2e_cuda_create(library, Int32(config.layerCount), Int32(config.headCount), Int32(config.embeddingWidth),
                                            Int32(config.innerWidth), Int32(config.contextLength), Int32(config.vocabularySize),
                                            config.layerNormEpsilon, &message, message.count) else {
-            throw Unavailable.failed(String(cString: message))
+            throw Unavailable.failed(Self.text(message))
         }
         self.handle = handle
         self.config = config
@@ -93,7 +93,7 @@ public final class CUDAModel: @unchecked Sendable {
                 g2e_cuda_upload(handle, entry.name, $0.baseAddress, $0.count, Int32(rows), Int32(entry.shape.last!),
                                 Int32(entry.groupSize ?? 0), &message, message.count)
             }
-            if status != 0 { throw Unavailable.failed(String(cString: message)) }
+            if status != 0 { throw Unavailable.failed(Self.text(message)) }
         }
     }
 
@@ -120,7 +120,7 @@ public final class CUDAModel: @unchecked Sendable {
         var message = [CChar](repeating: 0, count: 512)
         let ids = tokens.map { Int32($0) }
         let status = ids.withUnsafeBufferPointer { g2e_cuda_forward(handle, $0.baseAddress, Int32(ids.count), &logits, &message, message.count) }
-        if status != 0 { throw Unavailable.failed(String(cString: message)) }
+        if status != 0 { throw Unavailable.failed(Self.text(message)) }
         positions += tokens.count
         // Only the logits come back from the device, so only they are checked (the CPU path checks every block).
         if let bad = logits.first(where: { !$0.isFinite }) {
@@ -152,6 +152,11 @@ public final class CUDAModel: @unchecked Sendable {
         lock.lock()
         sequenceActive = false
         lock.unlock()
+    }
+
+    /// A NUL-terminated message the C side wrote into `buffer`.
+    static func text(_ buffer: [CChar]) -> String {
+        String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
     }
 
     /// The C API names the library must export (for checks and tests).

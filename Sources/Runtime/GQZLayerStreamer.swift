@@ -69,7 +69,7 @@ final class GQZLayerStreamer: LayerStreamer, @unchecked Sendable {
         ]
         // Check everything first, then decompress the twelve tensors in parallel (each is its own frame).
         let checkCRC = !checkedBlocks.contains(index)
-        var jobs: [() throws -> Void] = []
+        var jobs: [@Sendable () throws -> Void] = []
         for (suffix, buffer) in vectors {
             let entry = try entry(p + suffix)
             guard entry.weightScheme == .float32, entry.rawBytes == 4 * buffer.count, buffer.isOwned else { return false }
@@ -81,8 +81,9 @@ final class GQZLayerStreamer: LayerStreamer, @unchecked Sendable {
             jobs.append { try stored.overwrite { try self.file.readPayload(entry, into: $0, checkCRC: checkCRC) } }
         }
         let failures = FailureList()
-        DispatchQueue.concurrentPerform(iterations: jobs.count) { j in
-            do { try jobs[j]() } catch { failures.append(error) }
+        let work = jobs
+        DispatchQueue.concurrentPerform(iterations: work.count) { j in
+            do { try work[j]() } catch { failures.append(error) }
         }
         if let failure = failures.first { throw failure }
         checkedBlocks.insert(index)
@@ -91,6 +92,7 @@ final class GQZLayerStreamer: LayerStreamer, @unchecked Sendable {
 }
 
 /// Errors collected from concurrent work.
+// @unchecked: its array is read and written under `lock` only.
 private final class FailureList: @unchecked Sendable {
     private let lock = NSLock()
     private var errors: [Error] = []

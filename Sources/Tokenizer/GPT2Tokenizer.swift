@@ -10,6 +10,7 @@ import Foundation
 ///
 /// It reproduces Hugging Face `GPT2TokenizerFast`: no prefix space, no normalization, and
 /// `<|endoftext|>` read as the special token 50256 wherever it appears (unless asked not to).
+// @unchecked: the tables are `let`s; the one mutable part, the word cache, is read and written under `cacheLock`.
 public final class GPT2Tokenizer: @unchecked Sendable {
     /// The raw bytes of each token id.
     public let tokenBytes: [[UInt8]]

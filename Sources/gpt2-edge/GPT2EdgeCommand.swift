@@ -5,7 +5,7 @@ import Foundation
 import GPT2Edge
 
 /// The default model's bytes, linked into this program; read-only for the program's lifetime.
-let defaultModelBytes = UnsafeRawBufferPointer(start: gpt2edge_default_model_bytes(), count: gpt2edge_default_model_size())
+nonisolated(unsafe) let defaultModelBytes = UnsafeRawBufferPointer(start: gpt2edge_default_model_bytes(), count: gpt2edge_default_model_size())
 let defaultModelName = "<built-in KJV model>"
 
 @main

@@ -32,7 +32,7 @@ import TestSupport
 
     func url(_ name: String) -> URL { directory.appendingPathComponent(name) }
 
-    static let validHeader: [String: Any] = [
+    nonisolated(unsafe) static let validHeader: [String: Any] = [   // never mutated
         "a": ["dtype": "F32", "shape": [2, 3], "data_offsets": [0, 24]],
         "b": ["dtype": "F16", "shape": [4], "data_offsets": [24, 32]],
         "__metadata__": ["format": "pt"],

@@ -8,7 +8,7 @@ import TestSupport
 /// the same order, the same finish, the same scores.
 @Suite struct BeamSearchTests {
     static let model = try! LoadedModel.load(path: Fixtures.local.appendingPathComponent("models/kjv").path, threads: 2)
-    static let cases = (try! Fixtures.json(Fixtures.local.appendingPathComponent("sampling/beam_search.json")))["cases"] as! [[String: Any]]
+    nonisolated(unsafe) static let cases = (try! Fixtures.json(Fixtures.local.appendingPathComponent("sampling/beam_search.json")))["cases"] as! [[String: Any]]
 
     static func options(_ item: [String: Any]) -> GenerationOptions {
         var options = GenerationOptions(maxNewTokens: item["max_new_tokens"] as! Int, sampling: .greedy)

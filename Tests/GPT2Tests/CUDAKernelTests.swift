@@ -38,13 +38,13 @@ import GPT2Edge
             if values.isEmpty { try body(nil) } else { try values.withUnsafeBufferPointer { try body($0.baseAddress) } }
         }
         var status: Int32 = 0
-        try arrays.weights.withUnsafeBytes { weights in
-            try pinned(arrays.input) { input in
-                try pinned(arrays.gain) { gain in
-                    try pinned(arrays.bias) { bias in
-                        try pinned(arrays.keys) { keys in
-                            try pinned(arrays.values) { values in
-                                try output.withUnsafeMutableBufferPointer { out in
+        arrays.weights.withUnsafeBytes { weights in
+            pinned(arrays.input) { input in
+                pinned(arrays.gain) { gain in
+                    pinned(arrays.bias) { bias in
+                        pinned(arrays.keys) { keys in
+                            pinned(arrays.values) { values in
+                                output.withUnsafeMutableBufferPointer { out in
                                     kernel.withCString { name in
                                         var c = g2e_kernel_case()
                                         set(&c)
@@ -62,7 +62,7 @@ import GPT2Edge
                 }
             }
         }
-        if status != 0 { throw CUDAModel.Unavailable.failed(String(cString: message)) }
+        if status != 0 { throw CUDAModel.Unavailable.failed(CUDAModel.text(message)) }
         return output
     }
 

@@ -8,7 +8,7 @@ import TestSupport
 @Suite struct ModelEvaluatorTests {
     static let folder = Fixtures.local.appendingPathComponent("models/kjv")
     static let model = try! LoadedModel.load(path: folder.path, threads: 2)
-    static let reference = try! Fixtures.json(folder.appendingPathComponent("eval_reference.json"))
+    nonisolated(unsafe) static let reference = try! Fixtures.json(folder.appendingPathComponent("eval_reference.json"))
     static let tokens: [Int] = {
         let text = try! String(contentsOf: folder.appendingPathComponent("heldout.txt"), encoding: .utf8)
         return model.tokenizer.encode(String(text.prefix(reference["characters"] as! Int)))

@@ -92,8 +92,9 @@ import Testing
         // One group of 32: value j is j − 8 scaled by 1 for j < 16, so the scale is exactly 1 (extreme −8 ↦ −8).
         var values = (0..<32).map { Float($0 < 16 ? $0 - 8 : 0) }
         values[16] = 7
+        let input = values
         let payload = TensorQuantizer.quantize(rows: 1, columns: 32, scheme: .int4(groupSize: 32), search: false) { _, out in
-            for c in 0..<32 { out[c] = values[c] }
+            for c in 0..<32 { out[c] = input[c] }
         }
         #expect(payload.count == 2 + 16)
         #expect(Float16(bitPattern: UInt16(payload[0]) | UInt16(payload[1]) << 8) == 1)
