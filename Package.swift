@@ -37,7 +37,7 @@ let package = Package(
             exclude: ["default.gqz"],
             cSettings: [.define("GPT2EDGE_DEFAULT_MODEL_PATH", to: "\"Sources/CDefaultModel/default.gqz\"")]
         ),
-        // The optional CUDA int8 path: a dlopen loader for libgpt2edge_cuda.so (tools/cuda/build compiles cuda/*.cu).
+        // The optional CUDA int8 path: a dlopen loader for libgpt2edge_cuda.so (tools/cuda/build.sh compiles cuda/*.cu).
         .target(name: "CUDAInt8", exclude: ["cuda"], linkerSettings: [.linkedLibrary("dl")]),
 
         // The leaf: weight schemes (f32, q8/gN, q4/gN), their sizes and the byte layout of a quantized group.

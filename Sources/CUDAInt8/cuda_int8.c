@@ -48,7 +48,7 @@ static g2e_library *load_locked(const char *path, char *message, size_t message_
     }
     void *handle = dlopen(path, RTLD_NOW | RTLD_LOCAL);
     if (!handle) {
-        snprintf(message, message_size, "cannot load the CUDA library %s (%s); build it with tools/build-cuda or set GPT2EDGE_CUDA_LIBRARY",
+        snprintf(message, message_size, "cannot load the CUDA library %s (%s); build it with tools/cuda/build.sh or set GPT2EDGE_CUDA_LIBRARY",
                  path, dlerror());
         return NULL;
     }
@@ -56,7 +56,7 @@ static g2e_library *load_locked(const char *path, char *message, size_t message_
     for (int i = 0; i < symbol_total; i++) {
         symbols[i] = dlsym(handle, symbol_names[i]);
         if (!symbols[i]) {
-            snprintf(message, message_size, "%s does not export %s (rebuild it with tools/build-cuda)", path, symbol_names[i]);
+            snprintf(message, message_size, "%s does not export %s (rebuild it with tools/cuda/build.sh)", path, symbol_names[i]);
             dlclose(handle);
             return NULL;
         }

@@ -16,7 +16,7 @@ public struct ConversionOptions: Sendable {
     ///
     /// The LM head is the most sensitive matrix: on the trained KJV model, int4 everywhere agrees with float32 on
     /// the next token at 91.2% of held-out positions, int4 with an int8 head at 95.3% (perplexity +1.1% → +0.0%),
-    /// for 20% more file. So int4 files keep it at 8 bits unless asked (tools/README.md, "Quality").
+    /// for 20% more file. So int4 files keep it at 8 bits unless asked (docs/measurements.md, "Quality").
     public var embeddingBits: Int? = nil
 
     /// Activation-aware channel scaling of the matrices that read a layer norm (`ChannelScaling`): exact in
@@ -31,7 +31,7 @@ public struct ConversionOptions: Sendable {
     public var resolvedEmbeddingBits: Int { embeddingBits ?? 8 }
     /// Columns per scale: 32, 64 or 128.
     public var groupSize: Int = 32
-    /// zstd level; 3 measured best for time against size on quantized payloads (see tools/README.md).
+    /// zstd level; 3 measured best for time against size on quantized payloads (see docs/measurements.md, "Conversion").
     public var compressionLevel: Int32 = 3
     /// Least-squares scale search instead of plain absmax.
     public var scaleSearch: Bool = true

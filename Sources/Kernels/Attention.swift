@@ -47,7 +47,7 @@ private func attendOne64(_ query: UnsafeMutablePointer<Float>, position: Int, he
     let scores = UnsafeMutablePointer<Float>.allocate(capacity: padded)
     // Each head's keys and values are short runs (128 bytes a position for f16) that the hardware
     // prefetcher meets cold; asking for keys 16 positions ahead and for each value as its key is read
-    // made decode attention about 5% faster on gpt2-xl (tools/README.md).
+    // made decode attention about 5% faster on gpt2-xl (docs/measurements.md).
     for j in 0..<min(Attention.keysAhead, visible) { keys.prefetch(position: j, head: h) }
     var maximum = -Float.infinity
     for j in 0..<visible {

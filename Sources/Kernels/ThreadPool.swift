@@ -20,7 +20,7 @@ public final class ThreadPool: @unchecked Sendable {
     static let spinNanoseconds: UInt64 = 100_000
     /// How long it spins while another process shares its core. A thread that spins is never asleep, so the
     /// scheduler treats it as a CPU hog and lets the other process run whole time slices while a job waits; one
-    /// that sleeps is run as soon as it is woken. Measured with `tools/bench_contention.sh` (gpt2 int8 beside a
+    /// that sleeps is run as soon as it is woken. Measured with `tools/bench/contention.sh` (gpt2 int8 beside a
     /// busy loop): workers that never slept fell from about 100 to 78 tok/s; a short spin of 2, 10 or 30 µs gave
     /// 84/83, 91/90/93/88 and 75/85 tok/s.
     static let sharedCoreSpinNanoseconds: UInt64 = 10_000

@@ -4,7 +4,7 @@ import GPT2
 import GQZ
 
 /// A `.gqz` int8 model on an NVIDIA GPU, through the `CUDAInt8` C target and `libgpt2edge_cuda.so` (built by
-/// `tools/build-cuda`): the whole forward pass runs on the device with a device-side KV cache.
+/// `tools/cuda/build.sh`): the whole forward pass runs on the device with a device-side KV cache.
 ///
 /// ```swift
 /// let gpu = try CUDAModel(path: "gpt2-xl-q8.gqz")
@@ -99,7 +99,7 @@ public final class CUDAModel: @unchecked Sendable {
 
     deinit { g2e_cuda_destroy(handle) }
 
-    /// Where tools/build-cuda puts the library relative to a `.build/<config>/` program (`.build/cuda/`, which is
+    /// Where tools/cuda/build.sh puts the library relative to a `.build/<config>/` program (`.build/cuda/`, which is
     /// one or two folders up once SwiftPM's `.build/<triple>/<config>` is resolved), else `.build/cuda/` here.
     static var besideExecutable: String {
         let name = "cuda/libgpt2edge_cuda.so"

@@ -25,7 +25,7 @@ public struct LoadPolicy: Sendable, Equatable {
     /// Where the forward pass runs.
     public enum Device: String, Sendable, Equatable {
         case cpu
-        /// An int8 `.gqz` on an NVIDIA GPU (tools/cuda/build); loading fails when it cannot run there.
+        /// An int8 `.gqz` on an NVIDIA GPU (tools/cuda/build.sh); loading fails when it cannot run there.
         case cuda
         /// The GPU when it can run the model, else the CPU (the reason is in `LoadedModel.notices`).
         case auto

@@ -39,7 +39,7 @@ struct ModelOptions: ParsableArguments {
     @Flag(help: "Layer streaming for .gqz files: keep the blocks compressed and decompress one at a time during each pass (slower, needs memory for one block only). Chosen automatically when the memory plan does not fit otherwise.")
     var lowMemory = false
 
-    @Option(help: "Where the forward pass runs: cpu, cuda (an int8 .gqz on an NVIDIA GPU; see tools/build-cuda) or auto (cuda when it can, else cpu).")
+    @Option(help: "Where the forward pass runs: cpu, cuda (an int8 .gqz on an NVIDIA GPU; see tools/cuda/build.sh) or auto (cuda when it can, else cpu).")
     var device: Device = .cpu
 
     enum Device: String, ExpressibleByArgument { case cpu, cuda, auto }

@@ -4,7 +4,7 @@ import TestSupport
 @testable import GPT2Edge
 
 /// Beam search against transformers' `generate(num_beams=…)` on the KJV fixture model
-/// (Tests/Fixtures/sampling/beam_search.json, written by tools/make_beam_reference.py): the same sequences in
+/// (Tests/Fixtures/sampling/beam_search.json, written by tools/reference/beam-search.py): the same sequences in
 /// the same order, the same finish, the same scores.
 @Suite struct BeamSearchTests {
     static let model = try! LoadedModel.load(path: Fixtures.local.appendingPathComponent("models/kjv").path, threads: 2)

@@ -9,7 +9,7 @@ import GPT2Edge
 
 /// Each kernel of the CUDA library on its own, against a scalar Double loop of the same math: the int8 × int8
 /// product (decode and tiled prompt kernels, the activations quantized per group as llama.cpp's q8_0), layer
-/// norm, gelu_new and causal attention. They run on the CPU emulation of the library (tools/build-cuda --emulate)
+/// norm, gelu_new and causal attention. They run on the CPU emulation of the library (tools/cuda/build.sh --emulate)
 /// and, when a GPU is visible, on the GPU build. Awkward sizes on purpose: 1600 columns, 25 heads of 64, partial
 /// groups, row and token tiles cut short.
 @Suite struct CUDAKernelTests {
@@ -70,7 +70,7 @@ import GPT2Edge
         (75, 1600, 1, 32), (75, 1600, 7, 32), (130, 200, 40, 32), (64, 768, 33, 64), (3, 129, 1, 128), (17, 100, 2, 64),
     ]
 
-    @Test(.enabled(if: !libraries.isEmpty, "skipped: no CUDA library build to check (tools/build-cuda --emulate)"),
+    @Test(.enabled(if: !libraries.isEmpty, "skipped: no CUDA library build to check (tools/cuda/build.sh --emulate)"),
           arguments: libraries)
     func linearMatchesTheQ8Reference(library: String) throws {
         var random = Random(seed: 21)
@@ -109,7 +109,7 @@ import GPT2Edge
         }
     }
 
-    @Test(.enabled(if: !libraries.isEmpty, "skipped: no CUDA library build to check (tools/build-cuda --emulate)"),
+    @Test(.enabled(if: !libraries.isEmpty, "skipped: no CUDA library build to check (tools/cuda/build.sh --emulate)"),
           arguments: libraries)
     func layerNormAndGeluMatchScalarLoops(library: String) throws {
         var random = Random(seed: 22)
@@ -138,7 +138,7 @@ import GPT2Edge
         #expect(zip(output, expected).allSatisfy { abs($0 - $1) <= 1e-5 * max(1, abs($1)) }, "gelu_new")
     }
 
-    @Test(.enabled(if: !libraries.isEmpty, "skipped: no CUDA library build to check (tools/build-cuda --emulate)"),
+    @Test(.enabled(if: !libraries.isEmpty, "skipped: no CUDA library build to check (tools/cuda/build.sh --emulate)"),
           arguments: libraries)
     func attentionMatchesAScalarLoop(library: String) throws {
         var random = Random(seed: 23)
@@ -174,7 +174,7 @@ import GPT2Edge
         }
     }
 
-    @Test(.enabled(if: !libraries.isEmpty, "skipped: no CUDA library build to check (tools/build-cuda --emulate)"),
+    @Test(.enabled(if: !libraries.isEmpty, "skipped: no CUDA library build to check (tools/cuda/build.sh --emulate)"),
           arguments: libraries)
     func badCasesAreRefusedByName(library: String) throws {
         #expect(throws: CUDAModel.Unavailable.failed("linear: 10 bytes, expected 68")) {

@@ -4,9 +4,9 @@ import TestSupport
 @testable import GPT2Edge
 
 /// The optional CUDA int8 path. Without a GPU (CI, this project's machines) the library's build, its exports and
-/// the "no GPU" errors are checked, and the same CUDA sources compiled for the CPU against tools/cuda-emulator run the
+/// the "no GPU" errors are checked, and the same CUDA sources compiled for the CPU against tools/cuda/emulator run the
 /// whole forward pass and are compared with the CPU int8 path; with a GPU, the GPU's logits are compared too.
-/// tools/build-cuda (and --emulate) build the libraries; CI sets GPT2EDGE_REQUIRE_CUDA_BUILD=1 so a missing build
+/// tools/cuda/build.sh (and --emulate) build the libraries; CI sets GPT2EDGE_REQUIRE_CUDA_BUILD=1 so a missing build
 /// fails there instead of being skipped.
 @Suite struct CUDAPathTests {
     static let library = Fixtures.repositoryRoot.appendingPathComponent(".build/cuda/libgpt2edge_cuda.so").path
@@ -14,17 +14,17 @@ import TestSupport
     static let required = ProcessInfo.processInfo.environment["GPT2EDGE_REQUIRE_CUDA_BUILD"] == "1"
     static let built = FileManager.default.fileExists(atPath: library)
     static let emulatorBuilt = FileManager.default.fileExists(atPath: emulatedLibrary)
-    /// The emulated build under AddressSanitizer (tools/build-cuda --emulate --sanitize) and the runtime it needs preloaded.
+    /// The emulated build under AddressSanitizer (tools/cuda/build.sh --emulate --sanitize) and the runtime it needs preloaded.
     static let sanitizedFolder = Fixtures.repositoryRoot.appendingPathComponent(".build/cuda-emulated-asan")
     static let sanitizedBuilt = FileManager.default.fileExists(atPath: sanitizedFolder.appendingPathComponent("asan-runtime").path)
-    /// A .gqz int8 file to compare as well (tools/bench_cuda.sh sets it to the exact-shape gpt2-xl); slow on the emulator.
+    /// A .gqz int8 file to compare as well (tools/cuda/bench.sh sets it to the exact-shape gpt2-xl); slow on the emulator.
     static let extraModel = ProcessInfo.processInfo.environment["GPT2EDGE_CUDA_CHECK_MODEL"]
     /// The GPU's description, or nil when there is none (or no library).
     static let gpu: String? = built ? try? CUDAModel.device(libraryPath: library) : nil
 
-    @Test(.enabled(if: built || required, "skipped: the CUDA library is not built (tools/build-cuda)"))
+    @Test(.enabled(if: built || required, "skipped: the CUDA library is not built (tools/cuda/build.sh)"))
     func libraryExportsTheCAPI() throws {
-        #expect(Self.built, "tools/build-cuda did not produce \(Self.library)")
+        #expect(Self.built, "tools/cuda/build.sh did not produce \(Self.library)")
         let nm = try CommandRunner.runTool("/usr/bin/nm", ["-D", "--defined-only", Self.library])
         #expect(nm.status == 0)
         for symbol in CUDAModel.exportedSymbols {
@@ -55,7 +55,7 @@ import TestSupport
         let run = try CommandRunner.run("gpt2-edge", ["generate", "-p", "x", "-n", "1", "--device", "cuda"],
                                         environment: ["GPT2EDGE_CUDA_LIBRARY": "/nonexistent/libgpt2edge_cuda.so"])
         #expect(run.status == 1 && run.standardError.contains("/nonexistent/libgpt2edge_cuda.so")
-                && run.standardError.contains("tools/build-cuda"), "\(run.standardError)")
+                && run.standardError.contains("tools/cuda/build.sh"), "\(run.standardError)")
     }
 
     /// On a GPU: the int8 model's next-token logits on the GPU against the CPU path, position by position.
@@ -68,9 +68,9 @@ import TestSupport
 
     /// Without a GPU: the CUDA sources themselves, every kernel and the host code, run on the CPU emulation of the
     /// execution model, against the CPU int8 path. Only the arithmetic and the indexing are checked, not speed.
-    @Test(.enabled(if: emulatorBuilt || required, "skipped: the emulated CUDA library is not built (tools/build-cuda --emulate)"))
+    @Test(.enabled(if: emulatorBuilt || required, "skipped: the emulated CUDA library is not built (tools/cuda/build.sh --emulate)"))
     func emulatedCUDALogitsMatchTheCPUInt8Path() throws {
-        #expect(Self.emulatorBuilt, "tools/build-cuda --emulate did not produce \(Self.emulatedLibrary)")
+        #expect(Self.emulatorBuilt, "tools/cuda/build.sh --emulate did not produce \(Self.emulatedLibrary)")
         #expect(try CUDAModel.device(libraryPath: Self.emulatedLibrary).contains("CPU emulation"))
         // kjv: a 40-token prompt spans two token tiles of the prompt kernel; micro: 16 columns are half a group and
         // its 48- and 16-row matrices are partial row tiles (its random weights give near-ties, so only the logits count).
@@ -81,7 +81,7 @@ import TestSupport
 
     /// The command line on the emulated GPU: greedy `generate --device cuda` writes what the CPU writes, and `bench`
     /// names the device instead of claiming the CPU's bandwidth ceiling.
-    @Test(.enabled(if: emulatorBuilt || required, "skipped: the emulated CUDA library is not built (tools/build-cuda --emulate)"))
+    @Test(.enabled(if: emulatorBuilt || required, "skipped: the emulated CUDA library is not built (tools/cuda/build.sh --emulate)"))
     func emulatedCUDAGeneratesWhatTheCPUGenerates() throws {
         let directory = try Fixtures.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: directory) }
@@ -106,7 +106,7 @@ import TestSupport
     /// The CUDA sources under AddressSanitizer on the emulator: prompts that span several tiles of the prompt kernel
     /// (kjv: 236 tokens; micro: half groups, partial row tiles) and runs that go on to the end of the context touch
     /// only memory the library allocated. A real GPU would not report such a read; it would return garbage.
-    @Test(.enabled(if: sanitizedBuilt || required, "skipped: the sanitized emulated CUDA library is not built (tools/build-cuda --emulate --sanitize)"))
+    @Test(.enabled(if: sanitizedBuilt || required, "skipped: the sanitized emulated CUDA library is not built (tools/cuda/build.sh --emulate --sanitize)"))
     func emulatedCUDAStaysInsideItsMemory() throws {
         let runtime = try String(contentsOf: Self.sanitizedFolder.appendingPathComponent("asan-runtime"), encoding: .utf8)
             .trimmingCharacters(in: .whitespacesAndNewlines)

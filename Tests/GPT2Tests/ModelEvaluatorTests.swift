@@ -4,7 +4,7 @@ import TestSupport
 @testable import GPT2Edge
 
 /// `ModelEvaluator` against the perplexity transformers computes with its guide's code on the same text and
-/// windows (Tests/Fixtures/models/kjv/eval_reference.json, from tools/make_eval_reference.py).
+/// windows (Tests/Fixtures/models/kjv/eval_reference.json, from tools/reference/perplexity.py).
 @Suite struct ModelEvaluatorTests {
     static let folder = Fixtures.local.appendingPathComponent("models/kjv")
     static let model = try! LoadedModel.load(path: folder.path, threads: 2)
@@ -47,7 +47,7 @@ import TestSupport
     /// The quality targets on held-out text (the first 12000 characters of John, windows of 128 every 64):
     /// int8 within +0.5% perplexity of float32 with ≥ 99% top-1 agreement; int4 (group 32, int8 LM head)
     /// within +3% with ≥ 93%; for the trained model and for its twin with injected outlier features
-    /// (tools/make_outlier_model.py), which without channel scaling falls to 98.3% (int8) and 86.8% (int4).
+    /// (tools/reference/outlier-model.py), which without channel scaling falls to 98.3% (int8) and 86.8% (int4).
     @Test(arguments: [(bits: 8, perplexity: 0.005, top1: 0.99), (bits: 4, perplexity: 0.03, top1: 0.93)], ["kjv", "kjv-outliers"])
     func quantizedFilesMeetTheQualityTargets(target: (bits: Int, perplexity: Double, top1: Double), modelName: String) throws {
         let folder = Fixtures.local.appendingPathComponent("models/\(modelName)")

@@ -89,7 +89,7 @@ import TestSupport
         #expect(totals[8]!.meanKL < totals[4]!.meanKL / 20)
     }
 
-    /// The trained model (tools/train_default_model.py) has real, peaked distributions, so top-1 agreement
+    /// The trained model (tools/reference/train-default-model.py) has real, peaked distributions, so top-1 agreement
     /// measures quantization quality: the targets are ≥ 99% for int8 and ≥ 93% for int4 (with its default
     /// int8 LM head), over every position of five held-out prompts (465 positions).
     @Test func trainedModelMeetsTheAgreementTargets() throws {

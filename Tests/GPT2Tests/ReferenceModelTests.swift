@@ -27,7 +27,7 @@ import TestSupport
         try prompts(at: localFolder(name))
     }
 
-    /// The prompts of a reference.json written by tools/make_test_models.py.
+    /// The prompts of a reference.json written by tools/reference/test-models.py.
     static func prompts(at folder: URL) throws -> [Prompt] {
         let json = try Fixtures.json(folder.appendingPathComponent("reference.json"))
         return (json["prompts"] as! [[String: Any]]).map { p in

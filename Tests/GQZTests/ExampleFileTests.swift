@@ -6,7 +6,7 @@ import TestSupport
 @testable import Quantization
 
 /// `formats/example.gqz` and `formats/example.json` (the values it stands for) are the spec's worked example,
-/// also read by the independent Python reader `tools/gqz_read.py`. Regenerate both with
+/// also read by the independent Python reader `tools/formats/gqz-read.py`. Regenerate both with
 /// `GQZ_REGENERATE_EXAMPLE=1 swift test --filter ExampleFileTests`.
 @Suite struct ExampleFileTests {
     static let gqz = Fixtures.repositoryRoot.appendingPathComponent("formats/example.gqz")

@@ -4,7 +4,7 @@ import TestSupport
 @testable import Generation
 
 /// Our logits processors against transformers' own, on fixed logits (Tests/Fixtures/sampling/processors.json,
-/// written by tools/make_sampling_reference.py): the same tokens removed, the same values elsewhere.
+/// written by tools/reference/processors.py): the same tokens removed, the same values elsewhere.
 @Suite struct TransformersProcessorTests {
     struct Case {
         let name: String

@@ -57,8 +57,8 @@ int64_t gpt2edge_thread_wait_nanoseconds(void);
 /// `accumulator[l] += Σ_k weights[4l + k] · activations[k]` for the 16 Int32 lanes l and k in 0..<4: 64 unsigned
 /// weight bytes (four columns of 16 rows) times the same four signed activation bytes in every lane.
 /// Swift SIMD cannot name `vpdpbusd` or `sdot` (portable vector code becomes `vpmulld` and shuffles,
-/// tools/README.md), so these instructions live here; the loops around them are Swift. Pointers, not vectors, because Swift
-/// imports C vectors of at most four lanes; after inlining the accumulator stays in a register.
+/// docs/measurements.md), so these instructions live here; the loops around them are Swift. Pointers, not vectors,
+/// because Swift imports C vectors of at most four lanes; after inlining the accumulator stays in a register.
 static inline __attribute__((always_inline))
 void gpt2edge_dot_u8s8(void *accumulator, const void *weights, int32_t activations) {
 #if defined(GPT2EDGE_INT8_DOT_VNNI)

@@ -1,6 +1,6 @@
 // gpt2-edge's optional CUDA int8 path: the whole GPT-2 forward pass on an NVIDIA GPU, for .gqz files whose
 // matrices are int8 groups (formats/GQZ.md §4: fp16 scales for every row's groups, then int8 quants padded to
-// whole groups). Built by tools/build-cuda into libgpt2edge_cuda.so, which Sources/CUDAInt8 loads with dlopen;
+// whole groups). Built by tools/cuda/build.sh into libgpt2edge_cuda.so, which Sources/CUDAInt8 loads with dlopen;
 // every exported function is `g2e_impl_*` and reports failures as text in (message, message_size).
 //
 // Kernels, each checked on its own against a scalar loop through g2e_impl_kernel_test (Tests/GPT2Tests/
@@ -17,7 +17,7 @@
 #include <cuda_fp16.h>
 #include <vector>
 
-#include "cuda_int8.h"   // g2e_kernel_case (tools/build-cuda passes -I Sources/CUDAInt8/include)
+#include "cuda_int8.h"   // g2e_kernel_case (tools/cuda/build.sh passes -I Sources/CUDAInt8/include)
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -279,7 +279,7 @@ int g2e_impl_device_status(char *message, size_t message_size) {
     cudaDeviceProp properties;
     CHECK(cudaGetDeviceProperties(&properties, 0), "cudaGetDeviceProperties");
     if (properties.major * 10 + properties.minor < 75) {
-        snprintf(message, message_size, "%s (compute %d.%d) is older than the library's targets (7.5 and newer; tools/build-cuda --arch)",
+        snprintf(message, message_size, "%s (compute %d.%d) is older than the library's targets (7.5 and newer; tools/cuda/build.sh --arch)",
                  properties.name, properties.major, properties.minor);
         return 1;
     }

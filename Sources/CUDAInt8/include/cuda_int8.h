@@ -4,7 +4,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/// The optional CUDA int8 path, reached through libgpt2edge_cuda.so (built by tools/build-cuda from
+/// The optional CUDA int8 path, reached through libgpt2edge_cuda.so (built by tools/cuda/build.sh from
 /// Sources/CUDAInt8/cuda/gpt2edge_cuda.cu) and loaded at run time with dlopen, so a machine without CUDA
 /// builds and runs exactly as before. Every function returns 0 on success, or 1 with the reason written to
 /// (message, message_size).

@@ -2,12 +2,12 @@
 # Converts exact-shape random gpt2 / gpt2-xl checkpoints to int8 and int4 and prints one table:
 # wall time, peak RSS (/usr/bin/time -v), output size, zstd ratio. Optionally sweeps zstd levels.
 #
-#   tools/bench_convert.sh [--models "gpt2 gpt2-xl"] [--levels "1 3 9 19"] [--work DIR]
+#   tools/bench/convert.sh [--models "gpt2 gpt2-xl"] [--levels "1 3 9 19"] [--work DIR]
 #
 # Needs a release build (swift build -c release -Xswiftc -target-cpu -Xswiftc native), python3 with numpy,
-# and tools/make_checkpoint.py (a copy of the shared fixtures' script). gpt2-xl needs 6.3 GB of disk for the source.
+# and tools/reference/checkpoint.py (a copy of the shared fixtures' script). gpt2-xl needs 6.3 GB of disk for the source.
 set -euo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/../.."
 MODELS="gpt2 gpt2-xl"; LEVELS=""; WORK="${TMPDIR:-/tmp}/gpt2-edge-bench"
 while [ $# -gt 0 ]; do
     case "$1" in
@@ -17,7 +17,7 @@ while [ $# -gt 0 ]; do
         *) echo "unknown option $1" >&2; exit 64 ;;
     esac
 done
-MAKE_CHECKPOINT="${MAKE_CHECKPOINT:-tools/make_checkpoint.py}"
+MAKE_CHECKPOINT="${MAKE_CHECKPOINT:-tools/reference/checkpoint.py}"
 QUANT=.build/release/gpt2-quant
 [ -x "$QUANT" ] || { echo "build first: swift build -c release -Xswiftc -target-cpu -Xswiftc native" >&2; exit 1; }
 mkdir -p "$WORK"

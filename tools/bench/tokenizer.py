@@ -4,7 +4,7 @@
 Both encode the same text on one thread, and both must produce the same ids (checked). The corpus is
 this Python installation's standard library sources (code and English comments), or --text FILE.
 
-    python tools/bench_tokenizer.py [--binary .build/release/gpt2-edge] [--text FILE] [--repeat 3]
+    python tools/bench/tokenizer.py [--binary .build/release/gpt2-edge] [--text FILE] [--repeat 3]
 
 Prints MB/s for each and the ratio gpt2-edge / tokenizers.
 """
@@ -17,7 +17,7 @@ import sysconfig
 import tempfile
 import time
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 TOKENIZER = os.path.join(ROOT, "Tests", "Fixtures", "tokenizer")
 
 

@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
 # gpt2-edge against llama.cpp on this machine, same checkpoints, same threads, alternating runs.
 #
-#   tools/bench_llamacpp.sh --llama DIR [--models "gpt2 gpt2-xl"] [--bits "8 4"] [--threads "2"] [-p 128] [-n 128]
+#   tools/bench/llamacpp.sh --llama DIR [--models "gpt2 gpt2-xl"] [--bits "8 4"] [--threads "2"] [-p 128] [-n 128]
 #                           [-r 3] [--rounds 3] [--work DIR]
 #
 # DIR is a llama.cpp source tree (a git clone, or vendor/llama.cpp of the llama-cpp-python sdist from PyPI). The
 # script builds its llama-bench and llama-quantize there (cmake, Release, GGML_NATIVE) if build/bin lacks them,
-# converts the exact-shape checkpoints of tools/bench_kernels.sh (same --work; made if missing) to f16 GGUF with
+# converts the exact-shape checkpoints of tools/bench/kernels.sh (same --work; made if missing) to f16 GGUF with
 # DIR/convert_hf_to_gguf.py ($PYTHON with torch, numpy and transformers), and quantizes them to Q8_0 and Q4_0, the
 # ggml blocks closest to our q8/g32 and q4/g32 (32 weights and one f16 scale a block).
 #
@@ -15,7 +15,7 @@
 # -p prompt, so llama-bench's tg test runs with -d <p>. llama-bench's defaults otherwise (f16 KV cache, weight
 # repacking on, its own thread polling).
 set -euo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/../.."
 LLAMA=""; MODELS="gpt2 gpt2-xl"; BITS="8 4"; THREADS="2"; PROMPT=128; GEN=128; REPS=3; ROUNDS=3
 WORK="${TMPDIR:-/tmp}/gpt2-edge-bench"; PYTHON="${PYTHON:-python3}"
 while [ $# -gt 0 ]; do
@@ -49,7 +49,7 @@ median() { python3 -c 'import statistics, sys; print(statistics.median(float(v) 
 echo "| model | ours | llama.cpp | threads | ours pp$PROMPT | llama.cpp pp$PROMPT | pp ratio | ours tg$GEN | llama.cpp tg$GEN @ d$PROMPT | tg ratio | ours file MiB | llama.cpp file MiB |"
 echo "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"
 for model in $MODELS; do
-    [ -f "$WORK/$model/model.safetensors" ] || python3 tools/make_checkpoint.py --arch "$model" --out "$WORK/$model" >&2
+    [ -f "$WORK/$model/model.safetensors" ] || python3 tools/reference/checkpoint.py --arch "$model" --out "$WORK/$model" >&2
     f16="$WORK/$model-f16.gguf"
     [ -f "$f16" ] || PYTHONPATH="$LLAMA/gguf-py" "$PYTHON" "$LLAMA/convert_hf_to_gguf.py" "$WORK/$model" --outtype f16 --outfile "$f16" >&2
     for bits in $BITS; do

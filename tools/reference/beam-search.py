@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Expected beam-search outputs of transformers' generate() on the KJV fixture model, for Tests/GenerationTests.
 
-    python tools/make_beam_reference.py   # writes Tests/Fixtures/sampling/beam_search.json
+    python tools/reference/beam-search.py   # writes Tests/Fixtures/sampling/beam_search.json
 
 Each case runs generate(num_beams=..., do_sample=False) in float32 and records every returned sequence (new
 tokens only, with the end-of-sequence padding removed), whether it ended with end-of-sequence, and its score.
@@ -14,7 +14,7 @@ import os
 import torch
 from transformers import GPT2LMHeadModel, GPT2TokenizerFast
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 MODEL = os.path.join(ROOT, "Tests", "Fixtures", "models", "kjv")
 
 CASES = [

@@ -1,5 +1,5 @@
 // CPU emulation of the part of <cuda_fp16.h> that Sources/CUDAInt8/cuda uses: __half as IEEE binary16 bits.
-// Part of tools/cuda-emulator (see cuda_runtime.h there).
+// Part of tools/cuda/emulator (see cuda_runtime.h there).
 #pragma once
 #include <stdint.h>
 #include <string.h>

@@ -2,15 +2,15 @@
 # What issue 8 asks of a GPU host, in one run: builds the CUDA library and a release gpt2-edge, makes the exact-shape
 # gpt2-xl checkpoint and its int8 .gqz, checks GPU logits against the CPU int8 path (the kjv and micro fixtures and
 # the gpt2-xl file), then measures gpt2-xl prompt and decode tok/s with `gpt2-edge bench --device cuda` and with
-# PyTorch fp16 (tools/bench_torch.py) on the same GPU, and prints both and their ratio.
+# PyTorch fp16 (tools/cuda/bench-torch.py) on the same GPU, and prints both and their ratio.
 #
-#   tools/bench_cuda.sh [--model gpt2-xl] [-p 128] [-n 128] [-r 3] [--work DIR]
+#   tools/cuda/bench.sh [--model gpt2-xl] [-p 128] [-n 128] [-r 3] [--work DIR]
 #
 # Needs nvidia-smi and a driver, python3 with numpy, and for the reference torch with CUDA and transformers
-# (pip install -r tools/requirements-reference.txt with a CUDA torch wheel). Without torch the reference row is
+# (pip install -r tools/reference/requirements.txt with a CUDA torch wheel). Without torch the reference row is
 # left out and says why.
 set -euo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/../.."
 MODEL=gpt2-xl; PROMPT=128; GEN=128; REPS=3
 WORK="${TMPDIR:-/tmp}/gpt2-edge-bench"
 while [ $# -gt 0 ]; do
@@ -24,11 +24,11 @@ while [ $# -gt 0 ]; do
     esac
 done
 nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader
-tools/build-cuda
+tools/cuda/build.sh
 swift build -c release -Xswiftc -target-cpu -Xswiftc native >&2
 EDGE=.build/release/gpt2-edge; QUANT=.build/release/gpt2-quant
 mkdir -p "$WORK"
-[ -f "$WORK/$MODEL/model.safetensors" ] || python3 tools/make_checkpoint.py --arch "$MODEL" --out "$WORK/$MODEL" >&2
+[ -f "$WORK/$MODEL/model.safetensors" ] || python3 tools/reference/checkpoint.py --arch "$MODEL" --out "$WORK/$MODEL" >&2
 file="$WORK/$MODEL-q8.gqz"
 [ -f "$file" ] || "$QUANT" convert "$WORK/$MODEL" --bits 8 -o "$file" -q
 
@@ -45,7 +45,7 @@ print("| %s | %s | %.1f ± %.1f | %.1f ± %.1f |" % (sys.argv[1] or d["implement
 open(sys.argv[2] if len(sys.argv) > 2 else "/dev/null", "w").write(json.dumps([pp["mean"], tg["mean"]]))'
 "$EDGE" bench -m "$file" --device cuda -p "$PROMPT" -n "$GEN" -r "$REPS" --json | python3 -c "$row" "gpt2-edge int8 (--device cuda)" "$WORK/edge.json"
 if python3 -c "import torch, transformers; assert torch.cuda.is_available()" 2>/dev/null; then
-    python3 tools/bench_torch.py "$WORK/$MODEL" -p "$PROMPT" -n "$GEN" -r "$REPS" | python3 -c "$row" "" "$WORK/torch.json"
+    python3 tools/cuda/bench-torch.py "$WORK/$MODEL" -p "$PROMPT" -n "$GEN" -r "$REPS" | python3 -c "$row" "" "$WORK/torch.json"
     python3 -c 'import json, sys
 e, t = json.load(open(sys.argv[1])), json.load(open(sys.argv[2]))
 print("gpt2-edge ÷ PyTorch fp16: prompt %.2f×, decode %.2f×" % (e[0] / t[0], e[1] / t[1]))' "$WORK/edge.json" "$WORK/torch.json"

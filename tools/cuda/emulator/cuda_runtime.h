@@ -1,6 +1,6 @@
 // A CPU emulation of the CUDA runtime and execution model, only as much of it as Sources/CUDAInt8/cuda uses, so that
 // the .cu code runs, unchanged, on a machine without a GPU and its results can be compared with the CPU path.
-// tools/build-cuda --emulate rewrites each `kernel<<<grid, block, shared>>>(args)` into `g2e_emu::launch(...)` and
+// tools/cuda/build.sh --emulate rewrites each `kernel<<<grid, block, shared>>>(args)` into `g2e_emu::launch(...)` and
 // compiles the sources with the host C++ compiler against this header.
 //
 // Execution model: blocks run one after another; the threads of a block are fibers (their own stacks, switched by
@@ -62,7 +62,7 @@ static inline cudaError_t cudaDeviceSynchronize() { return cudaSuccess; }
 static inline cudaError_t cudaGetDeviceCount(int *count) { *count = 1; return cudaSuccess; }
 static inline cudaError_t cudaGetDeviceProperties(cudaDeviceProp *p, int device) {
     if (device != 0) return cudaErrorInvalidValue;
-    snprintf(p->name, sizeof p->name, "CPU emulation (tools/cuda-emulator)");
+    snprintf(p->name, sizeof p->name, "CPU emulation (tools/cuda/emulator)");
     p->major = 7; p->minor = 5; p->totalGlobalMem = (size_t)16 << 30;
     return cudaSuccess;
 }
@@ -152,7 +152,7 @@ g2e_emu_switch:
     .size g2e_emu_switch, .-g2e_emu_switch
 )");
 #else
-#error "tools/cuda-emulator switches fibers on x86-64 and aarch64 only"
+#error "tools/cuda/emulator switches fibers on x86-64 and aarch64 only"
 #endif
 
 constexpr size_t stack_bytes = 64 << 10;
@@ -184,7 +184,7 @@ inline thread_local float shuffle_slots[1024];
 static inline void yield() { g2e_emu_switch(&fibers[current].sp, scheduler_sp); }
 
 static inline void fail(const char *what) {
-    fprintf(stderr, "tools/cuda-emulator: %s (block %u,%u thread %u)\n", what, block_index.x, block_index.y, current);
+    fprintf(stderr, "tools/cuda/emulator: %s (block %u,%u thread %u)\n", what, block_index.x, block_index.y, current);
     abort();
 }
 

@@ -1,10 +1,10 @@
 #!/usr/bin/env python3
 """An independent reader of .gqz files, written from formats/GQZ.md alone (no shared code with the Swift one).
 
-    python tools/gqz_read.py FILE                       # list the index
-    python tools/gqz_read.py FILE --dump NAME           # print one tensor's values
-    python tools/gqz_read.py formats/example.gqz --check formats/example.json
-                                                        # decode every entry and compare with the expected values
+    python tools/formats/gqz-read.py FILE                # list the index
+    python tools/formats/gqz-read.py FILE --dump NAME    # print one tensor's values
+    python tools/formats/gqz-read.py formats/example.gqz --check formats/example.json
+                                                 # decode every entry and compare with the expected values
 
 Needs the `zstandard` package (pip install zstandard) or, failing that, the `zstd` command.
 """

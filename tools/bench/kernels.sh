@@ -1,15 +1,15 @@
 #!/usr/bin/env bash
-# Builds exact-shape random gpt2 / gpt2-xl checkpoints (tools/make_checkpoint.py), converts them to int8 and
+# Builds exact-shape random gpt2 / gpt2-xl checkpoints (tools/reference/checkpoint.py), converts them to int8 and
 # int4, and runs `gpt2-edge bench --products` on each at 1 and 2 threads; prints one table with prompt and decode
 # tok/s, the read bandwidth measured in the same run, decode's share of the bandwidth ceiling, and how fast the
 # matrix products alone stream against that bandwidth (the rest of the gap is attention, norms and waits).
 #
-#   tools/bench_kernels.sh [--models "gpt2 gpt2-xl"] [--bits "8 4"] [--threads "1 2"] [-p 128] [-n 128] [-r 3] [--work DIR]
+#   tools/bench/kernels.sh [--models "gpt2 gpt2-xl"] [--bits "8 4"] [--threads "1 2"] [-p 128] [-n 128] [-r 3] [--work DIR]
 #
 # Needs a release build (swift build -c release -Xswiftc -target-cpu -Xswiftc native) and python3 with numpy.
 # gpt2-xl needs 6.3 GB of disk for the float32 source and 2.5 GB for the two .gqz files.
 set -euo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/../.."
 MODELS="gpt2 gpt2-xl"; BITS="8 4"; THREADS="1 2"; PROMPT=128; GEN=128; REPS=3
 WORK="${TMPDIR:-/tmp}/gpt2-edge-bench"
 while [ $# -gt 0 ]; do
@@ -31,7 +31,7 @@ mkdir -p "$WORK"
 echo "| model | scheme | threads | prompt tok/s (pp$PROMPT) | decode tok/s (tg$GEN) | pp ÷ tg | read GB/s | ceiling tok/s | decode share | products alone | peak RSS |"
 echo "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"
 for model in $MODELS; do
-    [ -f "$WORK/$model/model.safetensors" ] || python3 tools/make_checkpoint.py --arch "$model" --out "$WORK/$model" >&2
+    [ -f "$WORK/$model/model.safetensors" ] || python3 tools/reference/checkpoint.py --arch "$model" --out "$WORK/$model" >&2
     for bits in $BITS; do
         file="$WORK/$model-q$bits.gqz"
         [ -f "$file" ] || "$QUANT" convert "$WORK/$model" --bits "$bits" -o "$file" -q

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """The KJV model with injected outlier features, for testing how quantization copes with them.
 
-    python tools/make_outlier_model.py   # Tests/Fixtures/models/kjv-outliers
+    python tools/reference/outlier-model.py   # Tests/Fixtures/models/kjv-outliers
 
 Real GPT-2 has a few hidden dimensions whose activations are tens of times larger than the rest (outlier
 features). This script gives the trained KJV fixture the same trait without changing what it computes: in
@@ -18,7 +18,7 @@ import torch
 from safetensors.torch import load_file, save_file
 from transformers import GPT2LMHeadModel
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 SOURCE = os.path.join(ROOT, "Tests", "Fixtures", "models", "kjv")
 OUT = os.path.join(ROOT, "Tests", "Fixtures", "models", "kjv-outliers")
 DIMENSIONS = {7: 20.0, 63: 35.0, 120: 60.0, 181: 45.0}   # hidden dimension → scale

@@ -2,13 +2,13 @@
 # Runs a command under a hard memory limit in its own cgroup (v2 or v1, as Debian mounts them) and reports the
 # cgroup's peak memory use. Needs root. Swap is limited too, so going over the cap means being killed, not paging.
 #
-#   sudo tools/run-capped 256M .build/release/gpt2-edge generate -m gpt2-xl-q4.gqz --low-memory -p "Hello" -n 64
+#   sudo tools/bench/run-capped.sh 256M .build/release/gpt2-edge generate -m gpt2-xl-q4.gqz --low-memory -p "Hello" -n 64
 #
 # Prints "peak N MiB under a cap of M MiB" on standard error and exits with the command's status
 # (137 when the kernel's OOM killer ended it).
 set -euo pipefail
-[ $# -ge 2 ] || { echo "usage: tools/run-capped SIZE COMMAND [ARGS...]   (SIZE like 256M, 1G)" >&2; exit 64; }
-[ "$(id -u)" = 0 ] || { echo "tools/run-capped needs root (it creates a cgroup)" >&2; exit 1; }
+[ $# -ge 2 ] || { echo "usage: tools/bench/run-capped.sh SIZE COMMAND [ARGS...]   (SIZE like 256M, 1G)" >&2; exit 64; }
+[ "$(id -u)" = 0 ] || { echo "tools/bench/run-capped.sh needs root (it creates a cgroup)" >&2; exit 1; }
 size=$1; shift
 bytes=$(python3 -c "
 import re, sys

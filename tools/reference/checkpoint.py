@@ -10,9 +10,9 @@ memory use and speed without downloading the real weights.
 Needs only numpy.  Tensors are generated and written one at a time (in chunks), so
 peak memory is about one chunk, not the whole model.
 
-    python make_checkpoint.py --arch gpt2 --out ckpt/gpt2
-    python make_checkpoint.py --arch gpt2-xl --out ckpt/xl --dtype float16 --seed 3
-    python make_checkpoint.py --arch gpt2 --out ckpt/legacy --layout legacy
+    python tools/reference/checkpoint.py --arch gpt2 --out ckpt/gpt2
+    python tools/reference/checkpoint.py --arch gpt2-xl --out ckpt/xl --dtype float16 --seed 3
+    python tools/reference/checkpoint.py --arch gpt2 --out ckpt/legacy --layout legacy
 
 --layout hf      names as written by GPT2LMHeadModel.save_pretrained
                  (transformer.wte.weight, transformer.h.0.attn.c_attn.weight, ...;
@@ -38,9 +38,9 @@ import zlib
 import numpy as np
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-# This copy lives in tools/ (the original is ../shared/fixtures/make_checkpoint.py); the GPT-2 tokenizer files
-# come from the repository's test fixtures.
-TOKENIZER_DIR = os.path.join(HERE, "..", "Tests", "Fixtures", "tokenizer")
+# This copy lives in tools/reference/ (the original is ../shared/fixtures/make_checkpoint.py); the GPT-2 tokenizer
+# files come from the repository's test fixtures.
+TOKENIZER_DIR = os.path.join(HERE, "..", "..", "Tests", "Fixtures", "tokenizer")
 
 VOCAB_SIZE = 50257
 EOT_ID = 50256

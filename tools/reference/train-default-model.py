@@ -12,7 +12,7 @@ vocab.json / merges.txt it writes are read by gpt2-edge exactly like GPT-2's own
 Model: GPT2LMHeadModel (gelu_new, tied LM head), n_layer 6, n_embd 192, n_head 6, n_positions 256: 3.5 M
 parameters. AdamW, cosine learning-rate schedule, a fixed wall-clock budget on CPU (2 threads by default).
 
-    python tools/train_default_model.py --out build/kjv --minutes 40
+    python tools/reference/train-default-model.py --out build/kjv --minutes 40
     # writes build/kjv/{config.json, model.safetensors (f16), vocab.json, merges.txt, heldout.txt, train_log.json}
 
 Deterministic for a given --seed and step count (the time budget decides the step count; it is logged).

@@ -2,7 +2,7 @@
 """Perplexity of the KJV fixture model computed with the code of Hugging Face's perplexity guide
 (https://huggingface.co/docs/transformers/perplexity), for `gpt2-quant eval`'s test.
 
-    python tools/make_eval_reference.py   # writes Tests/Fixtures/models/kjv/eval_reference.json
+    python tools/reference/perplexity.py   # writes Tests/Fixtures/models/kjv/eval_reference.json
 
 The text is the first 6000 characters of the held-out Gospel of John (Tests/Fixtures/models/kjv/heldout.txt);
 two window settings are recorded so that both the first-window and the later-window weighting are checked.
@@ -13,7 +13,7 @@ import os
 import torch
 from transformers import GPT2LMHeadModel, GPT2TokenizerFast
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 MODEL = os.path.join(ROOT, "Tests", "Fixtures", "models", "kjv")
 
 

@@ -1,9 +1,9 @@
 #!/usr/bin/env python3
 """Prompt and decode tok/s of a Hugging Face GPT-2 checkpoint in PyTorch (transformers), the reference that
-tools/bench_cuda.sh sets beside `gpt2-edge bench --device cuda`: the same prompt length, the same number of greedy
+tools/cuda/bench.sh sets beside `gpt2-edge bench --device cuda`: the same prompt length, the same number of greedy
 decode steps with the KV cache, fp16 on the GPU by default. Prints one JSON object.
 
-    tools/bench_torch.py CHECKPOINT_DIR [-p 128] [-n 128] [-r 3] [--device cuda] [--dtype float16]
+    tools/cuda/bench-torch.py CHECKPOINT_DIR [-p 128] [-n 128] [-r 3] [--device cuda] [--dtype float16]
 """
 import argparse
 import inspect

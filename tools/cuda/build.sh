@@ -4,16 +4,16 @@
 # unless NVCC points at an installed one. The CUDA runtime is linked statically, so the library needs only the
 # NVIDIA driver (libcuda.so) at run time; without one, gpt2-edge --device cuda says so and --device auto uses the CPU.
 #
-#   tools/build-cuda [--arch "80 86 89 90"]
-#   tools/build-cuda --emulate     the same sources compiled for the CPU against tools/cuda-emulator, into
+#   tools/cuda/build.sh [--arch "80 86 89 90"]
+#   tools/cuda/build.sh --emulate  the same sources compiled for the CPU against tools/cuda/emulator, into
 #                                  .build/cuda-emulated/libgpt2edge_cuda.so: no nvcc, no GPU; for tests
-#   tools/build-cuda --emulate --sanitize
+#   tools/cuda/build.sh --emulate --sanitize
 #                                  the same with AddressSanitizer, into .build/cuda-emulated-asan/, to catch
 #                                  out-of-bounds device memory accesses; run a program with it as
 #                                  LD_PRELOAD=$(cat .build/cuda-emulated-asan/asan-runtime) ASAN_OPTIONS=detect_leaks=0
 #                                  GPT2EDGE_CUDA_LIBRARY=.build/cuda-emulated-asan/libgpt2edge_cuda.so gpt2-edge … --device cuda
 set -euo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/../.."
 ARCHS="75 80 86 89 90"   # CUDA 13 builds for Turing (7.5) and newer
 EMULATE=0
 SANITIZE=0
@@ -28,7 +28,7 @@ done
 [ $SANITIZE = 0 ] || [ $EMULATE = 1 ] || { echo "--sanitize goes with --emulate" >&2; exit 64; }
 if [ $EMULATE = 1 ]; then
     CXX=${CXX:-$(command -v c++ || command -v clang++ || true)}
-    [ -n "$CXX" ] || { echo "tools/build-cuda --emulate needs a C++ compiler (c++ or clang++)" >&2; exit 1; }
+    [ -n "$CXX" ] || { echo "tools/cuda/build.sh --emulate needs a C++ compiler (c++ or clang++)" >&2; exit 1; }
     folder=.build/cuda-emulated; flags=(-O2)
     if [ $SANITIZE = 1 ]; then folder=.build/cuda-emulated-asan; flags=(-O1 -fsanitize=address -fno-omit-frame-pointer); fi
     mkdir -p $folder
@@ -36,10 +36,10 @@ if [ $EMULATE = 1 ]; then
     sources=()
     for cu in Sources/CUDAInt8/cuda/*.cu; do
         cpp=$folder/$(basename "$cu" .cu).cpp
-        python3 tools/cuda-emulator/rewrite.py "$cu" "$cpp"
+        python3 tools/cuda/emulator/rewrite.py "$cu" "$cpp"
         sources+=("$cpp")
     done
-    "$CXX" "${flags[@]}" -g -std=c++17 -shared -fPIC -Wall -Wno-unused-function -Wno-sign-compare -I tools/cuda-emulator -I Sources/CUDAInt8/include -o "$output.tmp" "${sources[@]}"
+    "$CXX" "${flags[@]}" -g -std=c++17 -shared -fPIC -Wall -Wno-unused-function -Wno-sign-compare -I tools/cuda/emulator -I Sources/CUDAInt8/include -o "$output.tmp" "${sources[@]}"
     mv "$output.tmp" "$output"
     if [ $SANITIZE = 1 ]; then   # the runtime a program must preload to use the library (tests read this file)
         rm -f $folder/asan-runtime

@@ -2,11 +2,11 @@
 # The quality table of README.md: for the trained KJV model and its outlier-injected twin, every scheme's file
 # size, perplexity on held-out text, change against float32, mean KL(f32 ‖ quantized) and top-1 agreement.
 #
-#   tools/quality_table.sh [--chars 40000] [--ctx 128] [--stride 64]
+#   tools/bench/quality.sh [--chars 40000] [--ctx 128] [--stride 64]
 #
 # The text is the start of the held-out Gospel of John (never trained on). Needs a release build.
 set -euo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/../.."
 CHARS=40000; CTX=128; STRIDE=64
 while [ $# -gt 0 ]; do
     case "$1" in

@@ -1,5 +1,5 @@
 // Checks `gpt2edge_dot_u8s8` (Sources/CKernelSupport/include/kernel_support.h) against a scalar loop on random and
-// extreme bytes. Built for aarch64 by tools/test_aarch64.sh and run under qemu: with `+dotprod` it runs the `sdot`
+// extreme bytes. Built for aarch64 by tools/aarch64/test.sh and run under qemu: with `+dotprod` it runs the `sdot`
 // path, without it the plain C loop. Prints which path ran; exits 1 on the first mismatch.
 #include <stdio.h>
 #include <stdint.h>

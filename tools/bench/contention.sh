@@ -4,10 +4,10 @@
 # "2 threads with the busy loop ÷ 1 thread alone" (the thread pool must not collapse: llama.cpp's spinning
 # barrier drops from ~75 to ~1.3 tok/s on gpt2 at 2 threads on this kind of machine).
 #
-#   tools/bench_contention.sh MODEL.gqz [-n 128] [-r 3]
+#   tools/bench/contention.sh MODEL.gqz [-n 128] [-r 3]
 set -euo pipefail
-cd "$(dirname "$0")/.."
-MODEL="${1:?usage: tools/bench_contention.sh MODEL.gqz [-n 128] [-r 3]}"; shift
+cd "$(dirname "$0")/../.."
+MODEL="${1:?usage: tools/bench/contention.sh MODEL.gqz [-n 128] [-r 3]}"; shift
 GEN=128; REPS=3
 while [ $# -gt 0 ]; do
     case "$1" in

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Expected outputs of transformers' own logits processors on fixed logits, for Tests/GenerationTests.
 
-    python tools/make_sampling_reference.py   # writes Tests/Fixtures/sampling/processors.json
+    python tools/reference/processors.py   # writes Tests/Fixtures/sampling/processors.json
 
 Each case applies one processor (or the chain generate() builds for sampling, in its order: repetition penalty,
 no-repeat n-gram, then temperature, top-k, top-p, min-p, typical-p) to three rows of 40 logits with a fixed
@@ -15,7 +15,7 @@ from transformers.generation.logits_process import (LogitsProcessorList, MinPLog
                                                     RepetitionPenaltyLogitsProcessor, TemperatureLogitsWarper,
                                                     TopKLogitsWarper, TopPLogitsWarper, TypicalLogitsWarper)
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
 def main():

@@ -14,12 +14,12 @@ Swift suite checks them without ../shared:
   flags-untied   separate lm_head.weight (tie_word_embeddings false), quick_gelu, epsilon 1e-6,
                  a 16-position context.
 
-The trained model (tools/train_default_model.py) is copied in as `kjv`, with references for prompts taken
+The trained model (tools/reference/train-default-model.py) is copied in as `kjv`, with references for prompts taken
 from its held-out text:
-    python tools/make_test_models.py --trained build/kjv
+    python tools/reference/test-models.py --trained build/kjv
 
-Usage (needs torch, transformers, safetensors, numpy: see tools/requirements-reference.txt):
-    python tools/make_test_models.py [--out Tests/Fixtures/models]
+Usage (needs torch, transformers, safetensors, numpy: see tools/reference/requirements.txt):
+    python tools/reference/test-models.py [--out Tests/Fixtures/models]
 Running it twice gives identical files.
 """
 import argparse
@@ -32,7 +32,7 @@ import torch
 from safetensors.torch import save_file
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-ROOT = os.path.dirname(HERE)
+ROOT = os.path.dirname(os.path.dirname(HERE))
 
 MODELS = {
     "micro": dict(n_layer=2, n_embd=16, n_head=2, n_positions=64, vocab_size=50257, seed=11,
@@ -178,7 +178,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", default=os.path.join(ROOT, "Tests", "Fixtures", "models"))
     parser.add_argument("--only", nargs="*", default=list(MODELS))
-    parser.add_argument("--trained", help="a folder written by tools/train_default_model.py")
+    parser.add_argument("--trained", help="a folder written by tools/reference/train-default-model.py")
     args = parser.parse_args()
     torch.set_num_threads(1)
     if args.trained:
