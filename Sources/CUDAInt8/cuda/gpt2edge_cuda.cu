@@ -1,6 +1,7 @@
 // gpt2-edge's optional CUDA int8 path: the whole GPT-2 forward pass on an NVIDIA GPU, for .gqz files whose
 // matrices are int8 groups (formats/GQZ.md §4: fp16 scales for every row's groups, then int8 quants padded to
-// whole groups). Built by tools/cuda/build.sh into libgpt2edge_cuda.so, which Sources/CUDAInt8 loads with dlopen;
+// whole groups; Sources/WeightFormat (WeightScheme, QuantizedGroup) is the Swift side of that layout, which this
+// file cannot import and follows). Built by tools/cuda/build.sh into libgpt2edge_cuda.so, which Sources/CUDAInt8 loads with dlopen;
 // every exported function is `g2e_impl_*` and reports failures as text in (message, message_size).
 //
 // Kernels, each checked on its own against a scalar loop through g2e_impl_kernel_test (Tests/GPT2Tests/
