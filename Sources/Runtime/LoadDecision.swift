@@ -77,15 +77,15 @@ extension LoadPolicy {
         }
         return LoadDecision(plan: chosen, residentTotal: resident.total, streamingTotal: streamingTotal, available: available,
                             memoryLimit: memoryLimit, switchedToStreaming: switched,
-                            refusal: memoryLimit.flatMap { Self.refusal(plan: chosen, limit: $0, streamingTotal: streamingTotal) })
+                            refusal: memoryLimit.flatMap { Self.refusal(plan: chosen, limit: $0, named: memoryLimitName, streamingTotal: streamingTotal) })
     }
 
     /// Why the load must not start under `limit`, or nil when the plan fits.
-    private static func refusal(plan: MemoryPlan, limit: Int, streamingTotal: Int?) -> String? {
+    private static func refusal(plan: MemoryPlan, limit: Int, named name: String, streamingTotal: Int?) -> String? {
         guard plan.total > limit else { return nil }
         func mib(_ bytes: Int) -> String { String(format: "%.1f MiB", Double(bytes) / 1_048_576) }
         var smallest = plan.streamsLayers ? " (already with layer streaming)" : ""
         if !plan.streamsLayers, let streamingTotal { smallest = "; even with layer streaming it needs about \(mib(streamingTotal))" }
-        return "this run needs about \(mib(plan.total)) but --max-memory allows \(mib(limit))\(smallest); nothing was loaded."
+        return "this run needs about \(mib(plan.total)) but \(name) allows \(mib(limit))\(smallest); nothing was loaded."
     }
 }

@@ -43,6 +43,8 @@ public struct LoadPolicy: Sendable, Equatable {
     public var device: Device
     /// Refuse to load when the memory plan exceeds this many bytes; nil: only what the machine allows.
     public var memoryLimit: Int?
+    /// How a refusal names `memoryLimit` to the user (a CLI names its option).
+    public var memoryLimitName = "the memory limit"
 
     public init(threads: Int = CPUInfo.physicalCoreCount, layers: Layers = .automatic, kernel: MatrixKernel = .preferred,
                 cachePrecision: KVCache.Precision? = nil, contextLength: Int? = nil, device: Device = .cpu, memoryLimit: Int? = nil) {

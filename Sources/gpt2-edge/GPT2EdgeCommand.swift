@@ -61,8 +61,10 @@ struct ModelOptions: ParsableArguments {
 
     /// How these options load a model: the library decides resident or streamed layers (`--low-memory` forces streaming).
     func policy(memoryLimit: Int? = nil) -> LoadPolicy {
-        LoadPolicy(threads: threads ?? CPUInfo.physicalCoreCount, layers: lowMemory ? .streamed : .automatic, cachePrecision: kvCache,
-                   contextLength: contextSize, device: device.loadDevice, memoryLimit: memoryLimit)
+        var policy = LoadPolicy(threads: threads ?? CPUInfo.physicalCoreCount, layers: lowMemory ? .streamed : .automatic,
+                                cachePrecision: kvCache, contextLength: contextSize, device: device.loadDevice, memoryLimit: memoryLimit)
+        policy.memoryLimitName = "--max-memory"
+        return policy
     }
 
     /// The library's decision for a run of `source` reaching `contextPositions` positions with prompt passes of `promptTokens`.
