@@ -9,11 +9,12 @@ import PackageDescription
 let gpt2EdgeURL = Context.environment["GPT2EDGE_PACKAGE_URL"].flatMap { $0.isEmpty ? nil : $0 }
     ?? "file://" + repositoryRoot(of: Context.packageDirectory)
 
-/// The package's identity, which `.product(package:)` names: the URL's last path component without `.git`.
+/// The package's identity, which `.product(package:)` names: the URL's last path component without `.git`,
+/// lower-cased.
 let gpt2EdgeIdentity: String = {
     var name = gpt2EdgeURL.split(separator: "/").last.map(String.init) ?? "gpt2-edge"
     if name.hasSuffix(".git") { name.removeLast(4) }
-    return name
+    return name.lowercased()
 }()
 
 /// `…/Examples/HelloGPT2` → `…`, spelled without `..` so the identity is the repository folder's name.
