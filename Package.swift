@@ -22,6 +22,8 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        // SHA-256 for Hub downloads only: GPT2Edge does not depend on Hub, so an app linking the library builds none of it.
+        .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
     ],
     targets: [
         // C parts: zstd, the kernels' prefetch/FMA helpers, the built-in model's bytes, the CUDA loader.
@@ -51,8 +53,8 @@ let package = Package(
         .target(name: "Tokenizer"),
         // A Hugging Face folder: safetensors (mapped), config.json, tokenizer files.
         .target(name: "Checkpoint"),
-        // Hub downloads into the Hugging Face cache layout.
-        .target(name: "Hub", dependencies: ["Checkpoint"]),
+        // Hub downloads into the Hugging Face cache layout, SHA-256 checked (swift-crypto).
+        .target(name: "Hub", dependencies: ["Checkpoint", .product(name: "Crypto", package: "swift-crypto")]),
         // GPT-2 itself: config, weights bound to kernels, the batched forward pass, the KV cache.
         .target(name: "GPT2", dependencies: ["Kernels"]),
         // The decode loop, samplers, beams, stop strings, streaming: against the LanguageModel protocol.

@@ -298,18 +298,6 @@ public struct HubClient: Sendable {
         }
     }
 
-    static func sha256(of url: URL) throws -> String {
-        guard let handle = FileHandle(forReadingAtPath: url.path) else { throw HubError.cacheWrite(path: url.path, reason: "cannot read back") }
-        defer { try? handle.close() }
-        var hash = SHA256()
-        while true {
-            let chunk = handle.readData(ofLength: 1 << 22)
-            if chunk.isEmpty { break }
-            chunk.withUnsafeBytes { hash.update($0) }
-        }
-        return hash.hexDigest()
-    }
-
     /// huggingface_hub's ETag normalization: drop a weak `W/` prefix and the quotes.
     static func normalize(etag: String) -> String {
         var value = etag.trimmingCharacters(in: .whitespaces)

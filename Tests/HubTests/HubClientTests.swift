@@ -29,9 +29,8 @@ import TestSupport
         }
         let repo = cache.appendingPathComponent("models--test-org--tiny-gpt2")
         #expect(try String(contentsOf: repo.appendingPathComponent("refs/main"), encoding: .utf8) == "0123456789abcdef0123456789abcdef01234567")
-        var hash = SHA256()
-        hash.update(Array(try Data(contentsOf: source.appendingPathComponent("model.safetensors"))))
-        #expect(FileManager.default.fileExists(atPath: repo.appendingPathComponent("blobs/\(hash.hexDigest())").path))
+        let digest = try HubClient.sha256(of: source.appendingPathComponent("model.safetensors"))
+        #expect(FileManager.default.fileExists(atPath: repo.appendingPathComponent("blobs/\(digest)").path))
         #expect(!Self.files(under: cache).contains { $0.hasSuffix(".incomplete") })
 
         // A second resolve is served from the cache, even offline and with the server gone.
@@ -78,11 +77,10 @@ import TestSupport
 
     /// The blob path of the fixture's model.safetensors (its ETag is its SHA-256), its folder created.
     static func modelBlob(in cache: URL, source: URL) throws -> URL {
-        var hash = SHA256()
-        hash.update(Array(try Data(contentsOf: source.appendingPathComponent("model.safetensors"))))
+        let digest = try HubClient.sha256(of: source.appendingPathComponent("model.safetensors"))
         let blobs = cache.appendingPathComponent("models--test-org--tiny-gpt2/blobs")
         try FileManager.default.createDirectory(at: blobs, withIntermediateDirectories: true)
-        return blobs.appendingPathComponent(hash.hexDigest())
+        return blobs.appendingPathComponent(digest)
     }
 
     @Test func partialFileLeftByAKilledDownloadIsResumed() throws {
