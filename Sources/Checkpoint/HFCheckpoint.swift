@@ -32,23 +32,20 @@ public final class HFCheckpoint: @unchecked Sendable {
         generationConfig = manager.fileExists(atPath: generationURL.path) ? try Self.readJSONObject(generationURL, hint: "") : nil
 
         let single = folder.appendingPathComponent("model.safetensors")
-        let index = folder.appendingPathComponent("model.safetensors.index.json")
+        let index = folder.appendingPathComponent(SafetensorsIndex.fileName)
         var files: [SafetensorsFile] = []
         var shardForTensor: [String: String]? = nil
         if manager.fileExists(atPath: single.path) {
             files = [try SafetensorsFile(path: single.path)]
         } else if manager.fileExists(atPath: index.path) {
-            let indexJSON = try Self.readJSONObject(index, hint: "")
-            guard let weightMap = indexJSON["weight_map"] as? [String: String], !weightMap.isEmpty else {
-                throw CheckpointError.invalidConfig(path: index.path, reason: "no weight_map object of tensor → shard file")
-            }
-            for shard in Set(weightMap.values).sorted() {
+            let shards = try SafetensorsIndex(contentsOf: index)
+            for shard in shards.shardNames {
                 guard !shard.contains("/") else {
                     throw CheckpointError.invalidConfig(path: index.path, reason: "shard name \(shard) must be a file in the same folder")
                 }
                 files.append(try SafetensorsFile(path: folder.appendingPathComponent(shard).path))
             }
-            shardForTensor = weightMap
+            shardForTensor = shards.weightMap
         } else if manager.fileExists(atPath: folder.appendingPathComponent("pytorch_model.bin").path) {
             throw CheckpointError.onlyPickleWeights(folder: folder.path)
         } else {
