@@ -36,3 +36,77 @@ struct InspectReport: Encodable {
         }
     }
 }
+
+/// `info --json`: a Hugging Face folder's counts, parameters, and tensors in model order.
+struct InfoReport: Encodable {
+    var config: GPT2Config
+    var parameters: Int
+    var tensors: [Tensor]
+
+    enum CodingKeys: String, CodingKey {
+        case parameters, tensors
+        case layerCount = "n_layer"
+        case headCount = "n_head"
+        case embeddingWidth = "n_embd"
+        case contextLength = "n_positions"
+        case vocabularySize = "vocab_size"
+        case innerWidth = "n_inner"
+        case activation = "activation_function"
+    }
+
+    func encode(to encoder: any Encoder) throws {
+        var json = encoder.container(keyedBy: CodingKeys.self)
+        try json.encode(config.layerCount, forKey: .layerCount)
+        try json.encode(config.headCount, forKey: .headCount)
+        try json.encode(config.embeddingWidth, forKey: .embeddingWidth)
+        try json.encode(config.contextLength, forKey: .contextLength)
+        try json.encode(config.vocabularySize, forKey: .vocabularySize)
+        try json.encode(config.innerWidth, forKey: .innerWidth)
+        try json.encode(config.activation.rawValue, forKey: .activation)
+        try json.encode(parameters, forKey: .parameters)
+        try json.encode(tensors, forKey: .tensors)
+    }
+
+    /// A tensor: its canonical name, shape, dtype and the file that holds it.
+    struct Tensor: Encodable {
+        var name: String
+        var shape: [Int]
+        var dtype: String
+        var file: String
+    }
+}
+
+/// `eval --json`: perplexity over the text, and with `--ref` the distance from the reference.
+struct EvalReport: Encodable {
+    var model: String
+    /// The text file.
+    var text: String
+    var tokens: Int
+    var scoredTokens: Int
+    var windows: Int
+    var perplexity: Double
+    var contextLength: Int
+    var stride: Int
+    var seconds: Double
+    var reference: String?
+    var referencePerplexity: Double?
+    var perplexityChange: Double?
+    var meanKL: Double?
+    var maxKL: Double?
+    var top1Agreement: Double?
+    var top5Overlap: Double?
+    var maxLogitError: Double?
+
+    enum CodingKeys: String, CodingKey {
+        case model, text, tokens, windows, perplexity, stride, seconds, reference
+        case scoredTokens = "scored_tokens"
+        case contextLength = "ctx"
+        case referencePerplexity = "reference_perplexity"
+        case perplexityChange = "perplexity_change"
+        case meanKL = "mean_kl"
+        case maxKL = "max_kl"
+        case top1Agreement = "top1_agreement"
+        case top5Overlap = "top5_overlap"
+        case maxLogitError = "max_logit_error"
+    }
+}
