@@ -69,6 +69,25 @@ import TestSupport
         }
     }
 
+    /// Encoding writes config.json's fields, which decode to the same config; JSON types are told apart.
+    @Test func configRoundTripsThroughJSONAndTellsFlagsFromCounts() throws {
+        let config = GPT2Config(layerCount: 3, headCount: 2, embeddingWidth: 16, contextLength: 64, vocabularySize: 300, innerWidth: 40,
+                                layerNormEpsilon: 1e-6, activation: .relu, scaleAttentionByInverseLayerIndex: true, tiedEmbeddings: false,
+                                endOfTextToken: nil)
+        let data = try JSONEncoder().encode(config)
+        #expect(try JSONDecoder().decode(GPT2Config.self, from: data) == config)
+        #expect(String(decoding: data, as: UTF8.self).contains(#""layer_norm_epsilon":1e-06"#))
+        func reason(_ edit: String) -> String {
+            let text = #"{"n_layer": 1, "n_head": 1, "n_embd": 8, "n_positions": 4, "vocab_size": 10, "# + edit + "}"
+            do { _ = try JSONDecoder().decode(GPT2Config.self, from: Data(text.utf8)); return "accepted" } catch { return "\(error)" }
+        }
+        #expect(reason(#""n_inner": true"#) == "config field n_inner: expected a positive integer, got true")
+        #expect(reason(#""n_inner": "32""#) == "config field n_inner: expected a positive integer, got 32")
+        #expect(reason(#""tie_word_embeddings": 1"#) == "config field tie_word_embeddings: expected true or false, got 1")
+        #expect(reason(#""layer_norm_epsilon": false"#) == "config field layer_norm_epsilon: expected a small positive number, got false")
+        #expect(reason(#""n_inner": null, "scale_attn_weights": null, "n_ctx": 99"#) == "accepted")   // null is absent
+    }
+
     @Test func absurdLayerCountInAFolderFailsFast() throws {
         let folder = try Fixtures.modelCopy("flags-untied")
         defer { try? FileManager.default.removeItem(at: folder) }
