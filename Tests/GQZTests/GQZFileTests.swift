@@ -117,6 +117,24 @@ import TestSupport
         #expect(problems.first?.description.contains("tensor b is corrupt: CRC-32") == true, "\(problems)")
     }
 
+    /// A payload's bytes are checked by its zstd frame on every read; the index's CRC-32 of the same bytes only by
+    /// verify() (formats/GQZ.md §3): a CRC that disagrees does not stop a load.
+    @Test func readingLeavesTheCRCToVerify() throws {
+        let folder = try Fixtures.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let url = folder.appendingPathComponent("s.gqz")
+        let payloads = try Self.writeSample(to: url)
+        let edited = try Self.rewriteIndex(of: Array(try Data(contentsOf: url))) { index in
+            var tensors = index["tensors"] as! [[String: Any]]
+            tensors[0]["crc32"] = 1
+            index["tensors"] = tensors
+        }
+        try Data(edited).write(to: url)
+        let file = try GQZFile(path: url.path)
+        #expect(try file.payload("a") == payloads["a"])
+        #expect(file.verify().map(\.description) == ["\(url.path): tensor a is corrupt: CRC-32 is \(String(CRC32.checksum(payloads["a"]!), radix: 16)), the index says 1"])
+    }
+
     /// Thousands of mutations of a valid file: byte flips, truncations, extensions, and edited index values.
     /// The reader must only ever throw a GQZError (never crash, never hand out a wrong payload silently).
     @Test func mutatedFilesOnlyEverThrow() throws {
