@@ -34,8 +34,8 @@ extension GQZIndex: Decodable where Metadata == JSONValue {
         guard let features = try? json.decode([String].self, forKey: .requiredFeatures) else {
             throw GQZIndexProblem.corrupt("required_features is not a list of strings")
         }
-        var metadata: JSONValue = [:]
-        if case .object? = value(.metadata) { metadata = value(.metadata)! }   // anything else reads as no metadata
+        var metadata: JSONValue = [:]   // what a metadata that is not an object reads as
+        if let found = value(.metadata), case .object = found { metadata = found }
         guard var list = try? json.nestedUnkeyedContainer(forKey: .tensors) else { throw GQZIndexProblem.corrupt("tensors is not a list") }
         var tensors: [GQZEntry] = []
         while !list.isAtEnd { tensors.append(try list.decode(GQZEntry.self)) }

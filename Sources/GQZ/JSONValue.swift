@@ -58,11 +58,6 @@ public enum JSONValue: Codable, Sendable, Equatable {
         }
     }
 
-    /// The value of any `Encodable` (through its JSON).
-    public init<Value: Encodable>(encoding value: Value) throws {
-        self = try JSONDecoder().decode(JSONValue.self, from: JSONEncoder().encode(value))
-    }
-
     /// This JSON read as `type` (through its JSON text); errors thrown by `type`'s `init(from:)` come out unchanged.
     public func decode<Value: Decodable>(_ type: Value.Type) throws -> Value {
         try JSONDecoder().decode(type, from: JSONEncoder().encode(self))
