@@ -9,10 +9,11 @@ import Foundation
 public final class HFCheckpoint: @unchecked Sendable {
     public let folder: URL
     public let configURL: URL
-    /// `config.json`, parsed but not interpreted (the model module owns what the fields mean).
-    public let config: [String: Any]
-    /// `generation_config.json` when present.
-    public let generationConfig: [String: Any]?
+    /// `config.json` as read, known to be a JSON object but not interpreted (the model module owns what the fields
+    /// mean): `decodeConfig` reads it as a type.
+    public let configData: Data
+    /// The special token ids of `generation_config.json` when the folder has one, else (id by id) of `config.json`.
+    public let specialTokens: SpecialTokenIDs
     /// The safetensors files, in the order the index lists them.
     public let files: [SafetensorsFile]
     private let locations: [String: (file: SafetensorsFile, name: String)]
@@ -28,28 +29,32 @@ public final class HFCheckpoint: @unchecked Sendable {
             throw CheckpointError.missingFile(path: folder.path, hint: "expected a folder with config.json and model.safetensors")
         }
         configURL = folder.appendingPathComponent("config.json")
-        config = try Self.readJSONObject(configURL, hint: "every Hugging Face model folder has one")
+        guard manager.fileExists(atPath: configURL.path) else {
+            throw CheckpointError.missingFile(path: configURL.path, hint: "every Hugging Face model folder has one")
+        }
+        do { configData = try Data(contentsOf: configURL) } catch {
+            throw CheckpointError.unreadableFile(path: configURL.path, reason: error.localizedDescription)
+        }
+        let configTokens = try CheckpointJSON.decode(SpecialTokenIDs.self, from: configData, path: configURL.path)   // an object
         let generationURL = folder.appendingPathComponent("generation_config.json")
-        generationConfig = manager.fileExists(atPath: generationURL.path) ? try Self.readJSONObject(generationURL, hint: "") : nil
+        specialTokens = manager.fileExists(atPath: generationURL.path)
+            ? try CheckpointJSON.decode(SpecialTokenIDs.self, from: generationURL, hint: "").filling(from: configTokens) : configTokens
 
         let single = folder.appendingPathComponent("model.safetensors")
-        let index = folder.appendingPathComponent("model.safetensors.index.json")
+        let index = folder.appendingPathComponent(SafetensorsIndex.fileName)
         var files: [SafetensorsFile] = []
         var shardForTensor: [String: String]? = nil
         if manager.fileExists(atPath: single.path) {
             files = [try SafetensorsFile(path: single.path)]
         } else if manager.fileExists(atPath: index.path) {
-            let indexJSON = try Self.readJSONObject(index, hint: "")
-            guard let weightMap = indexJSON["weight_map"] as? [String: String], !weightMap.isEmpty else {
-                throw CheckpointError.invalidConfig(path: index.path, reason: "no weight_map object of tensor → shard file")
-            }
-            for shard in Set(weightMap.values).sorted() {
+            let shards = try SafetensorsIndex(contentsOf: index)
+            for shard in shards.shardNames {
                 guard !shard.contains("/") else {
                     throw CheckpointError.invalidConfig(path: index.path, reason: "shard name \(shard) must be a file in the same folder")
                 }
                 files.append(try SafetensorsFile(path: folder.appendingPathComponent(shard).path))
             }
-            shardForTensor = weightMap
+            shardForTensor = shards.weightMap
         } else if manager.fileExists(atPath: folder.appendingPathComponent("pytorch_model.bin").path) {
             throw CheckpointError.onlyPickleWeights(folder: folder.path)
         } else {
@@ -76,6 +81,12 @@ public final class HFCheckpoint: @unchecked Sendable {
         self.locations = locations
     }
 
+    /// `config.json` read as `type`. A `DecodingError` is reported against the file (`CheckpointError.invalidConfig`);
+    /// errors `type` throws itself (`GPT2Config.Invalid`) come out unchanged.
+    public func decodeConfig<Value: Decodable>(_ type: Value.Type) throws -> Value {
+        try CheckpointJSON.decode(type, from: configData, path: configURL.path)
+    }
+
     /// Canonical tensor names present, sorted.
     public var tensorNames: [String] { locations.keys.sorted() }
 
@@ -97,17 +108,5 @@ public final class HFCheckpoint: @unchecked Sendable {
             return nil
         }
         return stripped
-    }
-
-    private static func readJSONObject(_ url: URL, hint: String) throws -> [String: Any] {
-        guard FileManager.default.fileExists(atPath: url.path) else { throw CheckpointError.missingFile(path: url.path, hint: hint) }
-        let data: Data
-        do { data = try Data(contentsOf: url) } catch {
-            throw CheckpointError.unreadableFile(path: url.path, reason: error.localizedDescription)
-        }
-        guard let object = try? JSONSerialization.jsonObject(with: data), let dictionary = object as? [String: Any] else {
-            throw CheckpointError.invalidConfig(path: url.path, reason: "not a JSON object")
-        }
-        return dictionary
     }
 }

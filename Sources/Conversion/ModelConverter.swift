@@ -204,18 +204,14 @@ public enum ModelConverter {
         }
         progress(expected.count, expected.count, "index")
 
-        var generation: [String: Any] = [:]
-        for key in ["eos_token_id", "bos_token_id", "pad_token_id"] {
-            if let value = checkpoint.generationConfig?[key] as? Int ?? checkpoint.config[key] as? Int { generation[key] = value }
-        }
-        try writer.finish(metadata: [
-            "model": ["architecture": "gpt2", "config": config.huggingFaceJSON, "generation": generation],
-            "quantization": ["bits": options.bits, "embedding_bits": options.resolvedEmbeddingBits,
-                             "group_size": options.groupSize, "scale_search": options.scaleSearch ? "weighted-least-squares" : "absmax",
-                             "position_embedding": "f32", "vectors": "f32",
-                             "channel_scaling": options.channelScaling ? "activation-aware, \(options.calibration.map { "calibrated on \($0.positions) positions" } ?? "layer-norm statistics"), alpha per matrix \(chosenAlphas)" : "none"],
-            "converter": ["program": "gpt2-quant", "source": folder.lastPathComponent, "zstd_level": Int(options.compressionLevel)],
-        ])
+        let channelScaling = options.channelScaling
+            ? "activation-aware, \(options.calibration.map { "calibrated on \($0.positions) positions" } ?? "layer-norm statistics"), alpha per matrix \(chosenAlphas)"
+            : "none"
+        try writer.finish(metadata: GPT2FileMetadata(
+            model: .init(config: config, generation: checkpoint.specialTokens),
+            quantization: .init(bits: options.bits, embeddingBits: options.resolvedEmbeddingBits, groupSize: options.groupSize,
+                                scaleSearch: options.scaleSearch ? "weighted-least-squares" : "absmax", channelScaling: channelScaling),
+            converter: .init(source: folder.lastPathComponent, zstdLevel: Int(options.compressionLevel))))
         report.outputBytes = (try? FileManager.default.attributesOfItem(atPath: writer.resolvedDestination.path)[.size] as? Int) ?? 0
         report.seconds = Date().timeIntervalSince(start)
         return report

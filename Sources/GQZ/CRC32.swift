@@ -1,6 +1,8 @@
-/// CRC-32 (IEEE 802.3, as zlib and PNG), the per-tensor checksum in the `.gqz` index.
+/// CRC-32 (IEEE 802.3, as zlib and PNG), the per-tensor checksum in the `.gqz` index: computed by `GQZWriter`,
+/// checked by `GQZFile.verify()`.
 ///
-/// Slicing-by-8: eight table lookups per 8 input bytes, about 1–2 GB/s, so checking a model on load costs little.
+/// Slicing-by-8: eight table lookups per 8 input bytes. Measured at about 0.9 GB/s in a release build, it was
+/// 1.8 s of a 5.8 s gpt2-xl int8 load, which is why loading relies on zstd's checksum alone (formats/GQZ.md §3).
 public enum CRC32 {
     private static let tables: [[UInt32]] = {
         var tables = [[UInt32]](repeating: [UInt32](repeating: 0, count: 256), count: 8)

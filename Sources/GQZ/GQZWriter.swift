@@ -11,7 +11,7 @@ import Darwin
 /// ```swift
 /// let writer = try GQZWriter(destination: url, compressionLevel: 3)
 /// try writer.add(name: "wte.weight", shape: [50257, 768], scheme: "q8", groupSize: 32, payload: bytes)
-/// try writer.finish(metadata: ["model": config])
+/// try writer.finish(metadata: ["model": ["architecture": "gpt2"]] as JSONValue)   // or any Encodable
 /// ```
 ///
 /// Before anything is written the destination is checked (`resolveDestination`): a directory, device, named
@@ -35,7 +35,7 @@ public final class GQZWriter {
     public var expectedSize: Int?
 
     private var descriptor: Int32
-    private var entries: [[String: Any]] = []
+    private var entries: [GQZEntry] = []
     private var names: Set<String> = []
     private var offset = 0
     private var finished = false
@@ -72,22 +72,26 @@ public final class GQZWriter {
         let entry = GQZEntry(name: name, shape: shape, scheme: scheme, groupSize: groupSize, offset: offset,
                              storedBytes: frame.count, rawBytes: payload.count, crc32: CRC32.checksum(payload))
         try write(frame)
-        var json: [String: Any] = ["name": name, "shape": shape, "scheme": scheme, "offset": entry.offset,
-                                   "stored_bytes": entry.storedBytes, "raw_bytes": entry.rawBytes, "crc32": Int(entry.crc32)]
-        if let groupSize { json["group_size"] = groupSize }
-        entries.append(json)
+        entries.append(entry)
         names.insert(name)
         return entry
     }
 
-    /// Writes the index and preamble, flushes to disk, and renames the file into place.
-    public func finish(metadata: [String: Any]) throws {
+    /// Writes the index with `metadata` as its `metadata` object, and the preamble, flushes to disk, and renames the
+    /// file into place.
+    ///
+    /// The index is compact JSON, keys sorted by UTF-8 code unit. Files written before were sorted by
+    /// JSONSerialization, which compares without case and numbers by value; for the index's keys and those of
+    /// `GPT2FileMetadata` (lowercase words joined by underscores, no two of an object first differing at a digit)
+    /// the two orders agree, and numbers print the same, so gpt2-quant writes the same bytes as before.
+    public func finish<Metadata: Encodable>(metadata: Metadata) throws {
         if let failure { throw failure }
         precondition(!finished, "writer already finished")
-        let index: [String: Any] = ["format": "gqz", "version": Int(GQZFormat.version), "required_features": [String](),
-                                    "metadata": metadata, "tensors": entries]
+        let index = GQZIndex(format: "gqz", version: Int(GQZFormat.version), requiredFeatures: [], metadata: metadata, tensors: entries)
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
         let json: Data
-        do { json = try JSONSerialization.data(withJSONObject: index, options: [.sortedKeys]) } catch {
+        do { json = try encoder.encode(index) } catch {
             throw GQZError.writeFailed(path: destination.path, reason: "index is not JSON-serializable: \(error)")
         }
         let frame = try ZstdFrame.compress(Array(json), level: compressionLevel)

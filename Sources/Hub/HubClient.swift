@@ -104,10 +104,8 @@ public struct HubClient: Sendable {
         func has(_ name: String) -> Bool { manager.fileExists(atPath: folder.appendingPathComponent(name).path) }
         guard has("config.json"), has("vocab.json"), has("merges.txt") else { return false }
         if has("model.safetensors") { return true }
-        guard let data = try? Data(contentsOf: folder.appendingPathComponent("model.safetensors.index.json")),
-              let index = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
-              let map = index["weight_map"] as? [String: String] else { return false }
-        return Set(map.values).allSatisfy(has)
+        guard let index = try? SafetensorsIndex(contentsOf: folder.appendingPathComponent(SafetensorsIndex.fileName)) else { return false }
+        return index.shardNames.allSatisfy(has)
     }
 
     func download(repository: String, revision: String, progress: Progress) throws -> URL {
@@ -122,16 +120,12 @@ public struct HubClient: Sendable {
         _ = try fetch("vocab.json")
         _ = try fetch("merges.txt")
         if try !fetch("model.safetensors", required: false) {
-            guard try fetch("model.safetensors.index.json", required: false) else {
+            guard try fetch(SafetensorsIndex.fileName, required: false) else {
                 throw HubError.notFound(repository: repository, file: "model.safetensors (or model.safetensors.index.json)", status: 404)
             }
             let folder = cache.snapshotFolder(repository: repository, commit: commit!)
-            let data = try Data(contentsOf: folder.appendingPathComponent("model.safetensors.index.json"))
-            guard let index = try JSONSerialization.jsonObject(with: data) as? [String: Any],
-                  let map = index["weight_map"] as? [String: String] else {
-                throw CheckpointError.invalidConfig(path: folder.appendingPathComponent("model.safetensors.index.json").path, reason: "no weight_map")
-            }
-            for shard in Set(map.values).sorted() {
+            let index = try SafetensorsIndex(contentsOf: folder.appendingPathComponent(SafetensorsIndex.fileName))
+            for shard in index.shardNames {
                 guard !shard.contains("/"), !shard.hasPrefix(".") else { throw HubError.invalidModelID("shard name \(shard)") }
                 _ = try fetch(shard)
             }

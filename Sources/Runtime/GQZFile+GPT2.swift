@@ -5,12 +5,12 @@ extension GQZFile {
     /// The GPT-2 config in the file's metadata (`model.config`), checked against the tensors the file holds
     /// (`GPT2Config.validate(againstTensors:)`) before any count sizes anything; problems name the file.
     public func gpt2Config() throws -> GPT2Config {
-        guard let model = metadata["model"] as? [String: Any], model["architecture"] as? String == "gpt2",
-              let json = model["config"] as? [String: Any] else {
+        // Only what the math needs is read (GPT2FileMetadata.Model's architecture and config): the rest is informational.
+        guard metadata["model"]?["architecture"] == "gpt2", let json = metadata["model"]?["config"], case .object = json else {
             throw GQZError.corruptIndex(path: path, reason: "metadata.model does not describe a gpt2 model")
         }
         let config: GPT2Config
-        do { config = try GPT2Config(huggingFace: json) } catch let error as GPT2Config.Invalid {
+        do { config = try json.decode(GPT2Config.self) } catch let error as GPT2Config.Invalid {
             throw GQZError.corruptIndex(path: path, reason: "metadata.model.\(error.description)")
         }
         var shapes: [String: [Int]] = [:]

@@ -18,8 +18,6 @@ final class GQZLayerStreamer: LayerStreamer, @unchecked Sendable {
     private let vector: (String) throws -> FloatBuffer
     /// The block held now, once one has been asked for.
     private var slot: (index: Int, layer: GPT2Weights.Layer)?
-    /// Blocks whose payloads have passed the index's CRC-32 once (zstd's own checksum is checked every time).
-    private var checkedBlocks = Set<Int>()
     let matrixBytesPerToken: Int
 
     /// `config` must be the file's own, already checked against its tensors (`GQZFile.gpt2Config()`), since
@@ -68,17 +66,16 @@ final class GQZLayerStreamer: LayerStreamer, @unchecked Sendable {
             ("mlp.c_fc.weight", layer.feedForwardWeight), ("mlp.c_proj.weight", layer.feedForwardProjectionWeight),
         ]
         // Check everything first, then decompress the twelve tensors in parallel (each is its own frame).
-        let checkCRC = !checkedBlocks.contains(index)
         var jobs: [@Sendable () throws -> Void] = []
         for (suffix, buffer) in vectors {
             let entry = try entry(p + suffix)
             guard entry.weightScheme == .float32, entry.rawBytes == 4 * buffer.count, buffer.isOwned else { return false }
-            jobs.append { try buffer.withUnsafeMutableBytes { try self.file.readPayload(entry, into: $0, checkCRC: checkCRC) } }
+            jobs.append { try buffer.withUnsafeMutableBytes { try self.file.readPayload(entry, into: $0) } }
         }
         for (suffix, weight) in matrices {
             let entry = try entry(p + suffix)
             guard case .quantized(let stored) = weight, entry.weightScheme == stored.scheme, entry.rawBytes == stored.byteCount else { return false }
-            jobs.append { try stored.overwrite { try self.file.readPayload(entry, into: $0, checkCRC: checkCRC) } }
+            jobs.append { try stored.overwrite { try self.file.readPayload(entry, into: $0) } }
         }
         let failures = FailureList()
         let work = jobs
@@ -86,7 +83,6 @@ final class GQZLayerStreamer: LayerStreamer, @unchecked Sendable {
             do { try work[j]() } catch { failures.append(error) }
         }
         if let failure = failures.first { throw failure }
-        checkedBlocks.insert(index)
         return true
     }
 }

@@ -7,7 +7,7 @@ extension HFCheckpoint {
     /// to be true; a bad field is reported against the file.
     public func gpt2Config() throws -> GPT2Config {
         let config: GPT2Config
-        do { config = try GPT2Config(huggingFace: self.config) } catch let error as GPT2Config.Invalid {
+        do { config = try decodeConfig(GPT2Config.self) } catch let error as GPT2Config.Invalid {
             throw CheckpointError.invalidConfig(path: configURL.path, reason: error.description)
         }
         try checkCounts(of: config)

@@ -138,9 +138,29 @@ public struct MemoryPlan: Sendable {
         """
     }
 
-    /// The plan as JSON-ready values (bytes).
-    public var dictionary: [String: Any] {
-        ["weights": weights, "kv_cache": kvCache, "activations": activations, "tokenizer": tokenizer, "runtime": runtime,
-         "total": total, "context_positions": contextPositions, "kv_cache_type": cachePrecision.rawValue, "layer_streaming": streamsLayers]
+}
+
+/// The plan as JSON, sizes in bytes: `{"activations": …, "context_positions": 1024, "kv_cache": …,
+/// "kv_cache_type": "f16", "layer_streaming": false, "runtime": …, "tokenizer": …, "total": …, "weights": …}`.
+extension MemoryPlan: Encodable {
+    enum CodingKeys: String, CodingKey {
+        case weights, activations, tokenizer, runtime, total
+        case kvCache = "kv_cache"
+        case contextPositions = "context_positions"
+        case cachePrecision = "kv_cache_type"
+        case streamsLayers = "layer_streaming"
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var json = encoder.container(keyedBy: CodingKeys.self)
+        try json.encode(weights, forKey: .weights)
+        try json.encode(kvCache, forKey: .kvCache)
+        try json.encode(activations, forKey: .activations)
+        try json.encode(tokenizer, forKey: .tokenizer)
+        try json.encode(runtime, forKey: .runtime)
+        try json.encode(total, forKey: .total)
+        try json.encode(contextPositions, forKey: .contextPositions)
+        try json.encode(cachePrecision.rawValue, forKey: .cachePrecision)
+        try json.encode(streamsLayers, forKey: .streamsLayers)
     }
 }

@@ -92,20 +92,18 @@ struct Bench: ParsableCommand {
         let ceiling = bandwidth / Double(bytesPerToken)
         let scheme = schemeDescription(model)
         if json {
-            try StandardOutput.line(try jsonText([
-                "model": model.source, "scheme": scheme, "kernel": kernel(model)?.rawValue ?? NSNull(), "threads": model.network.pool.threadCount,
-                "device": model.accelerator?.deviceName ?? "cpu",
-                "n_prompt": prompt, "n_gen": generate, "repetitions": repetitions,
-                "prompt_tokens_per_second": ["mean": mean(promptRates), "sd": standardDeviation(promptRates)],
-                "decode_tokens_per_second": ["mean": decodeMean, "sd": standardDeviation(decodeRates)],
-                "load_ms": model.loadSeconds * 1000, "peak_rss_bytes": peak ?? 0,
-                "weight_bytes_per_token": bytesPerToken, "read_bandwidth_bytes_per_second": onCPU ? bandwidth : NSNull(),
-                "read_bandwidth_passes_bytes_per_second": bandwidthPasses, "bandwidth_probe": probe,
-                "matrix_products_bytes_per_second": productRate ?? NSNull(), "matrix_products_passes_bytes_per_second": productPasses,
+            try StandardOutput.line(try jsonText(BenchReport(
+                model: model.source, scheme: scheme, kernel: kernel(model)?.rawValue, threads: model.network.pool.threadCount,
+                device: model.accelerator?.deviceName ?? "cpu", promptTokens: prompt, generatedTokens: generate, repetitions: repetitions,
+                promptTokensPerSecond: .init(mean: mean(promptRates), sd: standardDeviation(promptRates)),
+                decodeTokensPerSecond: .init(mean: decodeMean, sd: standardDeviation(decodeRates)),
+                loadMilliseconds: model.loadSeconds * 1000, peakResidentBytes: peak ?? 0,
+                weightBytesPerToken: bytesPerToken, readBandwidth: onCPU ? bandwidth : nil,
+                readBandwidthPasses: bandwidthPasses, bandwidthProbe: probe,
+                matrixProductsBandwidth: productRate, matrixProductsPasses: productPasses,
                 // The ceiling is the CPU's; on a GPU it says nothing about decode.
-                "decode_ceiling_tokens_per_second": onCPU ? ceiling : NSNull(), "decode_share_of_ceiling": onCPU ? decodeMean / ceiling : NSNull(),
-                "pool_dispatch_microseconds": dispatch * 1e6, "pool_sit_outs": pool.sitOuts, "memory_plan": plan.dictionary,
-            ]))
+                decodeCeiling: onCPU ? ceiling : nil, decodeShareOfCeiling: onCPU ? decodeMean / ceiling : nil,
+                poolDispatchMicroseconds: dispatch * 1e6, poolSitOuts: pool.sitOuts, memoryPlan: plan)))
             return
         }
         var lines: [String] = []

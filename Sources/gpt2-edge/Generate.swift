@@ -210,7 +210,7 @@ struct Generate: ParsableCommand {
         var started = -1
         func piece(_ index: Int, _ text: String) {
             if jsonLines {
-                if let line = try? jsonText(["sequence": index, "text": text] as [String: Any]) { write(line + "\n") }
+                if let line = try? jsonText(TextPieceReport(sequence: index, text: text)) { write(line + "\n") }
                 return
             }
             guard !json else { return }
@@ -240,19 +240,12 @@ struct Generate: ParsableCommand {
         let decodeRate = numBeams > 1 || results.count > 1
             ? (decodeSeconds > 0 ? Double(max(decoded - results.count, 0)) / decodeSeconds : 0) : first.decodeTokensPerSecond
         if json || jsonLines {
-            func describe(_ result: GenerationResult) -> [String: Any] {
-                var object: [String: Any] = ["text": result.text, "tokens": result.tokens, "finish_reason": result.finishReason.rawValue]
-                if let score = result.score { object["score"] = score }
-                return object
-            }
-            var object = describe(first)
-            object["prompt_tokens"] = promptTokens.count
-            object["seed"] = samples ? seed : NSNull()
-            object["timings"] = ["load_ms": model.loadSeconds * 1000, "prompt_tokens_per_second": promptRate,
-                                 "decode_tokens_per_second": decodeRate, "peak_rss_bytes": peak ?? 0] as [String: Any]
-            if count > 1 { object["sequences"] = results.map(describe) }
-            if jsonLines { object["done"] = true }
-            write(try jsonText(object) + "\n")
+            let report = GenerateReport(
+                first: SequenceReport(first), promptTokens: promptTokens.count, seed: samples ? seed : nil,
+                timings: .init(loadMilliseconds: model.loadSeconds * 1000, promptTokensPerSecond: promptRate,
+                               decodeTokensPerSecond: decodeRate, peakResidentBytes: peak ?? 0),
+                sequences: count > 1 ? results.map(SequenceReport.init) : nil, done: jsonLines ? true : nil)
+            write(try jsonText(report) + "\n")
         } else {
             write("\n")
         }
@@ -275,12 +268,8 @@ struct Generate: ParsableCommand {
             ? (decision.switchedToStreaming ? "fits with layer streaming: the run would start (and stream its layers)" : "fits: the run would start")
             : "does not fit: the run would refuse to start"
         if json {
-            var object = plan.dictionary
-            object["available"] = decision.available ?? NSNull()
-            object["max_memory"] = decision.memoryLimit ?? NSNull()
-            object["fits"] = decision.fits
-            object["verdict"] = verdict
-            try StandardOutput.line(try jsonText(object))
+            try StandardOutput.line(try jsonText(DryRunReport(plan: plan, available: decision.available, maxMemory: decision.memoryLimit,
+                                                              fits: decision.fits, verdict: verdict)))
             return
         }
         var lines = [plan.description,

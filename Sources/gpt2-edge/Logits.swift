@@ -68,16 +68,15 @@ struct Logits: ParsableCommand {
         let logits = try model.network.forward(tokens: tokens, cache: cache, logits: allPositions ? .allPositions : .lastPosition)
         let vocabulary = model.config.vocabularySize
         let rows = logits.count / vocabulary
-        var positions: [[String: Any]] = []
+        var positions: [LogitsReport.Position] = []
         for row in 0..<rows {
             let values = Array(logits[(row * vocabulary)..<((row + 1) * vocabulary)])
             let logSumExp = LogitsProcessors.logSumExp(values[...])
             let ranked = values.indices.sorted { values[$0] > values[$1] || (values[$0] == values[$1] && $0 < $1) }.prefix(top)
-            var entry: [String: Any] = ["position": tokens.count - rows + row, "logsumexp": logSumExp,
-                                        "top": ranked.map { [$0, Double(values[$0])] as [Any] }]
-            if full { entry["logits"] = values.map { Double($0) } }
-            positions.append(entry)
+            let best: [LogitsReport.RankedLogit] = ranked.map { LogitsReport.RankedLogit(token: $0, logit: Double(values[$0])) }
+            let every: [Double]? = full ? values.map { Double($0) } : nil
+            positions.append(LogitsReport.Position(position: tokens.count - rows + row, logsumexp: logSumExp, top: best, logits: every))
         }
-        try StandardOutput.line(try jsonText(["tokens": tokens, "positions": positions]))
+        try StandardOutput.line(try jsonText(LogitsReport(tokens: tokens, positions: positions)))
     }
 }

@@ -45,11 +45,11 @@ struct Tokenize: ParsableCommand {
         let seconds = Date().timeIntervalSince(start)
         if countOnly {
             let bytes = input.utf8.count
-            try StandardOutput.line(try jsonText(["bytes": bytes, "tokens": ids.count, "seconds": seconds,
-                                                  "megabytes_per_second": Double(bytes) / 1_000_000 / seconds]))
+            try StandardOutput.line(try jsonText(TokenCountReport(bytes: bytes, tokens: ids.count, seconds: seconds,
+                                                                  megabytesPerSecond: Double(bytes) / 1_000_000 / seconds)))
             return
         }
         let pieces = try ids.map { try tokenizer.decode([$0]) }
-        try StandardOutput.line(try jsonText(["ids": ids, "tokens": pieces]))
+        try StandardOutput.line(try jsonText(TokenizeReport(ids: ids, tokens: pieces)))
     }
 }

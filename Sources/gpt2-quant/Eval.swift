@@ -73,19 +73,19 @@ struct Eval: ParsableCommand {
             FileHandle.standardError.write(Data(String(format: "\r%d / %d tokens", done, total).utf8))
         }
         if showProgress { FileHandle.standardError.write(Data("\n".utf8)) }
-        var object: [String: Any] = ["model": model, "text": file, "tokens": tokens.count, "scored_tokens": report.scoredTokens,
-                                     "windows": report.windows, "perplexity": report.perplexity,
-                                     "ctx": ctx ?? loaded.config.contextLength, "stride": stride ?? max(1, (ctx ?? loaded.config.contextLength) / 2),
-                                     "seconds": Date().timeIntervalSince(started)]
+        let window = ctx ?? loaded.config.contextLength
+        var object = EvalReport(model: model, text: file, tokens: tokens.count, scoredTokens: report.scoredTokens, windows: report.windows,
+                                perplexity: report.perplexity, contextLength: window, stride: stride ?? max(1, window / 2),
+                                seconds: Date().timeIntervalSince(started))
         if let ref, let referencePerplexity = report.referencePerplexity {
-            object["reference"] = ref
-            object["reference_perplexity"] = referencePerplexity
-            object["perplexity_change"] = report.perplexity / referencePerplexity - 1
-            object["mean_kl"] = report.meanKL
-            object["max_kl"] = report.maxKL
-            object["top1_agreement"] = report.top1Agreement
-            object["top5_overlap"] = report.top5Overlap
-            object["max_logit_error"] = report.maxLogitError
+            object.reference = ref
+            object.referencePerplexity = referencePerplexity
+            object.perplexityChange = report.perplexity / referencePerplexity - 1
+            object.meanKL = report.meanKL
+            object.maxKL = report.maxKL
+            object.top1Agreement = report.top1Agreement
+            object.top5Overlap = report.top5Overlap
+            object.maxLogitError = report.maxLogitError
         }
         if json { try StandardOutput.line(try jsonText(object)); return }
         var lines = [String(format: "perplexity %.4f over %d scored tokens in %d windows", report.perplexity, report.scoredTokens, report.windows)]

@@ -55,24 +55,19 @@ struct Info: ParsableCommand {
         }
         let checkpoint = try HFCheckpoint(folder: URL(fileURLWithPath: source))
         let config = try checkpoint.gpt2Config()
-        var rows: [[String: Any]] = []
+        var rows: [InfoReport.Tensor] = []
         var parameters = 0
         for (name, file, info) in try checkpoint.validateTensors(for: config) {
             parameters += info.elementCount
-            rows.append(["name": name, "shape": info.shape, "dtype": info.dtype.rawValue, "file": (file.path as NSString).lastPathComponent])
+            rows.append(.init(name: name, shape: info.shape, dtype: info.dtype.rawValue, file: (file.path as NSString).lastPathComponent))
         }
-        let summary: [String: Any] = [
-            "n_layer": config.layerCount, "n_head": config.headCount, "n_embd": config.embeddingWidth,
-            "n_positions": config.contextLength, "vocab_size": config.vocabularySize, "n_inner": config.innerWidth,
-            "activation_function": config.activation.rawValue, "parameters": parameters, "tensors": rows,
-        ]
         if json {
-            try StandardOutput.line(try jsonText(summary))
+            try StandardOutput.line(try jsonText(InfoReport(config: config, parameters: parameters, tensors: rows)))
             return
         }
         var lines = ["\(source): GPT-2, \(config.layerCount) layers, n_embd \(config.embeddingWidth), \(config.headCount) heads, "
                      + "context \(config.contextLength), vocabulary \(config.vocabularySize), \(config.activation.rawValue), \(parameters) parameters"]
-        for row in rows { lines.append("  \(row["name"]!)  \(row["shape"]!)  \(row["dtype"]!)  \(row["file"]!)") }
+        for row in rows { lines.append("  \(row.name)  \(row.shape)  \(row.dtype)  \(row.file)") }
         try StandardOutput.line(lines.joined(separator: "\n"))
     }
 }

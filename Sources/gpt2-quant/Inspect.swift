@@ -16,26 +16,20 @@ struct Inspect: ParsableCommand {
     func run() throws {
         try requireFile(file)
         let gqz = try GQZFile(path: file)
-        let tensors: [[String: Any]] = gqz.entries.map { entry in
-            var row: [String: Any] = ["name": entry.name, "shape": entry.shape, "scheme": entry.scheme, "offset": entry.offset, "crc32": Int(entry.crc32),
-                                      "stored_bytes": entry.storedBytes, "raw_bytes": entry.rawBytes,
-                                      "compression_ratio": entry.compressionRatio]
-            if let groupSize = entry.groupSize { row["group_size"] = groupSize }
-            return row
-        }
         let tokenizerBytes = gqz.entries.filter { $0.name.hasPrefix("tokenizer/") }.reduce(0) { $0 + $1.rawBytes }
         if json {
-            try StandardOutput.line(try jsonText(["path": file, "file_bytes": gqz.fileSize, "version": Int(gqz.version), "metadata": gqz.metadata,
-                                "tokenizer_bytes": tokenizerBytes, "tensors": tensors]))
+            try StandardOutput.line(try jsonText(InspectReport(path: file, fileBytes: gqz.fileSize, version: Int(gqz.version), metadata: gqz.metadata,
+                                                               tokenizerBytes: tokenizerBytes, tensors: gqz.entries.map { .init(entry: $0) })))
             return
         }
         var lines = ["\(file): .gqz version \(gqz.version), \(mebibytes(gqz.fileSize)), \(gqz.entries.count) entries"]
         func line(_ text: String) { lines.append(text) }   // written at once, checked
-        if let model = gqz.metadata["model"] as? [String: Any], let config = model["config"] as? [String: Any] {
+        // The metadata as written, not as GPT2FileMetadata reads it: inspect shows a file the loader would refuse.
+        if let config = gqz.metadata["model"]?["config"], case .object = config {
             let keys = ["n_layer", "n_head", "n_embd", "n_positions", "vocab_size", "n_inner", "activation_function", "layer_norm_epsilon"]
             line("config: " + keys.compactMap { key in config[key].map { "\(key) \($0)" } }.joined(separator: ", "))
         }
-        if let quantization = gqz.metadata["quantization"] as? [String: Any] {
+        if case .object(let quantization)? = gqz.metadata["quantization"] {
             line("quantization: " + quantization.keys.sorted().map { "\($0) \(quantization[$0]!)" }.joined(separator: ", "))
         }
         line("tokenizer: \(mebibytes(tokenizerBytes))")

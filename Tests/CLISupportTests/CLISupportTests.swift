@@ -82,3 +82,17 @@ import Testing
         }
     }
 }
+
+@Suite struct JSONTextTests {
+    struct Report: Encodable {
+        var name: String
+        var score: Float?
+        @Nullable var seed: UInt64?
+        var path: String
+    }
+
+    @Test func keysAreSortedNilIsLeftOutOrNullAndSlashesStay() throws {
+        #expect(try jsonText(Report(name: "a", score: nil, seed: nil, path: "x/y")) == #"{"name":"a","path":"x/y","seed":null}"#)
+        #expect(try jsonText(Report(name: "a", score: 0.5, seed: 7, path: "")) == #"{"name":"a","path":"","score":0.5,"seed":7}"#)
+    }
+}

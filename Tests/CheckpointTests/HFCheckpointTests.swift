@@ -64,3 +64,29 @@ import TestSupport
         }
     }
 }
+
+@Suite struct CheckpointJSONTests {
+    @Test func shardIndexWithoutAWeightMapIsRefusedNamingTheFile() throws {
+        let folder = try Fixtures.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let url = folder.appendingPathComponent(SafetensorsIndex.fileName)
+        for (text, reason) in [(#"{"metadata": {}}"#, "no weight_map object of tensor → shard file"),
+                               (#"{"weight_map": {}}"#, "no weight_map object of tensor → shard file"),
+                               (#"{"weight_map": {"wte.weight": 3}}"#, "no weight_map object of tensor → shard file"),
+                               ("[1]", "not a JSON object"), ("{", "not a JSON object")] {
+            try Data(text.utf8).write(to: url)
+            #expect(throws: CheckpointError.invalidConfig(path: url.path, reason: reason), "\(text)") { try SafetensorsIndex(contentsOf: url) }
+        }
+        try Data(#"{"weight_map": {"a": "x.safetensors", "b": "w.safetensors", "c": "x.safetensors"}}"#.utf8).write(to: url)
+        #expect(try SafetensorsIndex(contentsOf: url).shardNames == ["w.safetensors", "x.safetensors"])
+    }
+
+    @Test func specialTokensPreferTheGenerationConfig() throws {
+        let folder = try Fixtures.modelCopy("micro")
+        defer { try? FileManager.default.removeItem(at: folder) }
+        try Fixtures.editConfig(of: folder) { $0["eos_token_id"] = 7; $0["bos_token_id"] = [1, 2]; $0["pad_token_id"] = 3 }
+        try Data(#"{"eos_token_id": 9, "pad_token_id": true}"#.utf8).write(to: folder.appendingPathComponent("generation_config.json"))
+        // A list of ids, or `true`, is no id.
+        #expect(try HFCheckpoint(folder: folder).specialTokens == SpecialTokenIDs(endOfText: 9, beginningOfText: nil, padding: 3))
+    }
+}

@@ -59,12 +59,33 @@ import TestSupport
     @Test(arguments: [("n_layer", 1_000_000_000, 1024, 48), ("n_head", 4096, 1024, 25), ("n_embd", 1 << 17, 65_536, 1600),
                       ("n_positions", 1 << 21, 1 << 20, 1024), ("vocab_size", 1 << 25, 1 << 24, 50257), ("n_inner", 1 << 21, 1 << 20, 6400)])
     func countsAboveTheLimitsAreRefusedWhenRead(field: String, value: Int, limit: Int, largest: Int) throws {
-        var json = GPT2Config(layerCount: 2, headCount: 2, embeddingWidth: 16, contextLength: 64, vocabularySize: 300).huggingFaceJSON
+        let config = GPT2Config(layerCount: 2, headCount: 2, embeddingWidth: 16, contextLength: 64, vocabularySize: 300)
+        var json = try JSONSerialization.jsonObject(with: JSONEncoder().encode(config)) as! [String: Any]
         json[field] = value
+        let edited = try JSONSerialization.data(withJSONObject: json)
         #expect(throws: GPT2Config.Invalid(field: field, reason: "\(value) is more than this runtime accepts (at most \(limit); "
                                            + "the largest GPT-2, gpt2-xl, has \(largest))")) {
-            try GPT2Config(huggingFace: json)
+            try JSONDecoder().decode(GPT2Config.self, from: edited)
         }
+    }
+
+    /// Encoding writes config.json's fields, which decode to the same config; JSON types are told apart.
+    @Test func configRoundTripsThroughJSONAndTellsFlagsFromCounts() throws {
+        let config = GPT2Config(layerCount: 3, headCount: 2, embeddingWidth: 16, contextLength: 64, vocabularySize: 300, innerWidth: 40,
+                                layerNormEpsilon: 1e-6, activation: .relu, scaleAttentionByInverseLayerIndex: true, tiedEmbeddings: false,
+                                endOfTextToken: nil)
+        let data = try JSONEncoder().encode(config)
+        #expect(try JSONDecoder().decode(GPT2Config.self, from: data) == config)
+        #expect(String(decoding: data, as: UTF8.self).contains(#""layer_norm_epsilon":1e-06"#))
+        func reason(_ edit: String) -> String {
+            let text = #"{"n_layer": 1, "n_head": 1, "n_embd": 8, "n_positions": 4, "vocab_size": 10, "# + edit + "}"
+            do { _ = try JSONDecoder().decode(GPT2Config.self, from: Data(text.utf8)); return "accepted" } catch { return "\(error)" }
+        }
+        #expect(reason(#""n_inner": true"#) == "config field n_inner: expected a positive integer, got true")
+        #expect(reason(#""n_inner": "32""#) == "config field n_inner: expected a positive integer, got 32")
+        #expect(reason(#""tie_word_embeddings": 1"#) == "config field tie_word_embeddings: expected true or false, got 1")
+        #expect(reason(#""layer_norm_epsilon": false"#) == "config field layer_norm_epsilon: expected a small positive number, got false")
+        #expect(reason(#""n_inner": null, "scale_attn_weights": null, "n_ctx": 99"#) == "accepted")   // null is absent
     }
 
     @Test func absurdLayerCountInAFolderFailsFast() throws {
@@ -79,7 +100,7 @@ import TestSupport
     }
 
     /// The .gqz file `source` with its metadata's config edited (every payload copied as it is).
-    static func rewritten(_ source: String, to output: URL, _ edit: (inout [String: Any]) -> Void) throws -> String {
+    static func rewritten(_ source: String, to output: URL, _ edit: (inout JSONValue) -> Void) throws -> String {
         let file = try GQZFile(path: source)
         let writer = try GQZWriter(destination: output)
         for entry in file.entries {
@@ -87,11 +108,7 @@ import TestSupport
                                payload: try file.payload(entry.name))
         }
         var metadata = file.metadata
-        var model = metadata["model"] as! [String: Any]
-        var config = model["config"] as! [String: Any]
-        edit(&config)
-        model["config"] = config
-        metadata["model"] = model
+        edit(&metadata["model"]!["config"]!)
         try writer.finish(metadata: metadata)
         return output.path
     }
@@ -102,7 +119,7 @@ import TestSupport
         let folder = try Fixtures.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: folder) }
         let converted = try Fixtures.converted("flags-untied", bits: 8, into: folder)
-        let path = try Self.rewritten(converted, to: folder.appendingPathComponent("lying.gqz")) { $0[field] = value }
+        let path = try Self.rewritten(converted, to: folder.appendingPathComponent("lying.gqz")) { $0[field] = .integer(value) }
         let expected = GQZError.corruptIndex(path: path, reason: "metadata.model.config: " + reason)
         let readers: [(String, () throws -> Any)] = [
             ("load", { try LoadedModel.load(path: path, threads: 1) }),

@@ -38,7 +38,7 @@ import TestSupport
         let text = Array("vocab-or-merges bytes\n".utf8)
         try writer.add(name: "tokenizer/example.txt", shape: [text.count], scheme: "bytes", groupSize: nil, payload: text)
         expected["tokenizer/example.txt"] = String(decoding: text, as: UTF8.self)
-        try writer.finish(metadata: ["example": "formats/GQZ.md", "model": ["architecture": "none"]])
+        try writer.finish(metadata: ["example": "formats/GQZ.md", "model": ["architecture": "none"]] as JSONValue)
         try JSONSerialization.data(withJSONObject: expected, options: [.sortedKeys, .prettyPrinted]).write(to: Self.expected)
     }
 

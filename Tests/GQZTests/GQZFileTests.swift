@@ -23,7 +23,7 @@ import TestSupport
         let blob = Array("hello, tokenizer".utf8)
         try writer.add(name: "tokenizer/blob", shape: [blob.count], scheme: "bytes", groupSize: nil, payload: blob)
         payloads["tokenizer/blob"] = blob
-        try writer.finish(metadata: ["model": ["architecture": "test"], "future_key": 1])
+        try writer.finish(metadata: ["model": ["architecture": "test"], "future_key": 1] as JSONValue)
         return payloads
     }
 
@@ -36,7 +36,7 @@ import TestSupport
         let file = try GQZFile(path: url.path)
         #expect(file.entries.map(\.name) == ["a", "b", "c", "tokenizer/blob"])
         for (name, payload) in payloads { #expect(try file.payload(name) == payload) }
-        #expect((file.metadata["model"] as? [String: Any])?["architecture"] as? String == "test")
+        #expect(file.metadata["model"]?["architecture"] == "test")
         #expect(file.verify().isEmpty)
         #expect(throws: GQZError.missingTensor(path: url.path, tensor: "zzz")) { try file.payload("zzz") }
     }
@@ -115,6 +115,24 @@ import TestSupport
         let problems = try GQZFile(path: url.path).verify()
         #expect(problems.count == 1)
         #expect(problems.first?.description.contains("tensor b is corrupt: CRC-32") == true, "\(problems)")
+    }
+
+    /// A payload's bytes are checked by its zstd frame on every read; the index's CRC-32 of the same bytes only by
+    /// verify() (formats/GQZ.md §3): a CRC that disagrees does not stop a load.
+    @Test func readingLeavesTheCRCToVerify() throws {
+        let folder = try Fixtures.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let url = folder.appendingPathComponent("s.gqz")
+        let payloads = try Self.writeSample(to: url)
+        let edited = try Self.rewriteIndex(of: Array(try Data(contentsOf: url))) { index in
+            var tensors = index["tensors"] as! [[String: Any]]
+            tensors[0]["crc32"] = 1
+            index["tensors"] = tensors
+        }
+        try Data(edited).write(to: url)
+        let file = try GQZFile(path: url.path)
+        #expect(try file.payload("a") == payloads["a"])
+        #expect(file.verify().map(\.description) == ["\(url.path): tensor a is corrupt: CRC-32 is \(String(CRC32.checksum(payloads["a"]!), radix: 16)), the index says 1"])
     }
 
     /// Thousands of mutations of a valid file: byte flips, truncations, extensions, and edited index values.
@@ -199,5 +217,41 @@ import TestSupport
         #expect(fromMemory.verify().isEmpty)
         // A truncated image is refused, naming it.
         #expect(throws: GQZError.self) { try GQZFile(staticBytes: UnsafeRawBufferPointer(rebasing: UnsafeRawBufferPointer(image)[0..<100]), name: "<cut>") }
+    }
+}
+
+@Suite struct GQZIndexTests {
+    /// The index's exact text: compact, keys sorted, slashes escaped, floats as before (files written by earlier
+    /// versions, which used JSONSerialization, are byte for byte what this writer writes).
+    @Test func indexTextIsStable() throws {
+        let folder = try Fixtures.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let url = folder.appendingPathComponent("s.gqz")
+        let writer = try GQZWriter(destination: url)
+        try writer.add(name: "tokenizer/x", shape: [2], scheme: "bytes", groupSize: nil, payload: [1, 2])
+        try writer.add(name: "v", shape: [1, 32], scheme: "q8", groupSize: 32, payload: [UInt8](repeating: 0, count: 34))
+        try writer.finish(metadata: ["model": ["config": ["layer_norm_epsilon": 1e-05, "n_embd": 768, "scale_attn_weights": true]],
+                                     "quantization": ["channel_scaling": "alpha per matrix [0.25, 0.5]"]] as JSONValue)
+        let bytes = Array(try Data(contentsOf: url))
+        let integer = { (offset: Int) in bytes.withUnsafeBytes { Int(UInt64(littleEndian: $0.loadUnaligned(fromByteOffset: offset, as: UInt64.self))) } }
+        let json = try ZstdFrame.decompress(Array(bytes[integer(16)..<(integer(16) + integer(24))]), expectedSize: integer(32))
+        let file = try GQZFile(path: url.path)
+        let (x, v) = (try file.entry("tokenizer/x"), try file.entry("v"))
+        #expect(String(decoding: json, as: UTF8.self) == #"{"format":"gqz","metadata":{"model":{"config":{"layer_norm_epsilon":1e-05,"#
+                + #""n_embd":768,"scale_attn_weights":true}},"quantization":{"channel_scaling":"alpha per matrix [0.25, 0.5]"}},"#
+                + #""required_features":[],"tensors":[{"crc32":\#(x.crc32),"name":"tokenizer\/x","offset":40,"raw_bytes":2,"scheme":"bytes","#
+                + #""shape":[2],"stored_bytes":\#(x.storedBytes)},{"crc32":\#(v.crc32),"group_size":32,"name":"v","offset":\#(v.offset),"#
+                + #""raw_bytes":34,"scheme":"q8","shape":[1,32],"stored_bytes":\#(v.storedBytes)}],"version":1}"#)
+        // What the writer wrote when it used JSONSerialization.
+        #expect(Array(try JSONSerialization.data(withJSONObject: JSONSerialization.jsonObject(with: Data(json)), options: [.sortedKeys])) == json)
+    }
+
+    @Test func jsonValuesKeepTheirType() throws {
+        let text = #"{"a": 1, "b": 1.5, "c": true, "d": null, "e": "x", "f": [1, "y"], "g": {"h": 2}, "i": 1e-05}"#
+        let value = try JSONDecoder().decode(JSONValue.self, from: Data(text.utf8))
+        #expect(value == ["a": .integer(1), "b": .number(1.5), "c": .bool(true), "d": .null, "e": "x", "f": [1, "y"], "g": ["h": 2], "i": 1e-05])
+        #expect(value["g"]?["h"] == 2 && value["z"] == nil && value["a"]?["h"] == nil)
+        #expect(try value.decode(JSONValue.self) == value)
+        #expect("\(value["f"]!)" == "[1, y]" && "\(value["d"]!)" == "null" && "\(value["i"]!)" == "1e-05")
     }
 }

@@ -126,7 +126,7 @@ import TestSupport
         let writer = try GQZWriter(destination: folder.appendingPathComponent("out.gqz"))
         #expect(writer.removedTemporaries == [GQZWriter.StaleTemporary(path: stale.path, processID: dead)])
         #expect(writer.removedTemporaries.first?.description == "removed a stale temporary file left by an interrupted conversion (process \(dead)): \(stale.path)")
-        try writer.finish(metadata: [:])
+        try writer.finish(metadata: [:] as JSONValue)
         #expect(Self.contents(folder) == [live, locked, notOurs, otherFile].map(\.lastPathComponent).sorted() + ["out.gqz"])
     }
 
@@ -146,6 +146,6 @@ import TestSupport
         #expect(message.contains("the finished file needs up to about 1.9 MiB") && message.contains("\(disk.folder.path) has "), "\(message)")
         #expect(message.hasSuffix("the partial file was removed") && !message.contains(".tmp-") && !message.contains("NSCocoaErrorDomain"), "\(message)")
         #expect(Self.contents(disk.folder).isEmpty)
-        #expect(throws: thrown!) { try writer.finish(metadata: [:]) }   // the writer stays failed, and says why
+        #expect(throws: thrown!) { try writer.finish(metadata: [:] as JSONValue) }   // the writer stays failed, and says why
     }
 }
