@@ -72,13 +72,14 @@ struct Convert: ParsableCommand {
     }
 
     func run() throws {
-        let onTerminal = isatty(STDERR_FILENO) == 1 && !quiet
+        let progress = TerminalProgress(enabled: !quiet)
+        let onTerminal = progress.isShown
         // A destination that cannot be written is refused before any download or calibration.
         if let output {
             do { _ = try GQZWriter.resolveDestination(URL(fileURLWithPath: output)) }
             catch GQZError.refusedDestination(let path, let reason) { throw CLIError("-o \(output): refusing to write \(path): \(reason)") }
         }
-        let folder = try resolveSource(showProgress: onTerminal)
+        let folder = try resolveSource(progress: progress)
         let name = FileManager.default.fileExists(atPath: source)
             ? folder.standardizedFileURL.lastPathComponent
             : String(source.split(separator: "/").last ?? "model").replacingOccurrences(of: "@", with: "-")
@@ -106,13 +107,10 @@ struct Convert: ParsableCommand {
         let report = try ModelConverter.convert(folder: folder, to: destination, options: options, temporaryFile: { url in
             temporaryOutputPath = strdup(url.path)
         }, progress: { done, total, tensor in
-            guard onTerminal else { return }
-            let width = 30, filled = width * done / max(total, 1)
-            let bar = String(repeating: "█", count: filled) + String(repeating: "·", count: width - filled)
-            FileHandle.standardError.write(Data("\r\u{1B}[K[\(bar)] \(done)/\(total) \(tensor)".utf8))
+            progress.bar(done: done, total: total, label: tensor)
         })
         temporaryOutputPath = nil
-        if onTerminal { FileHandle.standardError.write(Data("\r\u{1B}[K".utf8)) }
+        progress.clear()
         guard !quiet else { return }
         for temporary in report.removedTemporaries { printError(temporary.description) }
         let raw = report.tensors.reduce(0) { $0 + $1.rawBytes }
@@ -122,7 +120,7 @@ struct Convert: ParsableCommand {
     }
 
     /// A local folder as given, else the model id through the Hugging Face cache and hub.
-    private func resolveSource(showProgress: Bool) throws -> URL {
+    private func resolveSource(progress: TerminalProgress) throws -> URL {
         var isDirectory: ObjCBool = false
         if FileManager.default.fileExists(atPath: source, isDirectory: &isDirectory) {
             guard isDirectory.boolValue else { throw CLIError(notAFolderMessage(source)) }
@@ -132,14 +130,12 @@ struct Convert: ParsableCommand {
             throw CLIError("\(source) does not exist")
         }
         let client = HubClient.fromEnvironment()
-        var lastDraw = Date.distantPast
         let folder = try client.resolve(source) { file, received, total in
-            guard showProgress, Date().timeIntervalSince(lastDraw) > 0.1 || received == total else { return }
-            lastDraw = Date()
             let percent = total > 0 ? Int(100 * received / total) : 0
-            FileHandle.standardError.write(Data("\r\u{1B}[Kdownloading \(file): \(mebibytes(Int(received))) of \(total > 0 ? mebibytes(Int(total)) : "?") (\(percent)%)".utf8))
+            progress.show("downloading \(file): \(mebibytes(Int(received))) of \(total > 0 ? mebibytes(Int(total)) : "?") (\(percent)%)",
+                          force: received == total)
         }
-        if showProgress { FileHandle.standardError.write(Data("\r\u{1B}[K".utf8)) }
+        progress.clear()
         return folder
     }
 }

@@ -66,13 +66,12 @@ struct Eval: ParsableCommand {
         let loaded = try LoadedModel.load(ModelSource.open(path: model), policy: LoadPolicy(threads: threadCount, cachePrecision: kvCache))
         let reference = try ref.map { try LoadedModel.load(ModelSource.open(path: $0), policy: LoadPolicy(threads: threadCount, cachePrecision: .f32)) }
         let tokens = loaded.tokenizer.encode(content)
-        let showProgress = isatty(STDERR_FILENO) == 1 && !json
+        let progress = TerminalProgress(enabled: !json)
         let started = Date()
         let report = try ModelEvaluator(model: loaded, reference: reference).evaluate(tokens: tokens, contextLength: ctx, stride: stride) { done, total in
-            guard showProgress else { return }
-            FileHandle.standardError.write(Data(String(format: "\r%d / %d tokens", done, total).utf8))
+            progress.show("\(done) / \(total) tokens", force: done == total)
         }
-        if showProgress { FileHandle.standardError.write(Data("\n".utf8)) }
+        progress.clear()
         let window = ctx ?? loaded.config.contextLength
         var object = EvalReport(model: model, text: file, tokens: tokens.count, scoredTokens: report.scoredTokens, windows: report.windows,
                                 perplexity: report.perplexity, contextLength: window, stride: stride ?? max(1, window / 2),
