@@ -43,11 +43,6 @@ public final class GPT2Model: @unchecked Sendable {
         self.cachePrecision = cachePrecision
     }
 
-    /// This model, sharing its weights and thread pool, with caches in `precision`.
-    public func withCachePrecision(_ precision: KVCache.Precision) -> GPT2Model {
-        GPT2Model(config: config, weights: weights, pool: pool, cachePrecision: precision)
-    }
-
     /// This model, sharing its weights and thread pool, with its context cut to `positions` (llama.cpp's `-c`):
     /// caches, the forward pass's limit and everything sized from `config.contextLength` follow. The position
     /// embedding keeps its rows; the later ones are simply never read.

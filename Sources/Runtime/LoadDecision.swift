@@ -26,7 +26,10 @@ public struct LoadDecision: Sendable {
     /// Whether the load would start.
     public var fits: Bool { refusal == nil }
     /// The bytes the decision was made against: the lower of `memoryLimit` and `available`.
-    public var limit: Int? { [memoryLimit, available].compactMap { $0 }.min() }
+    public var limit: Int? { Self.lower(memoryLimit, available) }
+
+    /// The lower of two limits, either of which may be unknown.
+    static func lower(_ a: Int?, _ b: Int?) -> Int? { [a, b].compactMap { $0 }.min() }
 }
 
 /// A context length the model cannot give.
@@ -62,7 +65,7 @@ extension LoadPolicy {
             plan.modelContextLength = context
             return plan
         }
-        let limit = [memoryLimit, available].compactMap { $0 }.min() ?? .max
+        let limit = LoadDecision.lower(memoryLimit, available) ?? .max
         let resident = try plan(streamed: false)
         var chosen = layers == .streamed ? try plan(streamed: true) : resident
         var streamingTotal = layers == .streamed ? chosen.total : nil

@@ -30,9 +30,6 @@ public final class ModelSequence: LanguageModelSequence {
         return nil
     }
 
-    /// Whether the sequence runs on the GPU.
-    public var isOnGPU: Bool { cache == nil }
-
     /// An independent sequence holding the same positions (CPU sequences only: the GPU has one device cache).
     public func fork() throws -> ModelSequence {
         guard let cache else { throw CUDAModel.Unavailable.unsupported("a GPU sequence cannot be forked (beam search runs on the CPU)") }

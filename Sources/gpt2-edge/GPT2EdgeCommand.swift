@@ -67,10 +67,21 @@ struct ModelOptions: ParsableArguments {
         return policy
     }
 
+    /// The context a run of `source` gets: `--ctx-size` when the model has that many positions, else all of them.
+    func contextLength(of source: ModelSource) throws -> Int {
+        try namingContextSize { try policy().effectiveContextLength(for: source) }
+    }
+
     /// The library's decision for a run of `source` reaching `contextPositions` positions with prompt passes of `promptTokens`.
     func decide(_ source: ModelSource, contextPositions: Int, promptTokens: Int, memoryLimit: Int? = nil) throws -> LoadDecision {
-        do { return try policy(memoryLimit: memoryLimit).decide(for: source, contextPositions: contextPositions, promptTokens: promptTokens) }
-        catch let error as ContextLengthError {
+        try namingContextSize {
+            try policy(memoryLimit: memoryLimit).decide(for: source, contextPositions: contextPositions, promptTokens: promptTokens)
+        }
+    }
+
+    /// `body`, with a context the model cannot give reported against `--ctx-size`.
+    private func namingContextSize<T>(_ body: () throws -> T) throws -> T {
+        do { return try body() } catch let error as ContextLengthError {
             throw CLIError("--ctx-size \(error.requested) is more than the model's context of \(error.modelContext) positions (n_positions)")
         }
     }

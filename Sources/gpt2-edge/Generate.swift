@@ -152,7 +152,7 @@ struct Generate: ParsableCommand {
         // any weight is read, and the library decides whether the layers stay resident or are streamed.
         let source = try modelOptions.openSource()
         let tokenizer = source.tokenizer
-        let contextLength = min(source.config.contextLength, modelOptions.contextSize ?? .max)
+        let contextLength = try modelOptions.contextLength(of: source)
         let promptText = try readPrompt(contextLength: contextLength, tokenizer: tokenizer)
         let encodedPrompt = tokenizer.encode(promptText)
         let promptCount = encodedPrompt.count
