@@ -24,6 +24,12 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         // SHA-256 for Hub downloads only: GPT2Edge does not depend on Hub, so an app linking the library builds none of it.
         .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
+        // HTTP for `gpt2-edge serve` only (the Server module): the library product does not depend on it. No traits:
+        // the default ones pull in swift-configuration, which the server does not use.
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1", traits: []),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-http-types", from: "1.8.0"),
     ],
     targets: [
         // C parts: zstd, the kernels' prefetch/FMA helpers, the built-in model's bytes, the CUDA loader.
@@ -68,11 +74,24 @@ let package = Package(
         .target(name: "Conversion", dependencies: ["Runtime", "Quantization"], swiftSettings: optimizedInDebug),
         // The library product: re-exports the modules above.
         .target(name: "GPT2Edge", dependencies: ["Runtime", "Generation", "Conversion"]),
+        // `gpt2-edge serve`: the OpenAI-compatible HTTP API, the scheduler that batches every active request into one
+        // forward step, metrics, the web page.
+        .target(
+            name: "Server",
+            dependencies: [
+                "Runtime", "Generation", "Tokenizer",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+            ]
+        ),
         // What both programs share: checked output, the exit-code contract, sizes, signals, bounded input, --version.
         .target(name: "CLISupport", dependencies: ["GPT2Edge", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
         .executableTarget(
             name: "gpt2-edge",
-            dependencies: ["GPT2Edge", "CLISupport", "CDefaultModel", .product(name: "ArgumentParser", package: "swift-argument-parser")]
+            dependencies: ["GPT2Edge", "CLISupport", "CDefaultModel", "Server", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                           .product(name: "Logging", package: "swift-log")]
         ),
         .executableTarget(
             name: "gpt2-quant",
@@ -90,6 +109,7 @@ let package = Package(
         .testTarget(name: "QuantizationTests", dependencies: ["Quantization", "WeightFormat"]),
         .testTarget(name: "CLITests", dependencies: ["TestSupport"]),
         .testTarget(name: "CLISupportTests", dependencies: ["CLISupport"]),
+        .testTarget(name: "ServerTests", dependencies: ["Server", "Runtime", "Generation", "TestSupport"]),
     ],
     swiftLanguageModes: [.v6]
 )

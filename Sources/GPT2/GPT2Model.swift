@@ -84,7 +84,14 @@ public final class GPT2Model: @unchecked Sendable {
     public struct BatchItem {
         public var tokens: [Int]
         public var cache: KVCache
-        public init(tokens: [Int], cache: KVCache) { self.tokens = tokens; self.cache = cache }
+        /// Which of this sequence's positions get logits; nil: the batch's scope (a server batches a request that
+        /// scores its prompt, `echo` with `logprobs`, beside others that only need their last position).
+        public var logits: LogitsScope?
+        public init(tokens: [Int], cache: KVCache, logits: LogitsScope? = nil) {
+            self.tokens = tokens
+            self.cache = cache
+            self.logits = logits
+        }
     }
 
     /// Runs several sequences at once, each on its own cache (beams, parallel samples): the matrix products
@@ -164,7 +171,7 @@ public final class GPT2Model: @unchecked Sendable {
         // The final norm and LM head only for the rows whose logits are wanted, all sequences together.
         let wanted: [Range<Int>] = zip(batch, firstRows).map { sequence, firstRow in
             let end = firstRow + sequence.tokens.count
-            return scope == .lastPosition ? (end - 1)..<end : firstRow..<end
+            return (sequence.logits ?? scope) == .lastPosition ? (end - 1)..<end : firstRow..<end
         }
         let rows = wanted.reduce(0) { $0 + $1.count }
         let finalInput = FloatBuffer(count: rows * c)

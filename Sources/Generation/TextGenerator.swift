@@ -127,14 +127,14 @@ extension TextGenerator {
 }
 
 /// Holds back streamed text that might be the start of a stop string, and cuts the output where one appears.
-struct StopStringFilter {
-    let stopStrings: [String]
+public struct StopStringFilter: Sendable {
+    public let stopStrings: [String]
     private var held = ""
 
-    init(stopStrings: [String]) { self.stopStrings = stopStrings.filter { !$0.isEmpty } }
+    public init(stopStrings: [String]) { self.stopStrings = stopStrings.filter { !$0.isEmpty } }
 
     /// Adds text; returns what can be released and whether a stop string was found (text before it is released).
-    mutating func push(_ piece: String) -> (String, Bool) {
+    public mutating func push(_ piece: String) -> (String, Bool) {
         guard !stopStrings.isEmpty else { return (piece, false) }
         held += piece
         if let match = stopStrings.compactMap({ held.range(of: $0) }).min(by: { $0.lowerBound < $1.lowerBound }) {
@@ -156,7 +156,7 @@ struct StopStringFilter {
     }
 
     /// Releases whatever is held at the end of a run.
-    mutating func flush() -> String {
+    public mutating func flush() -> String {
         defer { held = "" }
         return held
     }

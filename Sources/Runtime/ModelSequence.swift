@@ -30,6 +30,23 @@ public final class ModelSequence: LanguageModelSequence {
         return nil
     }
 
+    /// Forgets every position after the first `length`, so that the sequence continues from there (a server reusing
+    /// the prefix a new prompt shares with the last one; GPT-2's absolute positions allow a prefix, not a shift).
+    public func truncate(to length: Int) throws {
+        guard length >= 0 && length <= positions else {
+            throw SequenceError.outOfRange("cannot keep \(length) positions of a sequence that holds \(positions)")
+        }
+        guard let cache else { throw CUDAModel.Unavailable.unsupported("a GPU sequence cannot be truncated") }
+        cache.truncate(to: length)
+        positions = length
+    }
+
+    /// A sequence asked for positions it does not hold.
+    public enum SequenceError: Error, CustomStringConvertible {
+        case outOfRange(String)
+        public var description: String { switch self { case .outOfRange(let message): return message } }
+    }
+
     /// An independent sequence holding the same positions (CPU sequences only: the GPU has one device cache).
     public func fork() throws -> ModelSequence {
         guard let cache else { throw CUDAModel.Unavailable.unsupported("a GPU sequence cannot be forked (beam search runs on the CPU)") }
@@ -49,6 +66,33 @@ extension LoadedModel: LanguageModel {
     public func makeSequence(_ use: SequenceUse) throws -> ModelSequence {
         if use == .single, let accelerator, accelerator.beginSequence() { return ModelSequence(place: .gpu(accelerator)) }
         return ModelSequence(place: .cpu(network.makeCache()))
+    }
+
+    /// One sequence's part of a batched step: its new tokens, and whether every one of them gets logits (scoring a
+    /// prompt) or only the last.
+    public struct Step {
+        public var sequence: ModelSequence
+        public var tokens: [Int]
+        public var allPositions: Bool
+        public init(sequence: ModelSequence, tokens: [Int], allPositions: Bool = false) {
+            self.sequence = sequence
+            self.tokens = tokens
+            self.allPositions = allPositions
+        }
+    }
+
+    /// Runs every step in one batched pass on the CPU (CPU sequences only); each result holds the logits of the step's
+    /// last position, or of all its positions, row after row, when `allPositions`.
+    public func forward(steps: [Step]) throws -> [[Float]] {
+        let items = try steps.map { step -> GPT2Model.BatchItem in
+            guard let cache = step.sequence.cache else {
+                throw CUDAModel.Unavailable.unsupported("a GPU sequence runs alone, not in a batch with others")
+            }
+            return GPT2Model.BatchItem(tokens: step.tokens, cache: cache, logits: step.allPositions ? .allPositions : .lastPosition)
+        }
+        let logits = try network.forward(batch: items)
+        for step in steps { step.sequence.positions += step.tokens.count }
+        return logits
     }
 
     /// Runs every step in one batched pass on the CPU, or a single GPU sequence's step on the GPU.

@@ -9,13 +9,13 @@ nonisolated(unsafe) let defaultModelBytes = UnsafeRawBufferPointer(start: gpt2ed
 let defaultModelName = "<built-in KJV model>"
 
 @main
-struct GPT2EdgeCommand: ParsableCommand {
+struct GPT2EdgeCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "gpt2-edge",
         abstract: "Run GPT-2 models on small machines.",
         discussion: ExitCodes.summary + "\n\n" + ExitCodes.sizeUnits,
         version: "gpt2-edge " + Version.line(),
-        subcommands: [Generate.self, Tokenize.self, Logits.self, Bench.self],
+        subcommands: [Generate.self, Tokenize.self, Logits.self, Bench.self, Serve.self],
         defaultSubcommand: Generate.self
     )
 }
