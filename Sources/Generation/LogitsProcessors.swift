@@ -121,6 +121,7 @@ public enum LogitsProcessors {
 
     /// Indices of the `count` largest values, largest first (ties: lower index first).
     public static func largestIndices(_ values: [Float], count: Int) -> [Int] {
+        guard count > 0 else { return [] }
         guard count < values.count else { return values.indices.sorted { values[$0] > values[$1] || (values[$0] == values[$1] && $0 < $1) } }
         let threshold = kthLargest(values, count)
         let above = values.indices.filter { values[$0] >= threshold }
