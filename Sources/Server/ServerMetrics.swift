@@ -30,7 +30,13 @@ final class ServerMetrics: @unchecked Sendable {
     private var ttftCount = 0
 
     func countRequest(status: Int) { lock.withLock { requests["\(status)", default: 0] += 1 } }
-    func countCancelled() { lock.withLock { cancelled += 1 } }
+    /// A completion stopped because its client went away, after generating `completionTokens`.
+    func countCancelled(completionTokens tokens: Int) {
+        lock.withLock {
+            cancelled += 1
+            completionTokens += tokens
+        }
+    }
     func countCachedPromptTokens(_ count: Int) { lock.withLock { cachedPromptTokens += count } }
     func countFinished(promptTokens prompt: Int, completionTokens completion: Int) {
         lock.withLock {

@@ -91,11 +91,6 @@ struct CompletionParameters: Sendable {
         guard generatedPerPrompt >= choicesPerPrompt else {
             throw APIError.invalid("best_of (\(generatedPerPrompt)) must be at least n (\(choicesPerPrompt))", param: "best_of")
         }
-        guard generatedPerPrompt <= limits.slotCount else {
-            let name = request.bestOf != nil ? "best_of" : "n"
-            throw APIError.invalid("\(name) is \(generatedPerPrompt) but this server runs \(limits.slotCount) sequences at once (--parallel); "
-                                   + "ask for at most \(limits.slotCount)", param: name)
-        }
         stream = request.stream ?? false
         if stream && generatedPerPrompt > choicesPerPrompt {
             throw APIError.invalid("best_of cannot be streamed: the best choices are known only at the end", param: "best_of")

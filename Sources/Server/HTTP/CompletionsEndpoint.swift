@@ -21,13 +21,13 @@ struct CompletionsEndpoint: Sendable {
                                                   randomSeed: { UInt64.random(in: 0...UInt64.max) })
         let id = "cmpl-" + String(UInt64.random(in: 0...UInt64.max), radix: 36)
         let created = Int(Date().timeIntervalSince1970)
-        let (events, ticket) = try scheduler.submit(parameters, id: id)
+        let (events, ticket, jobs) = try scheduler.submit(parameters, id: id)
         let summary = RequestSummary(id: id, stream: parameters.stream, prompts: parameters.prompts.count, logger: logger)
         if parameters.stream {
-            return stream(events, ticket: ticket, parameters: parameters, id: id, created: created, summary: summary)
+            return stream(events, ticket: ticket, jobs: jobs, parameters: parameters, id: id, created: created, summary: summary)
         }
         let completion = try await withTaskCancellationHandler {
-            try await collect(events, parameters: parameters, id: id, created: created, summary: summary)
+            try await collect(events, jobs: jobs, parameters: parameters, id: id, created: created, summary: summary)
         } onCancel: { ticket.cancel() }
         var response = try jsonResponse(completion)
         response.headers[.gpt2EdgeLogged] = "1"
@@ -37,7 +37,7 @@ struct CompletionsEndpoint: Sendable {
 
     /// The whole response: every choice's pieces joined; with best_of, the n choices of each prompt with the highest
     /// mean log-probability per token.
-    private func collect(_ events: AsyncStream<JobEvent>, parameters: CompletionParameters, id: String, created: Int,
+    private func collect(_ events: AsyncStream<JobEvent>, jobs: Int, parameters: CompletionParameters, id: String, created: Int,
                          summary: RequestSummary) async throws -> Completion {
         let generated = parameters.prompts.count * parameters.generatedPerPrompt
         var texts = [String](repeating: "", count: generated)
@@ -45,7 +45,7 @@ struct CompletionsEndpoint: Sendable {
         var echoed = [Int](repeating: 0, count: generated)
         var finished = [(reason: String, tokensInText: Int, mean: Double)?](repeating: nil, count: generated)
         var usage = Completion.Usage(promptTokens: 0, completionTokens: 0)
-        var promptsDone = 0
+        var jobsDone = 0
         for await event in events {
             switch event {
             case .promptProcessed(_, let cached, let echo):
@@ -59,17 +59,17 @@ struct CompletionsEndpoint: Sendable {
                 if let part = piece.logprobs { logprobs[choice]?.append(part) }
             case .finished(let choice, let reason, _, let tokensInText, let mean):
                 finished[choice] = (reason, tokensInText, mean)
-            case .promptDone(_, let promptTokens, let completionTokens):
+            case .jobDone(_, let promptTokens, let completionTokens):
                 usage.promptTokens += promptTokens
                 usage.completionTokens += completionTokens
-                promptsDone += 1
+                jobsDone += 1
             case .failed(let error):
                 summary.log(status: error.status.code)
                 throw error
             }
-            if promptsDone == parameters.prompts.count { break }
+            if jobsDone == jobs { break }
         }
-        guard promptsDone == parameters.prompts.count else {
+        guard jobsDone == jobs else {
             throw APIError(status: .serviceUnavailable, message: "the request was cancelled before it finished", type: "unavailable_error")
         }
         summary.usage = usage
@@ -100,7 +100,7 @@ struct CompletionsEndpoint: Sendable {
     /// Server-Sent Events: `data: {chunk}\n\n` per piece, a finish chunk per choice, the usage chunk when asked for,
     /// then `data: [DONE]`. A failed write (the client went away) drops the event stream, which cancels the request;
     /// the scheduler frees its slots at the next step.
-    private func stream(_ events: AsyncStream<JobEvent>, ticket: CompletionTicket, parameters: CompletionParameters, id: String, created: Int,
+    private func stream(_ events: AsyncStream<JobEvent>, ticket: CompletionTicket, jobs: Int, parameters: CompletionParameters, id: String, created: Int,
                         summary: RequestSummary) -> Response {
         let modelID = modelID
         let body = ResponseBody { writer in
@@ -111,7 +111,7 @@ struct CompletionsEndpoint: Sendable {
                 try await writer.write(ByteBuffer(string: "data: " + String(decoding: try encoder.encode(chunk), as: UTF8.self) + "\n\n"))
             }
             var usage = Completion.Usage(promptTokens: 0, completionTokens: 0)
-            var promptsDone = 0
+            var jobsDone = 0
             var status = 200
             do {
                 for await event in events {
@@ -125,18 +125,18 @@ struct CompletionsEndpoint: Sendable {
                         try await send([.init(text: piece.text, index: choice, finishReason: nil, logprobs: piece.logprobs)])
                     case .finished(let choice, let reason, _, _, _):
                         try await send([.init(text: "", index: choice, finishReason: reason, logprobs: nil)])
-                    case .promptDone(_, let promptTokens, let completionTokens):
+                    case .jobDone(_, let promptTokens, let completionTokens):
                         usage.promptTokens += promptTokens
                         usage.completionTokens += completionTokens
-                        promptsDone += 1
+                        jobsDone += 1
                     case .failed(let error):
                         status = error.status.code
                         let data = try encoder.encode(error.body)
                         try await writer.write(ByteBuffer(string: "data: " + String(decoding: data, as: UTF8.self) + "\n\n"))
                     }
-                    if promptsDone == parameters.prompts.count || status != 200 { break }
+                    if jobsDone == jobs || status != 200 { break }
                 }
-                if status == 200 && promptsDone == parameters.prompts.count {
+                if status == 200 && jobsDone == jobs {
                     if parameters.includeUsage { try await send([], usage: usage) }
                     try await writer.write(ByteBuffer(string: "data: [DONE]\n\n"))
                 }

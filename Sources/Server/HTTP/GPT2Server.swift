@@ -4,6 +4,7 @@ import Logging
 import NIOCore
 import Runtime
 import ServiceLifecycle
+public import UnixSignals
 
 /// `gpt2-edge serve`: the OpenAI-compatible HTTP API over one shared model, every request batched into one forward
 /// step per token by a `BatchScheduler`. The HTTP side is up while the model loads (`/health` says 503 until it is
@@ -49,13 +50,15 @@ public final class GPT2Server: Sendable {
 
     /// Serves until SIGTERM or SIGINT: binds the port (reporting it through `onListening`, the port chosen when
     /// `configuration.port` is 0), loads the model with `loading` meanwhile, then answers requests.
+    /// `signals` start the graceful stop (tests pass none and cancel the task instead).
     public func run(modelID: String, loading: @escaping @Sendable () throws -> LoadedModel,
+                    signals: [UnixSignal] = [.sigterm, .sigint],
                     onListening: @escaping @Sendable (_ host: String, _ port: Int) -> Void = { _, _ in }) async throws {
         let app = makeApplication(modelID: modelID, onListening: onListening)
         let loader = ModelLoaderService(server: self, modelID: modelID, loading: loading)
         // Services stop in reverse order: the loader (which owns the scheduler) drains first, while HTTP still answers.
         let group = ServiceGroup(configuration: .init(services: [.init(service: app), .init(service: loader)],
-                                                      gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+                                                      gracefulShutdownSignals: signals, logger: logger))
         try await group.run()
     }
 

@@ -82,25 +82,38 @@ final class BatchScheduler: @unchecked Sendable {
 
     /// Queues one job per prompt of the request and returns the stream of their events; the request is cancelled when
     /// the stream is dropped. Throws 503 (with Retry-After) when the queue is full or the server is stopping.
-    func submit(_ parameters: CompletionParameters, id: String) throws -> (events: AsyncStream<JobEvent>, ticket: CompletionTicket) {
+    func submit(_ parameters: CompletionParameters, id: String) throws -> (events: AsyncStream<JobEvent>, ticket: CompletionTicket, jobs: Int) {
         let (stream, continuation) = AsyncStream.makeStream(of: JobEvent.self)
         let ticket = CompletionTicket(id: id, parameters: parameters, continuation: continuation)
-        let jobs = parameters.prompts.enumerated().map { CompletionJob(ticket: ticket, promptIndex: $0, prompt: $1) }
+        let jobs = CompletionJob.jobs(for: ticket, slotCount: configuration.slotCount)
+        // Jobs that can start at once do not wait; the rest must fit the queue: first as if the server were idle (a
+        // request that could never fit is the client's to change), then as things stand.
+        func waitingCount(queued: [CompletionJob], free: Int) -> Int {
+            var free = free, count = 0
+            for job in queued {
+                if count == 0 && job.slotsNeeded <= free { free -= job.slotsNeeded } else { count += 1 }
+            }
+            return count
+        }
+        let alone = waitingCount(queued: jobs, free: configuration.slotCount)
+        guard alone <= configuration.maxQueue else {
+            continuation.finish()
+            throw APIError.invalid("this request runs as \(jobs.count) batches of at most \(configuration.slotCount) sequences (\(parameters.prompts.count) "
+                                   + "prompts × \(parameters.generatedPerPrompt) choices), more than the queue holds (--max-queue \(configuration.maxQueue)); "
+                                   + "send fewer prompts or choices per request", param: parameters.prompts.count > 1 ? "prompt" : "n")
+        }
         try condition.withLock {
             guard accepting else {
                 var error = APIError(status: .serviceUnavailable, message: "the server is shutting down", type: "unavailable_error")
                 error.retryAfter = 5
                 throw error
             }
-            // Jobs that can start at the next step do not wait; the rest must fit the queue.
-            var free = waiting.isEmpty ? freeSlots : 0
-            var mustWait = waiting.count
-            for job in jobs {
-                if mustWait == 0 && job.slotsNeeded <= free { free -= job.slotsNeeded } else { mustWait += 1 }
-            }
+            // Jobs already queued but not yet admitted take the free slots first.
+            let mustWait = waitingCount(queued: waiting + jobs, free: freeSlots)
             guard mustWait <= configuration.maxQueue else {
+                let queued = waitingCount(queued: waiting, free: freeSlots)
                 var error = APIError(status: .serviceUnavailable,
-                                     message: "the server is busy: \(waiting.count) prompts are waiting for a slot (--max-queue \(configuration.maxQueue)); retry later",
+                                     message: "the server is busy: every slot is taken and the queue is full (\(queued) waiting, --max-queue \(configuration.maxQueue)); retry later",
                                      type: "unavailable_error")
                 error.retryAfter = 1
                 throw error
@@ -110,7 +123,7 @@ final class BatchScheduler: @unchecked Sendable {
             condition.signal()
         }
         continuation.onTermination = { @Sendable _ in ticket.cancel() }
-        return (stream, ticket)
+        return (stream, ticket, jobs.count)
     }
 
     /// What each slot is doing (`GET /slots`).
@@ -171,7 +184,7 @@ final class BatchScheduler: @unchecked Sendable {
             }
             for job in admitted { start(job) }
             for job in running where job.job.ticket.isCancelled {
-                metrics.countCancelled()
+                metrics.countCancelled(completionTokens: job.choices.reduce(0) { $0 + $1.generated.count })
                 release(job)
             }
             running.removeAll { $0.job.ticket.isCancelled }
@@ -207,9 +220,9 @@ final class BatchScheduler: @unchecked Sendable {
             primary.sequence = try? model.makeSequence(.batched)
             primary.tokens = []
         }
-        let choices = (0..<job.slotsNeeded).map { offset in
-            ChoiceDecoder(index: job.promptIndex * parameters.generatedPerPrompt + offset, prompt: job.prompt, parameters: parameters,
-                          seedOffset: offset, tokenizer: model.tokenizer, endOfText: endOfText)
+        let choices = (0..<job.choiceCount).map { offset in
+            ChoiceDecoder(index: job.promptIndex * parameters.generatedPerPrompt + job.firstChoice + offset, prompt: job.prompt,
+                          parameters: parameters, seedOffset: job.firstChoice + offset, tokenizer: model.tokenizer, endOfText: endOfText)
         }
         running.append(RunningJob(job: job, slots: jobSlots, choices: choices, prefilled: reused, cachedTokens: reused,
                                   scoresPrompt: scoresPrompt))
@@ -285,9 +298,9 @@ final class BatchScheduler: @unchecked Sendable {
         }
         for job in running where job.choices.allSatisfy(\.isFinished) {
             let generated = job.choices.reduce(0) { $0 + $1.generated.count }
-            job.job.ticket.continuation.yield(.promptDone(promptIndex: job.job.promptIndex, promptTokens: job.job.prompt.count,
-                                                          completionTokens: generated))
-            metrics.countFinished(promptTokens: job.job.prompt.count, completionTokens: generated)
+            let promptTokens = job.job.firstChoice == 0 ? job.job.prompt.count : 0
+            job.job.ticket.continuation.yield(.jobDone(promptIndex: job.job.promptIndex, promptTokens: promptTokens, completionTokens: generated))
+            metrics.countFinished(promptTokens: promptTokens, completionTokens: generated)
             release(job)
         }
         running.removeAll { $0.choices.allSatisfy(\.isFinished) }

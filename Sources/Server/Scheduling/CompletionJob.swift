@@ -9,14 +9,14 @@ enum JobEvent: Sendable {
     /// A choice ended: its reason, its tokens (and how many lie within its text: a stop string cuts the last ones), and
     /// what best_of ranks it by.
     case finished(choice: Int, reason: String, tokens: Int, tokensInText: Int, meanLogprob: Double)
-    /// Every choice of one prompt has ended.
-    case promptDone(promptIndex: Int, promptTokens: Int, completionTokens: Int)
+    /// Every choice of one job has ended (`promptTokens` counts the prompt once, on its first job).
+    case jobDone(promptIndex: Int, promptTokens: Int, completionTokens: Int)
     /// The request cannot go on (a model error); nothing more follows.
     case failed(APIError)
 }
 
-/// One request as the scheduler sees it: its prompts, each one job that needs `generatedPerPrompt` slots at once, and
-/// one stream of events back to the HTTP handler. Cancelled when the client goes away (the stream is dropped).
+/// One request as the scheduler sees it: its prompts, each one or more jobs (a job runs at most `--parallel` of the
+/// prompt's choices at once), and one stream of events back to the HTTP handler. Cancelled when the client goes away (the stream is dropped).
 final class CompletionTicket: @unchecked Sendable {
     // @unchecked: `cancelled` is read and written under `lock`; the rest is immutable.
     let id: String
@@ -36,10 +36,26 @@ final class CompletionTicket: @unchecked Sendable {
     func cancel() { lock.withLock { cancelledFlag = true } }
 }
 
-/// One prompt of a request, waiting for slots or running in them.
+/// Some choices of one prompt of a request, waiting for slots or running in them (one slot per choice). A prompt with more
+/// choices than there are slots is split into jobs that run one after the other; choice k has seed `seed + k` whichever
+/// job runs it, and the later jobs find the prompt in a slot's cache.
 struct CompletionJob: Sendable {
     let ticket: CompletionTicket
     let promptIndex: Int
     let prompt: [Int]
-    var slotsNeeded: Int { ticket.parameters.generatedPerPrompt }
+    /// The prompt's first choice that this job runs, and how many.
+    let firstChoice: Int
+    let choiceCount: Int
+    var slotsNeeded: Int { choiceCount }
+
+    /// The jobs of a request on a server with `slotCount` slots.
+    static func jobs(for ticket: CompletionTicket, slotCount: Int) -> [CompletionJob] {
+        let parameters = ticket.parameters
+        return parameters.prompts.enumerated().flatMap { index, prompt in
+            stride(from: 0, to: parameters.generatedPerPrompt, by: slotCount).map { first in
+                CompletionJob(ticket: ticket, promptIndex: index, prompt: prompt, firstChoice: first,
+                              choiceCount: min(slotCount, parameters.generatedPerPrompt - first))
+            }
+        }
+    }
 }
