@@ -30,7 +30,7 @@ enum WebPage {
   header { display: flex; align-items: baseline; gap: 12px; margin-bottom: 14px; }
   h1 { font-size: 20px; margin: 0; }
   #model { color: var(--muted); font-size: 13px; }
-  textarea, input { font: inherit; color: inherit; background: var(--panel); border: 1px solid var(--line);
+  textarea, input { font: inherit; color: var(--fg); background: var(--panel); border: 1px solid var(--line);
                     border-radius: 6px; padding: 6px 8px; }
   textarea { width: 100%; min-height: 96px; resize: vertical; }
   .settings { display: grid; grid-template-columns: repeat(auto-fill, minmax(130px, 1fr)); gap: 8px 12px;
