@@ -199,9 +199,13 @@ async def check_page(page, url, api_key, screenshot, results):
                                     10, "the model line")
         check(model.startswith("model: ") and "?" not in model, "the model id from /v1/models: %r" % model)
 
-    # Stop: a long generation, stopped once text shows; the page must end it and the text must stop growing.
+    # Stop: a long generation (as long as the context allows), stopped once text shows; the page must end it and
+    # the text must stop growing.
+    context = await page.js("fetch('v1/models', { headers: headers() }).then(r => r.json())"
+                            ".then(m => (m.data[0].meta || {}).n_ctx || 1024).catch(() => 1024)")
+    long_run = max(16, min(900, context - 32))
     await page.type_into("#prompt", PROMPT)
-    await page.type_into("#max_tokens", "900")
+    await page.type_into("#max_tokens", str(long_run))
     await page.js(SAMPLER)
     await page.click("#generate")
     await page.wait_for("document.getElementById('output').textContent.length > 0 || "
@@ -212,7 +216,7 @@ async def check_page(page, url, api_key, screenshot, results):
     await asyncio.sleep(0.7)
     later, stats = len(await page.text("#output")), await page.text("#stats")
     if "finish:" in stats:
-        print("NOTE the 900-token run finished before Stop was clicked (%r); Stop not exercised" % stats)
+        print("NOTE the %d-token run finished before Stop was clicked (%r); Stop not exercised" % (long_run, stats))
     else:
         check("stopped" in stats and later == stopped_at,
               "Stop ends the stream: %r, %d characters, none after" % (stats, later))
