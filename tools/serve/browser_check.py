@@ -221,6 +221,18 @@ async def check_page(page, url, api_key, screenshot, results):
         check("stopped" in stats and later == stopped_at,
               "Stop ends the stream: %r, %d characters, none after" % (stats, later))
         check(not await page.js("document.getElementById('generate').disabled"), "Generate is enabled again")
+        # The server sees the aborted fetch as a disconnect and frees the slot (GET /slots: llama.cpp's shape).
+        busy = None
+        for _ in range(60):
+            slots = await page.js("fetch('slots', { headers: headers() }).then(r => r.json()).catch(() => null)")
+            if not isinstance(slots, list) or not all(isinstance(s, dict) and "state" in s for s in slots):
+                print("NOTE GET /slots has no per-slot state (%r); the freed slot not checked" % (slots,))
+                break
+            busy = [s for s in slots if s["state"] != "idle"]
+            if not busy:
+                break
+            await asyncio.sleep(0.05)
+        check(not busy, "after Stop every slot is idle again within 3 s" + (": %r" % busy if busy else ""))
     check(not page.exceptions, "no uncaught JavaScript exception" +
           (": %s" % page.exceptions if page.exceptions else ""))
     return description
