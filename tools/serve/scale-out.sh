@@ -109,14 +109,14 @@ echo "scale-out: instance1 pid $PID1 on 127.0.0.1:$PORT1, instance2 pid $PID2 on
 NGINX_PORT=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 mkdir -p "$WORK/tmp"
 python3 - "$HERE/nginx.conf" "$WORK/nginx.conf" "$NGINX_PORT" "$PORT1" "$PORT2" <<'EOF'
-import sys
+import re, sys
 source, target, listen, *ports = sys.argv[1:]
 out, upstreams_written = [], False
 for line in open(source):
-    if "@UPSTREAMS@" in line:
+    if "@UPSTREAMS@" in line:  # the sample's first server line, with its parameters, once per instance
         if not upstreams_written:
-            indent = line[: len(line) - len(line.lstrip())]
-            out += [f"{indent}server 127.0.0.1:{port} max_fails=3 fail_timeout=10s;\n" for port in ports]
+            template = line.split("#")[0].rstrip()
+            out += [re.sub(r"127\.0\.0\.1:\d+", f"127.0.0.1:{port}", template) + "\n" for port in ports]
             upstreams_written = True
     elif "@LISTEN@" in line:
         out.append(line[: len(line) - len(line.lstrip())] + f"listen 127.0.0.1:{listen};\n")
@@ -142,8 +142,8 @@ KILL_TIME=""
 while kill -0 "$LOADGEN" 2>/dev/null; do
     if [ "$(completed)" -ge "$KILL_AFTER" ]; then
         DONE_AT_KILL=$(completed)
+        KILL_TIME=$(date +%s.%N)  # taken before the kill: a stream it cuts may end before a later clock read
         kill -KILL "$PID1"
-        KILL_TIME=$(date +%s.%N)
         echo "scale-out: SIGKILL to instance1 (pid $PID1) after $DONE_AT_KILL requests completed" >&2
         break
     fi
