@@ -49,7 +49,10 @@ cleanup() {
     local status=$?
     trap - EXIT INT TERM
     if [ "$NGINX_STARTED" = 1 ] && [ -f "$WORK/nginx.pid" ]; then
-        kill -QUIT "$(cat "$WORK/nginx.pid")" 2>/dev/null || true
+        local nginx_pid; nginx_pid=$(cat "$WORK/nginx.pid")
+        kill -QUIT "$nginx_pid" 2>/dev/null || true
+        for _ in $(seq 50); do kill -0 "$nginx_pid" 2>/dev/null || break; sleep 0.1; done
+        kill -TERM "$nginx_pid" 2>/dev/null || true
     fi
     for pid in "${PIDS[@]}"; do kill -KILL "$pid" 2>/dev/null || true; done
     for pid in "${PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
