@@ -5,10 +5,10 @@
 #                           [-r 3] [--rounds 3] [--work DIR]
 #
 # DIR is a llama.cpp source tree (a git clone, or vendor/llama.cpp of the llama-cpp-python sdist from PyPI). The
-# script builds its llama-bench and llama-quantize there (cmake, Release, GGML_NATIVE) if build/bin lacks them,
-# converts the exact-shape checkpoints of tools/bench/kernels.sh (same --work; made if missing) to f16 GGUF with
-# DIR/convert_hf_to_gguf.py ($PYTHON with torch, numpy and transformers), and quantizes them to Q8_0 and Q4_0, the
-# ggml blocks closest to our q8/g32 and q4/g32 (32 weights and one f16 scale a block).
+# script builds its llama-bench and llama-quantize there if build/bin lacks them (tools/bench/llamacpp-build.sh:
+# cmake, Release, GGML_NATIVE), converts the exact-shape checkpoints of tools/bench/kernels.sh (same --work; made if
+# missing) to f16 GGUF with DIR/convert_hf_to_gguf.py ($PYTHON with torch, numpy and transformers), and quantizes
+# them to Q8_0 and Q4_0, the ggml blocks closest to our q8/g32 and q4/g32 (32 weights and one f16 scale a block).
 #
 # Each round runs `gpt2-edge bench` and then llama-bench on the same model file pair; the table gives the median
 # over rounds and the ratio ours ÷ llama.cpp. Decode is measured at the same depth in both: ours decodes after its
@@ -35,13 +35,7 @@ done
 [ -n "$LLAMA" ] && [ -f "$LLAMA/convert_hf_to_gguf.py" ] || { echo "--llama DIR: a llama.cpp source tree with convert_hf_to_gguf.py" >&2; exit 64; }
 EDGE=.build/release/gpt2-edge; QUANT=.build/release/gpt2-quant
 [ -x "$EDGE" ] && [ -x "$QUANT" ] || { echo "build first: swift build -c release -Xswiftc -target-cpu -Xswiftc native" >&2; exit 1; }
-BIN="$LLAMA/build/bin"
-if [ ! -x "$BIN/llama-bench" ] || [ ! -x "$BIN/llama-quantize" ]; then
-    echo "building llama.cpp in $LLAMA/build" >&2
-    cmake -S "$LLAMA" -B "$LLAMA/build" -DCMAKE_BUILD_TYPE=Release -DGGML_NATIVE=ON -DLLAMA_CURL=OFF -DLLAMA_OPENSSL=OFF \
-        -DLLAMA_BUILD_SERVER=OFF -DLLAMA_BUILD_TESTS=OFF >&2
-    cmake --build "$LLAMA/build" --target llama-bench llama-quantize -j "$(nproc)" >&2
-fi
+BIN="$(tools/bench/llamacpp-build.sh "$LLAMA" llama-bench llama-quantize)"
 mkdir -p "$WORK"
 
 median() { python3 -c 'import statistics, sys; print(statistics.median(float(v) for v in sys.argv[1:]))' "$@"; }
