@@ -61,8 +61,11 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "The model's id in /v1/models and in responses (default: the file's name without .gqz).")
     var alias: String?
 
-    @Flag(help: "Print the memory plan for the slots and the verdict, and exit without loading the model.")
+    @Flag(help: "Print the memory plan for the slots and the verdict, and exit without loading the model: 0 if the server would start, 1 if it would refuse.")
     var dryRun = false
+
+    @Flag(help: "With --dry-run: the plan as one JSON object (sizes in bytes).")
+    var json = false
 
     func validate() throws {
         if let parallel, !(1...64).contains(parallel) { throw ValidationError("--parallel must be between 1 and 64, got \(parallel)") }
@@ -91,7 +94,11 @@ struct Serve: AsyncParsableCommand {
                 + "Fewer slots (--parallel), a shorter --ctx-size, --kv-cache int8 or a 4-bit file need less."
         }
         if dryRun {
-            try StandardOutput.line("\(slots) slots × \(context) positions\n" + plan.description)
+            if json {
+                try StandardOutput.line(try jsonText(ServeDryRunReport(slots: slots, contextPositions: context, plan: plan, fits: refusal == nil)))
+            } else {
+                try StandardOutput.line("\(slots) slots × \(context) positions\n" + plan.description)
+            }
             if let refusal { printError(refusal); throw ExitCode(ExitCodes.failure) }
             return
         }
@@ -128,5 +135,18 @@ struct Serve: AsyncParsableCommand {
         if name == defaultModelName { return "gpt2-edge-kjv" }
         let base = URL(fileURLWithPath: name).lastPathComponent
         return base.hasSuffix(".gqz") ? String(base.dropLast(4)) : base
+    }
+}
+
+/// `serve --dry-run --json`: the slots, their context and the memory plan for all of them.
+struct ServeDryRunReport: Encodable {
+    var slots: Int
+    var contextPositions: Int
+    var plan: MemoryPlan
+    var fits: Bool
+
+    enum CodingKeys: String, CodingKey {
+        case slots, plan, fits
+        case contextPositions = "context_positions"
     }
 }

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import TestSupport
 
 /// The same request with the same seed gives the same text alone, beside other requests, from a cached prefix, and
 /// with its prompt prefilled in small chunks.

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import TestSupport
 
 /// The endpoints on a live loopback port, against the built-in model.
 @Suite(.serialized) struct ServerEndpointTests {

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import TestSupport
 
 /// Every way a request can be refused: the status, OpenAI's error body, and a message that names the field and numbers.
 @Suite(.serialized) struct ServerErrorTests {

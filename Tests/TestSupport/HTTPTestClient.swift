@@ -5,17 +5,18 @@ import Glibc
 
 /// A small HTTP/1.1 client on a plain loopback socket, so that tests can send what no polite client sends (broken JSON,
 /// oversized bodies) and hang up in the middle of a stream.
-struct HTTPTestClient {
-    let port: Int
+public struct HTTPTestClient: Sendable {
+    public let port: Int
+    public init(port: Int) { self.port = port }
 
-    struct Response {
-        var status: Int
-        var headers: [String: String]
-        var body: Data
-        var text: String { String(decoding: body, as: UTF8.self) }
-        func json() throws -> [String: Any] { try JSONSerialization.jsonObject(with: body) as? [String: Any] ?? [:] }
+    public struct Response: Sendable {
+        public var status: Int
+        public var headers: [String: String]
+        public var body: Data
+        public var text: String { String(decoding: body, as: UTF8.self) }
+        public func json() throws -> [String: Any] { try JSONSerialization.jsonObject(with: body) as? [String: Any] ?? [:] }
         /// The `data:` payloads of an event stream, in order.
-        var events: [String] {
+        public var events: [String] {
             text.components(separatedBy: "\n\n").compactMap { event in
                 event.hasPrefix("data: ") ? String(event.dropFirst(6)) : nil
             }
@@ -24,11 +25,11 @@ struct HTTPTestClient {
 
     /// One open connection (for reading a stream bit by bit, or dropping it).
     // @unchecked: a connection is used by one test at a time.
-    final class Connection: @unchecked Sendable {
+    public final class Connection: @unchecked Sendable {
         let socket: Int32
-        var buffer = Data()
+        public var buffer = Data()
 
-        init(port: Int) throws {
+        public init(port: Int) throws {
             socket = Glibc.socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
             var address = sockaddr_in()
             address.sin_family = sa_family_t(AF_INET)
@@ -42,7 +43,7 @@ struct HTTPTestClient {
             guard result == 0 else { Glibc.close(socket); throw ClientError("cannot connect to 127.0.0.1:\(port)") }
         }
 
-        func send(_ data: Data) throws {
+        public func send(_ data: Data) throws {
             var offset = 0
             while offset < data.count {
                 let sent = data.withUnsafeBytes { Glibc.send(socket, $0.baseAddress! + offset, data.count - offset, Int32(MSG_NOSIGNAL)) }
@@ -52,7 +53,7 @@ struct HTTPTestClient {
         }
 
         /// Reads more bytes into `buffer`; false at the end of the stream.
-        func readMore() throws -> Bool {
+        public func readMore() throws -> Bool {
             var chunk = [UInt8](repeating: 0, count: 65536)
             let count = recv(socket, &chunk, chunk.count, 0)
             guard count >= 0 else { throw ClientError("receive failed or timed out (errno \(errno))") }
@@ -61,7 +62,7 @@ struct HTTPTestClient {
         }
 
         /// Reads until the received text contains `marker` at least `count` times (off the concurrency pool).
-        func read(until marker: String, count: Int = 1) async throws {
+        public func read(until marker: String, count: Int = 1) async throws {
             try await offThread {
                 while String(decoding: self.buffer, as: UTF8.self).components(separatedBy: marker).count <= count {
                     guard try self.readMore() else { throw ClientError("the stream ended before \(count) × '\(marker)'") }
@@ -70,7 +71,7 @@ struct HTTPTestClient {
         }
 
         private var isClosed = false
-        func close() {
+        public func close() {
             guard !isClosed else { return }   // never twice: the number may belong to another socket by then
             isClosed = true
             Glibc.close(socket)
@@ -78,13 +79,13 @@ struct HTTPTestClient {
         deinit { close() }
     }
 
-    struct ClientError: Error, CustomStringConvertible {
-        let description: String
-        init(_ description: String) { self.description = description }
+    public struct ClientError: Error, CustomStringConvertible {
+        public let description: String
+        public init(_ description: String) { self.description = description }
     }
 
     /// The raw request bytes.
-    static func requestBytes(_ method: String, _ path: String, headers: [String: String] = [:], body: Data? = nil) -> Data {
+    public static func requestBytes(_ method: String, _ path: String, headers: [String: String] = [:], body: Data? = nil) -> Data {
         var head = "\(method) \(path) HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n"
         for (name, value) in headers { head += "\(name): \(value)\r\n" }
         if let body { head += "Content-Length: \(body.count)\r\n" }
@@ -95,7 +96,7 @@ struct HTTPTestClient {
 
     /// Sends a request and reads the whole response (the server closes the connection after it). The socket blocks, so
     /// it runs on a thread of its own: blocking the few threads of Swift's concurrency pool would starve the server.
-    func send(_ method: String, _ path: String, headers: [String: String] = [:], body: Data? = nil) async throws -> Response {
+    public func send(_ method: String, _ path: String, headers: [String: String] = [:], body: Data? = nil) async throws -> Response {
         let port = port
         return try await offThread {
             let connection = try Connection(port: port)
@@ -105,15 +106,15 @@ struct HTTPTestClient {
         }
     }
 
-    func get(_ path: String, headers: [String: String] = [:]) async throws -> Response { try await send("GET", path, headers: headers) }
+    public func get(_ path: String, headers: [String: String] = [:]) async throws -> Response { try await send("GET", path, headers: headers) }
 
-    func post(_ path: String, json: [String: Any], headers: [String: String] = [:]) async throws -> Response {
+    public func post(_ path: String, json: [String: Any], headers: [String: String] = [:]) async throws -> Response {
         try await send("POST", path, headers: headers.merging(["Content-Type": "application/json"]) { a, _ in a },
                        body: try JSONSerialization.data(withJSONObject: json))
     }
 
     /// Splits a complete response into status, headers and (de-chunked) body.
-    static func parse(_ data: Data) throws -> Response {
+    public static func parse(_ data: Data) throws -> Response {
         guard let split = data.range(of: Data("\r\n\r\n".utf8)) else { throw ClientError("no complete response head in \(data.count) bytes") }
         let head = String(decoding: data[..<split.lowerBound], as: UTF8.self).components(separatedBy: "\r\n")
         let statusParts = head[0].split(separator: " ")
@@ -145,7 +146,7 @@ struct HTTPTestClient {
 }
 
 /// Runs blocking work on a new thread and waits for it without holding a concurrency-pool thread.
-func offThread<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
+public func offThread<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
     try await withCheckedThrowingContinuation { continuation in
         Thread.detachNewThread { continuation.resume(with: Result { try body() }) }
     }
