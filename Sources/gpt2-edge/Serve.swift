@@ -21,7 +21,9 @@ struct Serve: AsyncParsableCommand {
         SIGTERM or SIGINT: stop taking requests, let running ones finish (up to --shutdown-timeout), cancel the rest, \
         exit 0. Logs (one line per request) go to standard error.
 
-        """ + ExitCodes.summary + " " + ExitCodes.sizeUnits
+        """ + ExitCodes.summary.replacingOccurrences(of: "130 or 143 stopped by SIGINT or SIGTERM, after printing what was produced.",
+                                                     with: "SIGINT or SIGTERM are serve's normal stop: exit 0 once running requests end.")
+            + " " + ExitCodes.sizeUnits
     )
 
     @OptionGroup var modelOptions: ModelOptions

@@ -26,6 +26,17 @@ import TestSupport
         #expect(!run.standardError.contains("Usage:"), "\(run.standardError)", sourceLocation: sourceLocation)
     }
 
+    @Test func serveUsageAndRuntimeErrors() throws {
+        try Self.expectUsageError("gpt2-edge", "serve", ["--parallel", "0"], says: "--parallel must be between 1 and 64, got 0")
+        try Self.expectUsageError("gpt2-edge", "serve", ["--port", "70000"], says: "--port must be between 0 and 65535")
+        try Self.expectUsageError("gpt2-edge", "serve", ["--api-key", "a", "--api-key-file", "f"], says: "not both")
+        try Self.expectUsageError("gpt2-edge", "serve", ["--device", "cuda"], says: "serve runs on the CPU")
+        try Self.expectRuntimeError("gpt2-edge", ["serve", "-m", "/nonexistent/model.gqz"], says: "model not found")
+        try Self.expectRuntimeError("gpt2-edge", ["serve", "--api-key-file", "/nonexistent/keys"], says: "cannot read --api-key-file")
+        let help = try CommandRunner.run("gpt2-edge", ["serve", "--help"]).standardOutput
+        #expect(help.contains("serve's normal stop: exit 0") && !help.contains("130 or 143"))
+    }
+
     @Test func generateUsageErrors() throws {
         let prompt = try Fixtures.temporaryDirectory().appendingPathComponent("p.txt").path
         _ = FileManager.default.createFile(atPath: prompt, contents: Data("x".utf8))
