@@ -25,10 +25,11 @@ public struct MemoryPlan: Sendable {
     public var total: Int { weights + kvCache + activations + tokenizer + runtime }
 
     /// Measured resident size of `gpt2-edge` with a tiny model, before weights. Re-measured when the runtime
-    /// redesign opened a model's files once instead of three to five times: the kjv int8 run's peak is now 31.0 MiB
-    /// (it was 35.6), the float32 folder's 48.2 MiB; 27 MiB puts both plans within 10% of those peaks
-    /// (MemoryPlanEndToEndTests holds them to 15%).
-    public static let runtimeBytes = 27 << 20
+    /// redesign opened a model's files once instead of three to five times (the kjv int8 run's peak went from 35.6 to
+    /// 31.0 MiB: 27 MiB), and again when `serve` linked SwiftNIO and Hummingbird into the same program: every command
+    /// now starts about 5 MiB larger (the built-in model's `generate` peaks at 37.3 MiB, the float32 kjv folder's at
+    /// 50.8), so 32 MiB keeps both plans within 10% (MemoryPlanEndToEndTests holds them to 15%).
+    public static let runtimeBytes = 32 << 20
     /// Measured resident cost of a byte-level BPE tokenizer per vocabulary entry (ids, bytes and merges).
     public static let tokenizerBytesPerEntry = 340
 

@@ -6,10 +6,10 @@ import Runtime
 /// beside one decode row per other slot), plus what the HTTP side holds.
 public enum ServerMemoryPlan {
     /// The HTTP side: SwiftNIO's event loops (one thread per core) and their buffers, Hummingbird, swift-log and the
-    /// pages of the larger program. Measured: an idle `serve` of the built-in model is 46.5 MiB resident where
-    /// `generate` peaks at 37.6 MiB (debug build, 2 cores), so 14 MiB puts the plan of a server whose slots are full
-    /// within 5% of its peak (ServeEndToEndTests holds it to 15%).
-    public static let httpBytes = 14 << 20
+    /// the server's own threads. Measured: an idle `serve` of the built-in model is 46.5 MiB resident where
+    /// `generate` peaks at 37.6 MiB (debug build, 2 cores), so 9 MiB on top of `MemoryPlan.runtimeBytes` puts the plan
+    /// of a server whose slots are full within 5% of its peak (ServeEndToEndTests holds it to 15%).
+    public static let httpBytes = 9 << 20
 
     /// The plan for `slots` sequences of `decision.plan.contextPositions` positions each.
     public static func plan(_ decision: LoadDecision, slots: Int, config: GPT2Config) -> MemoryPlan {

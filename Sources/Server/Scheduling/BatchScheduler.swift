@@ -29,7 +29,7 @@ final class BatchScheduler: @unchecked Sendable {
         /// The largest prompt chunk of one step (when no stream is decoding, this is all the stall there is to bound).
         var maxPrefillChunk = 256
         /// The smallest chunk while streams decode, so that a long prompt still makes progress.
-        var minPrefillChunk = 16
+        var minPrefillChunk = 4
         /// A step with a prompt chunk costs at most about (1 + stallFactor) decode steps.
         var stallFactor = 1.0
     }
@@ -183,11 +183,13 @@ final class BatchScheduler: @unchecked Sendable {
                 return
             }
             for job in admitted { start(job) }
-            for job in running where job.job.ticket.isCancelled {
+            // Read each flag once: a client may go away between two reads, and a job must be released exactly when removed.
+            let cancelled = Set(running.filter { $0.job.ticket.isCancelled }.map(ObjectIdentifier.init))
+            for job in running where cancelled.contains(ObjectIdentifier(job)) {
                 metrics.countCancelled(completionTokens: job.choices.reduce(0) { $0 + $1.generated.count })
                 release(job)
             }
-            running.removeAll { $0.job.ticket.isCancelled }
+            running.removeAll { cancelled.contains(ObjectIdentifier($0)) }
             if !running.isEmpty { step() }
             publishSnapshot()
         }
