@@ -106,6 +106,17 @@ public enum Activation: String, Sendable, CaseIterable {
                     i += 16
                 }
             }
+            if vectorized && i < end {
+                // The last values of the buffer (fewer than 16) through the vector form too, from a zero-padded
+                // vector: determinism across batch composition. They belong to the batch's last row, and which
+                // row is last depends on the batch, so the scalar form (libm's tanh and exp, not `vectorExp`)
+                // here made that row's values differ from what the same row gets anywhere else.
+                var padded = SIMD16<Float>()
+                for lane in 0..<(end - i) { padded[lane] = base[i + lane] }
+                let result = vector(padded)!
+                for lane in 0..<(end - i) { base[i + lane] = result[lane] }
+                i = end
+            }
             while i < end { base[i] = self(base[i]); i += 1 }
         }
     }

@@ -66,9 +66,13 @@ private func attendOne64(_ query: UnsafeMutablePointer<Float>, position: Int, he
 }
 
 /// Prompt attention for a head size of 64, four queries of one head per work item. Each head's keys are first
-/// transposed to float32 `[d][position]`, so that a block's scores against 16 keys are 64 multiply-adds into the
-/// 16 lanes, with no horizontal sum (per-query attention spends more on each key's horizontal sum than on its 64
-/// products); the values are then read once for the four queries.
+/// transposed to float32, 16 positions at a time (`[position / 16][d][position % 16]`), so that a block's scores
+/// against 16 keys are 64 multiplies and multiply-adds and 15 adds, a key per lane, with no horizontal sum
+/// (per-query attention spends more on each key's horizontal sum than on its 64 products), and every key row of a
+/// block is a constant offset from the block's start (with `[d][position]` rows the compiler kept 64 row addresses,
+/// and spilled them); the values are then read once for the four queries. Every number of
+/// each query's result is computed as `attendOne64` computes it (scores, softmax, weighted values), so a position
+/// gets the same bits whether its prompt came in one call or several.
 private func promptAttention64(_ q: UnsafeMutablePointer<Float>, queryStride: Int, newTokens: Int, past: Int,
                                keys: KVStorage, values: KVStorage, heads: Int, scale: Float,
                                output y: UnsafeMutablePointer<Float>, pool: ThreadPool) {
@@ -77,15 +81,16 @@ private func promptAttention64(_ q: UnsafeMutablePointer<Float>, queryStride: In
     defer { transposed.deallocate() }
     pool.parallelFor(heads) { h in
         let kt = transposed + h * 64 * padded
-        for j in 0..<total { keys.vector64(position: j, head: h).store(to: kt + j, stride: padded) }
-        for d in 0..<64 { (kt + d * padded + total).update(repeating: 0, count: padded - total) }
+        for j in 0..<total { keys.vector64(position: j, head: h).store(to: kt + (j / 16) * 1024 + j % 16, stride: 16) }
+        let used = total - (padded - 16), lastBlock = kt + (padded - 16) * 64   // keys in the last block, its start
+        if used < 16 { for d in 0..<64 { (lastBlock + d * 16 + used).update(repeating: 0, count: 16 - used) } }
     }
     let blocks = (newTokens + 3) / 4
     // The last blocks see the most keys: handed out first, so that no thread is left with a long one at the end.
     pool.parallelFor(heads * blocks) { item in
         let h = item % heads, block = blocks - 1 - item / heads
         attendBlock64(q, queryStride: queryStride, firstToken: 4 * block, count: min(4, newTokens - 4 * block), past: past,
-                      head: h, transposedKeys: transposed + h * 64 * padded, keyStride: padded, values: values,
+                      head: h, transposedKeys: transposed + h * 64 * padded, values: values,
                       heads: heads, scale: scale, output: y)
     }
 }
@@ -93,7 +98,7 @@ private func promptAttention64(_ q: UnsafeMutablePointer<Float>, queryStride: In
 /// Queries `firstToken ..< firstToken + count` (count ≤ 4) of head `h`; a missing query repeats the last one and
 /// is not stored.
 private func attendBlock64(_ q: UnsafeMutablePointer<Float>, queryStride: Int, firstToken t0: Int, count: Int, past: Int,
-                           head h: Int, transposedKeys kt: UnsafeMutablePointer<Float>, keyStride: Int, values: KVStorage,
+                           head h: Int, transposedKeys kt: UnsafeMutablePointer<Float>, values: KVStorage,
                            heads: Int, scale: Float, output y: UnsafeMutablePointer<Float>) {
     let seen = past + t0 + count, span = (seen + 15) / 16 * 16   // keys any query of the block sees
     let q0 = q + t0 * queryStride + h * 64, q1 = q0 + min(1, count - 1) * queryStride
@@ -102,18 +107,23 @@ private func attendBlock64(_ q: UnsafeMutablePointer<Float>, queryStride: Int, f
     defer { scores.deallocate() }
     let raw = UnsafeMutableRawPointer(scores), keysRaw = UnsafeRawPointer(kt)
     for j in Swift.stride(from: 0, to: span, by: 16) {
-        var s0 = SIMD16<Float>(), s1 = SIMD16<Float>(), s2 = SIMD16<Float>(), s3 = SIMD16<Float>()
-        for d in 0..<64 {
-            let k = keysRaw.loadUnaligned(fromByteOffset: 4 &* (d &* keyStride &+ j), as: SIMD16<Float>.self)
-            s0.multiplyAdd(k, SIMD16(repeating: q0[d]))
-            s1.multiplyAdd(k, SIMD16(repeating: q1[d]))
-            s2.multiplyAdd(k, SIMD16(repeating: q2[d]))
-            s3.multiplyAdd(k, SIMD16(repeating: q3[d]))
-        }
-        raw.storeBytes(of: s0 * scale, toByteOffset: 4 &* j, as: SIMD16<Float>.self)
-        raw.storeBytes(of: s1 * scale, toByteOffset: 4 &* (span &+ j), as: SIMD16<Float>.self)
-        raw.storeBytes(of: s2 * scale, toByteOffset: 4 &* (2 &* span &+ j), as: SIMD16<Float>.self)
-        raw.storeBytes(of: s3 * scale, toByteOffset: 4 &* (3 &* span &+ j), as: SIMD16<Float>.self)
+        // 16 keys' scores, each summed exactly as `Vector64.dot` sums a query and a key in decode (`attendOne64`):
+        // the 16 lanes of its products (`lanes(l)`), then its `horizontalSum` tree over them. Determinism across
+        // batch composition: a position's attention must not depend on whether its query came in a prompt of 8 or
+        // more tokens (this path) or alone, since chunked prefill and prefix reuse split prompts anywhere. One
+        // multiply-add chain over all 64 dimensions per key, as this did before, saves these 15 adds per key and
+        // query (a quarter more arithmetic in this loop, which also waits on its loads) but rounds differently.
+        let k = keysRaw + 4 &* 64 &* j   // the block of keys j ..< j + 16
+        @inline(__always) func lanes(_ l: Int) -> BlockScores { productLanes(l, keys: k, q0, q1, q2, q3) }
+        let quarter0 = (lanes(0) + lanes(8)) + (lanes(4) + lanes(12))
+        let quarter2 = (lanes(2) + lanes(10)) + (lanes(6) + lanes(14))
+        let quarter1 = (lanes(1) + lanes(9)) + (lanes(5) + lanes(13))
+        let quarter3 = (lanes(3) + lanes(11)) + (lanes(7) + lanes(15))
+        let s = (quarter0 + quarter2) + (quarter1 + quarter3)
+        raw.storeBytes(of: s.s0 * scale, toByteOffset: 4 &* j, as: SIMD16<Float>.self)
+        raw.storeBytes(of: s.s1 * scale, toByteOffset: 4 &* (span &+ j), as: SIMD16<Float>.self)
+        raw.storeBytes(of: s.s2 * scale, toByteOffset: 4 &* (2 &* span &+ j), as: SIMD16<Float>.self)
+        raw.storeBytes(of: s.s3 * scale, toByteOffset: 4 &* (3 &* span &+ j), as: SIMD16<Float>.self)
     }
     // Causal mask, then each query's numerators over all `span` positions (masked ones give 0).
     var inverses = SIMD4<Float>()
@@ -135,6 +145,36 @@ private func attendBlock64(_ q: UnsafeMutablePointer<Float>, queryStride: Int, f
         o.scale(by: inverses[b])
         o.store(to: y + (t0 + b) * heads * 64 + h * 64)
     }
+}
+
+/// One SIMD16 of scores per query of a four-query block, a lane per key.
+private struct BlockScores {
+    var s0, s1, s2, s3: SIMD16<Float>
+
+    @inline(__always)
+    static func + (a: BlockScores, b: BlockScores) -> BlockScores {
+        BlockScores(s0: a.s0 + b.s0, s1: a.s1 + b.s1, s2: a.s2 + b.s2, s3: a.s3 + b.s3)
+    }
+}
+
+/// Lane l of `Vector64.dot`'s products, q[l]·k[l] + q[16+l]·k[16+l] + q[32+l]·k[32+l] + q[48+l]·k[48+l] with its
+/// multiply and multiply-adds in its order, for a block of 16 transposed keys at once (dimension d of key i at
+/// float `d · 16 + i`) and the four queries of a block.
+@inline(__always)
+private func productLanes(_ l: Int, keys: UnsafeRawPointer, _ q0: UnsafeMutablePointer<Float>,
+                          _ q1: UnsafeMutablePointer<Float>, _ q2: UnsafeMutablePointer<Float>,
+                          _ q3: UnsafeMutablePointer<Float>) -> BlockScores {
+    var k = keys.loadUnaligned(fromByteOffset: 64 &* l, as: SIMD16<Float>.self)
+    var p = BlockScores(s0: SIMD16(repeating: q0[l]) * k, s1: SIMD16(repeating: q1[l]) * k,
+                        s2: SIMD16(repeating: q2[l]) * k, s3: SIMD16(repeating: q3[l]) * k)
+    for d in Swift.stride(from: l &+ 16, to: 64, by: 16) {
+        k = keys.loadUnaligned(fromByteOffset: 64 &* d, as: SIMD16<Float>.self)
+        p.s0.multiplyAdd(SIMD16(repeating: q0[d]), k)
+        p.s1.multiplyAdd(SIMD16(repeating: q1[d]), k)
+        p.s2.multiplyAdd(SIMD16(repeating: q2[d]), k)
+        p.s3.multiplyAdd(SIMD16(repeating: q3[d]), k)
+    }
+    return p
 }
 
 /// The largest of `values[0..<count]`, `count` a multiple of 16.

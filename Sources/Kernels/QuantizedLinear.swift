@@ -11,6 +11,9 @@ import CKernelSupport
 /// - **Prompt** (`rows ≥ gemmThreshold` tokens): the chunk's 16 rows are dequantized once into a float scratch
 ///   block, then a 4-row × 4-token register-blocked product (`tile`) runs over every token, so the cost of
 ///   widening is paid once per prompt instead of once per token.
+///
+/// Both shapes sum each output in the same order (see `rowDots`), so a token's outputs are the same bits whichever
+/// shape its call takes: they do not depend on the other tokens of the call.
 public func quantizedLinear(input: FloatBuffer, rows: Int, matrix: QuantizedMatrix, bias: FloatBuffer?,
                             output: FloatBuffer, pool: ThreadPool) {
     precondition(input.count >= rows * matrix.columns && output.count >= rows * matrix.rows)
@@ -84,11 +87,23 @@ enum QuantizedLinearLayout {
     static let prefetchDistance = 3072
 }
 
-/// Σ_i W[o + r, i] · x[i] for r in 0..<4: full groups in SIMD, a partial last group in scalar code.
+/// Σ_i W[o + r, i] · x[i] for r in 0..<4, summed exactly as `tile` sums the same rows dequantized.
+///
+/// Each weight is widened and multiplied by its group's scale (an fp16 scale times an int8 or int4 value is exact in
+/// float, so this is the dequantized weight, bit for bit), then multiply-added into lane i mod 16 in column order;
+/// `horizontalSum` adds the lanes, and the columns after the last multiple of 16 follow one at a time.
+///
+/// Why this order (determinism across batch composition): a token's outputs must not depend on how many tokens
+/// share the call (fewer than `gemmThreshold` come here, more go to `tile`), because the server runs every request
+/// in one batched step and a request must get the same logits beside others as alone (BatchIndependenceTests).
+/// Summing each group unscaled and scaling the group's sum, as this did before, rounds differently from the prompt
+/// path. It saved one multiply per 16 weights here, in a loop mostly bound by memory (decode reads each weight once
+/// per token); scaling per group in `tile` instead would cost a multiply-add per group, row and token in a loop
+/// bound by arithmetic.
 @inline(__always)
 private func rowDots(_ matrix: QuantizedMatrix, firstRow o: Int, x: UnsafeMutablePointer<Float>) -> SIMD4<Float> {
-    let size = matrix.groupSize, half = size / 2
-    let fullGroups = matrix.columns / size, groupsPerRow = matrix.groupsPerRow
+    let size = matrix.groupSize, half = size / 2, groupsPerRow = matrix.groupsPerRow
+    let vectorColumns = matrix.columns / 16 * 16
     let rowBytes = matrix.rowBytes
     let q = UnsafeRawPointer(matrix.quants + o * rowBytes)
     let scales = matrix.scales + o * groupsPerRow
@@ -97,92 +112,105 @@ private func rowDots(_ matrix: QuantizedMatrix, firstRow o: Int, x: UnsafeMutabl
     // Rows are contiguous, so the four rows are one run of bytes; keep the CPU loading well ahead of it.
     let groupBytes = size * matrix.bits.rawValue / 8, runPerGroup = 4 * groupBytes
     let ahead = q + QuantizedLinearLayout.prefetchDistance
-    for g in 0..<fullGroups {
-        let start = g &* size
+    var g = 0, start = 0
+    while start < vectorColumns {
+        let end = min(start &+ size, vectorColumns)
         for line in Swift.stride(from: 0, to: runPerGroup, by: 64) { gpt2edge_prefetch(ahead + (g &* runPerGroup &+ line)) }
-        var p0 = SIMD16<Float>(), p1 = SIMD16<Float>(), p2 = SIMD16<Float>(), p3 = SIMD16<Float>()
+        let s0 = SIMD16<Float>(repeating: Float(scales[g])), s1 = SIMD16<Float>(repeating: Float(scales[groupsPerRow &+ g]))
+        let s2 = SIMD16<Float>(repeating: Float(scales[2 &* groupsPerRow &+ g]))
+        let s3 = SIMD16<Float>(repeating: Float(scales[3 &* groupsPerRow &+ g]))
         switch matrix.bits {
         case .eight:
             var j = start
-            while j < start &+ size {
+            while j < end {
                 let v = input.loadUnaligned(fromByteOffset: 4 &* j, as: SIMD16<Float>.self)
-                p0.multiplyAdd(floats(q.loadUnaligned(fromByteOffset: j, as: SIMD16<Int8>.self)), v)
-                p1.multiplyAdd(floats(q.loadUnaligned(fromByteOffset: rowBytes &+ j, as: SIMD16<Int8>.self)), v)
-                p2.multiplyAdd(floats(q.loadUnaligned(fromByteOffset: 2 &* rowBytes &+ j, as: SIMD16<Int8>.self)), v)
-                p3.multiplyAdd(floats(q.loadUnaligned(fromByteOffset: 3 &* rowBytes &+ j, as: SIMD16<Int8>.self)), v)
+                a0.multiplyAdd(floats(q.loadUnaligned(fromByteOffset: j, as: SIMD16<Int8>.self)) * s0, v)
+                a1.multiplyAdd(floats(q.loadUnaligned(fromByteOffset: rowBytes &+ j, as: SIMD16<Int8>.self)) * s1, v)
+                a2.multiplyAdd(floats(q.loadUnaligned(fromByteOffset: 2 &* rowBytes &+ j, as: SIMD16<Int8>.self)) * s2, v)
+                a3.multiplyAdd(floats(q.loadUnaligned(fromByteOffset: 3 &* rowBytes &+ j, as: SIMD16<Int8>.self)) * s3, v)
                 j &+= 16
             }
         case .four:
-            // Byte k of a group holds value k (low nibble) and value k + size/2 (high nibble).
-            var k = 0
-            while k < half {
-                let low = input.loadUnaligned(fromByteOffset: 4 &* (start &+ k), as: SIMD16<Float>.self)
-                let high = input.loadUnaligned(fromByteOffset: 4 &* (start &+ half &+ k), as: SIMD16<Float>.self)
-                let byte = start / 2 &+ k
-                let b0 = q.loadUnaligned(fromByteOffset: byte, as: SIMD16<UInt8>.self)
-                let b1 = q.loadUnaligned(fromByteOffset: rowBytes &+ byte, as: SIMD16<UInt8>.self)
-                let b2 = q.loadUnaligned(fromByteOffset: 2 &* rowBytes &+ byte, as: SIMD16<UInt8>.self)
-                let b3 = q.loadUnaligned(fromByteOffset: 3 &* rowBytes &+ byte, as: SIMD16<UInt8>.self)
-                p0.multiplyAdd(lowNibbles(b0), low); p0.multiplyAdd(highNibbles(b0), high)
-                p1.multiplyAdd(lowNibbles(b1), low); p1.multiplyAdd(highNibbles(b1), high)
-                p2.multiplyAdd(lowNibbles(b2), low); p2.multiplyAdd(highNibbles(b2), high)
-                p3.multiplyAdd(lowNibbles(b3), low); p3.multiplyAdd(highNibbles(b3), high)
-                k &+= 16
+            // Byte k of a group holds column k (low nibble) and column k + size/2 (high nibble): the low nibbles
+            // first, then the high ones (the same bytes again, from L1), so each lane meets its columns in order.
+            let group = q + start / 2
+            var c = start
+            while c < min(start &+ half, end) {
+                let v = input.loadUnaligned(fromByteOffset: 4 &* c, as: SIMD16<Float>.self), k = c &- start
+                a0.multiplyAdd(lowNibbles(group.loadUnaligned(fromByteOffset: k, as: SIMD16<UInt8>.self)) * s0, v)
+                a1.multiplyAdd(lowNibbles(group.loadUnaligned(fromByteOffset: rowBytes &+ k, as: SIMD16<UInt8>.self)) * s1, v)
+                a2.multiplyAdd(lowNibbles(group.loadUnaligned(fromByteOffset: 2 &* rowBytes &+ k, as: SIMD16<UInt8>.self)) * s2, v)
+                a3.multiplyAdd(lowNibbles(group.loadUnaligned(fromByteOffset: 3 &* rowBytes &+ k, as: SIMD16<UInt8>.self)) * s3, v)
+                c &+= 16
+            }
+            while c < end {
+                let v = input.loadUnaligned(fromByteOffset: 4 &* c, as: SIMD16<Float>.self), k = c &- start &- half
+                a0.multiplyAdd(highNibbles(group.loadUnaligned(fromByteOffset: k, as: SIMD16<UInt8>.self)) * s0, v)
+                a1.multiplyAdd(highNibbles(group.loadUnaligned(fromByteOffset: rowBytes &+ k, as: SIMD16<UInt8>.self)) * s1, v)
+                a2.multiplyAdd(highNibbles(group.loadUnaligned(fromByteOffset: 2 &* rowBytes &+ k, as: SIMD16<UInt8>.self)) * s2, v)
+                a3.multiplyAdd(highNibbles(group.loadUnaligned(fromByteOffset: 3 &* rowBytes &+ k, as: SIMD16<UInt8>.self)) * s3, v)
+                c &+= 16
             }
         }
-        a0.multiplyAdd(p0, SIMD16(repeating: Float(scales[g])))
-        a1.multiplyAdd(p1, SIMD16(repeating: Float(scales[groupsPerRow &+ g])))
-        a2.multiplyAdd(p2, SIMD16(repeating: Float(scales[2 &* groupsPerRow &+ g])))
-        a3.multiplyAdd(p3, SIMD16(repeating: Float(scales[3 &* groupsPerRow &+ g])))
+        g &+= 1
+        start &+= size
     }
     var sums = SIMD4(horizontalSum(a0), horizontalSum(a1), horizontalSum(a2), horizontalSum(a3))
-    if fullGroups < groupsPerRow {
-        for r in 0..<4 { sums[r] += partialGroupDot(matrix, row: o + r, x: x) }
+    for i in vectorColumns..<matrix.columns {
+        for r in 0..<4 { sums[r] += dequantized(matrix, row: o + r, column: i) * x[i] }
     }
     return sums
 }
 
-/// Σ_i W[o, i] · x[i] for a single row (the rows left over after groups of four).
+/// Σ_i W[o, i] · x[i] for a single row (the rows left over after groups of four), summed as `rowDots` sums each of its rows.
 @inline(__always)
 private func rowDot(_ matrix: QuantizedMatrix, row o: Int, x: UnsafeMutablePointer<Float>) -> Float {
     let size = matrix.groupSize, half = size / 2
-    let fullGroups = matrix.columns / size
+    let vectorColumns = matrix.columns / 16 * 16
     let q = UnsafeRawPointer(matrix.quants + o * matrix.rowBytes)
     let scales = matrix.scales + o * matrix.groupsPerRow
     let input = UnsafeRawPointer(x)
     var accumulator = SIMD16<Float>()
-    for g in 0..<fullGroups {
-        let start = g &* size
-        var products = SIMD16<Float>()
+    var g = 0, start = 0
+    while start < vectorColumns {
+        let end = min(start &+ size, vectorColumns), scale = SIMD16<Float>(repeating: Float(scales[g]))
         switch matrix.bits {
         case .eight:
-            for j in Swift.stride(from: start, to: start &+ size, by: 16) {
-                products.multiplyAdd(floats(q.loadUnaligned(fromByteOffset: j, as: SIMD16<Int8>.self)),
-                                    input.loadUnaligned(fromByteOffset: 4 &* j, as: SIMD16<Float>.self))
+            for j in Swift.stride(from: start, to: end, by: 16) {
+                accumulator.multiplyAdd(floats(q.loadUnaligned(fromByteOffset: j, as: SIMD16<Int8>.self)) * scale,
+                                        input.loadUnaligned(fromByteOffset: 4 &* j, as: SIMD16<Float>.self))
             }
         case .four:
-            for k in Swift.stride(from: 0, to: half, by: 16) {
-                let packed = q.loadUnaligned(fromByteOffset: start / 2 &+ k, as: SIMD16<UInt8>.self)
-                products.multiplyAdd(lowNibbles(packed), input.loadUnaligned(fromByteOffset: 4 &* (start &+ k), as: SIMD16<Float>.self))
-                products.multiplyAdd(highNibbles(packed), input.loadUnaligned(fromByteOffset: 4 &* (start &+ half &+ k), as: SIMD16<Float>.self))
+            let group = q + start / 2
+            for c in Swift.stride(from: start, to: min(start &+ half, end), by: 16) {
+                accumulator.multiplyAdd(lowNibbles(group.loadUnaligned(fromByteOffset: c &- start, as: SIMD16<UInt8>.self)) * scale,
+                                        input.loadUnaligned(fromByteOffset: 4 &* c, as: SIMD16<Float>.self))
+            }
+            for c in Swift.stride(from: start &+ half, to: end, by: 16) {
+                accumulator.multiplyAdd(highNibbles(group.loadUnaligned(fromByteOffset: c &- start &- half, as: SIMD16<UInt8>.self)) * scale,
+                                        input.loadUnaligned(fromByteOffset: 4 &* c, as: SIMD16<Float>.self))
             }
         }
-        accumulator.multiplyAdd(products, SIMD16(repeating: Float(scales[g])))
+        g &+= 1
+        start &+= size
     }
-    return horizontalSum(accumulator) + (fullGroups < matrix.groupsPerRow ? partialGroupDot(matrix, row: o, x: x) : 0)
+    var sum = horizontalSum(accumulator)
+    for i in vectorColumns..<matrix.columns { sum += dequantized(matrix, row: o, column: i) * x[i] }
+    return sum
 }
 
-/// The last, partial group of row `o` (columns not a multiple of the group size), in scalar code so nothing
-/// past the row's end is read.
-private func partialGroupDot(_ matrix: QuantizedMatrix, row o: Int, x: UnsafeMutablePointer<Float>) -> Float {
-    let g = matrix.columns / matrix.groupSize, start = g * matrix.groupSize
-    var sum: Float = 0
-    for j in 0..<(matrix.columns - start) { sum += Float(matrix.quant(row: o, group: g, index: j)) * x[start + j] }
-    return sum * Float(matrix.scales[o * matrix.groupsPerRow + g])
+/// W[o, i] as `dequantizeRow` writes it, for the columns after the last multiple of 16 (value by value, so nothing
+/// past the row's end is read).
+@inline(__always)
+private func dequantized(_ matrix: QuantizedMatrix, row o: Int, column i: Int) -> Float {
+    let group = i / matrix.groupSize
+    return matrix.scale(row: o, group: group) * Float(matrix.quant(row: o, group: group, index: i % matrix.groupSize))
 }
 
 /// `output[t · outputStride + r] = bias[r] + Σ_i weights[r · width + i] · x[t · width + i]` for up to 4 rows
-/// and 4 tokens: sixteen SIMD accumulators, each weight and input vector loaded once per step of 16.
+/// and 4 tokens: sixteen SIMD accumulators, each weight and input vector loaded once per step of 16. `rowDots` and
+/// `rowDot` sum in this order too (lane i mod 16 in column order, `horizontalSum`, the last columns one by one):
+/// change them together.
 @inline(__always)
 private func tile(weights w: UnsafeMutablePointer<Float>, rowCount: Int, x: UnsafeMutablePointer<Float>, tokenCount: Int,
                   width: Int, output: UnsafeMutablePointer<Float>, outputStride: Int, bias: UnsafeMutablePointer<Float>?) {

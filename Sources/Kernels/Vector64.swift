@@ -20,7 +20,8 @@ struct Vector64 {
         (self.a, self.b, self.c, self.d) = (a, b, c, d)
     }
 
-    /// Σ self[i] · other[i].
+    /// Σ self[i] · other[i]. Prompt attention (`productLanes` in Attention.swift) sums 16 keys at once in exactly this
+    /// order, a key per lane, so that decode and prompts give a position the same scores: change both together.
     @inline(__always)
     func dot(_ other: Vector64) -> Float {
         var sum = a * other.a
