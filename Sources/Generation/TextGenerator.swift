@@ -115,14 +115,7 @@ extension TextGenerator {
     /// that decoding the tokens gives the text, or the text less the start of one token when the stop string
     /// began inside that token.
     func tokensWithin(_ text: String, of tokens: [Int]) -> [Int] {
-        var budget = text.utf8.count, count = 0
-        for token in tokens {
-            let length = model.tokenizer.tokenBytes[token].count
-            guard length <= budget else { break }
-            budget -= length
-            count += 1
-        }
-        return Array(tokens.prefix(count))
+        Array(tokens.prefix(model.tokenizer.tokenCount(of: tokens, within: text.utf8.count)))
     }
 }
 

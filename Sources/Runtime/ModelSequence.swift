@@ -102,14 +102,6 @@ extension LoadedModel: LanguageModel {
             steps[0].sequence.positions += steps[0].tokens.count
             return [logits]
         }
-        let items = try steps.map { step -> GPT2Model.BatchItem in
-            guard let cache = step.sequence.cache else {
-                throw CUDAModel.Unavailable.unsupported("a GPU sequence runs alone, not in a batch with others")
-            }
-            return GPT2Model.BatchItem(tokens: step.tokens, cache: cache)
-        }
-        let logits = try network.forward(batch: items)
-        for step in steps { step.sequence.positions += step.tokens.count }
-        return logits
+        return try forward(steps: steps.map { Step(sequence: $0.sequence, tokens: $0.tokens) })
     }
 }

@@ -229,3 +229,18 @@ public final class GPT2Tokenizer: @unchecked Sendable {
         }
     }
 }
+
+extension GPT2Tokenizer {
+    /// How many leading `tokens` have all their bytes within the first `byteCount` bytes of their decoded text: the
+    /// tokens left of a generation cut before a stop string (the token the stop string began inside is not one of them).
+    public func tokenCount(of tokens: [Int], within byteCount: Int) -> Int {
+        var budget = byteCount, count = 0
+        for token in tokens {
+            let length = tokenBytes[token].count
+            guard length <= budget else { break }
+            budget -= length
+            count += 1
+        }
+        return count
+    }
+}

@@ -119,16 +119,7 @@ struct ChoiceDecoder {
     }
 
     /// The generated tokens whose bytes lie within the released text (a stop string cuts the last ones).
-    var tokensWithinText: Int {
-        var budget = releasedBytes, count = 0
-        for token in generated {
-            let length = tokenizer.tokenBytes[token].count
-            guard length <= budget else { break }
-            budget -= length
-            count += 1
-        }
-        return count
-    }
+    var tokensWithinText: Int { tokenizer.tokenCount(of: generated, within: releasedBytes) }
 
     private mutating func offset(adding token: Int) -> Int {
         defer { characters += offsetDecoder.append(tokenizer.tokenBytes[token]).unicodeScalars.count }
