@@ -73,9 +73,6 @@ final class ServerMetrics: @unchecked Sendable {
         }
     }
 
-    /// The largest ratio of a step with a prompt chunk to a decode-only step seen so far (the prefill stall).
-    var largestStallRatio: Double { lock.withLock { maxStallRatio } }
-
     /// Every metric in Prometheus' text exposition format (version 0.0.4).
     func render() -> String {
         lock.withLock {

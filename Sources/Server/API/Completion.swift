@@ -52,14 +52,6 @@ public struct Completion: Codable, Sendable {
             case textOffset = "text_offset"
         }
 
-        public func encode(to encoder: any Encoder) throws {
-            var json = encoder.container(keyedBy: CodingKeys.self)
-            try json.encode(tokens, forKey: .tokens)
-            try json.encode(tokenLogprobs, forKey: .tokenLogprobs)
-            try json.encode(topLogprobs, forKey: .topLogprobs)
-            try json.encode(textOffset, forKey: .textOffset)
-        }
-
         mutating func append(_ other: Logprobs) {
             tokens += other.tokens
             tokenLogprobs += other.tokenLogprobs
@@ -98,15 +90,4 @@ public struct Completion: Codable, Sendable {
         }
     }
 
-    public func encode(to encoder: any Encoder) throws {
-        var json = encoder.container(keyedBy: CodingKeys.self)
-        try json.encode(id, forKey: .id)
-        try json.encode(object, forKey: .object)
-        try json.encode(created, forKey: .created)
-        try json.encode(model, forKey: .model)
-        try json.encode(choices, forKey: .choices)
-        try json.encodeIfPresent(usage, forKey: .usage)
-    }
-
-    enum CodingKeys: String, CodingKey { case id, object, created, model, choices, usage }
 }

@@ -8,21 +8,17 @@ import Logging
 struct CompletionsEndpoint: Sendable {
     let scheduler: BatchScheduler
     let modelID: String
-    let metrics: ServerMetrics
     let logger: Logger
     let maxBodyBytes: Int
 
     func respond(_ request: Request) async throws -> Response {
-        var request = request
-        let body = try await request.collectBody(upTo: maxBodyBytes)
-        let decoded: CompletionRequest
-        do { decoded = try JSONDecoder().decode(CompletionRequest.self, from: Data(buffer: body)) } catch { throw APIError.decoding(error) }
+        let decoded: CompletionRequest = try await decodeBody(request, limit: maxBodyBytes)
         let parameters = try CompletionParameters(decoded, tokenizer: scheduler.model.tokenizer, limits: scheduler.limits,
                                                   randomSeed: { UInt64.random(in: 0...UInt64.max) })
         let id = "cmpl-" + String(UInt64.random(in: 0...UInt64.max), radix: 36)
         let created = Int(Date().timeIntervalSince1970)
         let (events, ticket, jobs) = try scheduler.submit(parameters, id: id)
-        let summary = RequestSummary(id: id, stream: parameters.stream, prompts: parameters.prompts.count, logger: logger)
+        let summary = RequestSummary(id: id, stream: parameters.stream, logger: logger)
         if parameters.stream {
             return stream(events, ticket: ticket, jobs: jobs, parameters: parameters, id: id, created: created, summary: summary)
         }
@@ -161,16 +157,14 @@ final class RequestSummary: @unchecked Sendable {
     // @unchecked: written by the one task that answers the request, then read once by `log`.
     let id: String
     let stream: Bool
-    let prompts: Int
     let logger: Logger
     let start = ContinuousClock.now
     var cachedTokens = 0
     var usage: Completion.Usage?
 
-    init(id: String, stream: Bool, prompts: Int, logger: Logger) {
+    init(id: String, stream: Bool, logger: Logger) {
         self.id = id
         self.stream = stream
-        self.prompts = prompts
         self.logger = logger
     }
 

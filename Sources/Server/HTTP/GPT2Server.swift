@@ -74,12 +74,8 @@ public final class GPT2Server: Sendable {
         }
         for path in ["/health", "/v1/health"] {
             router.get(RouterPath(path)) { _, _ -> Response in
-                switch state.current {
-                case .ready: return try jsonResponse(HealthResponse(status: "ok"))
-                case .loading: throw APIError(status: .serviceUnavailable, message: "Loading model", type: "unavailable_error")
-                case .draining: throw APIError(status: .serviceUnavailable, message: "Shutting down", type: "unavailable_error")
-                case .failed(let reason): throw APIError(status: .serviceUnavailable, message: "the model failed to load: \(reason)", type: "unavailable_error")
-                }
+                _ = try state.scheduler()   // 503 with the reason while there is none
+                return try jsonResponse(HealthResponse(status: "ok"))
             }
         }
         router.get("/v1/models") { _, _ -> Response in
@@ -91,7 +87,7 @@ public final class GPT2Server: Sendable {
                                                                        parallel: configuration.slotCount))]))
         }
         router.post("/v1/completions") { request, _ -> Response in
-            let endpoint = CompletionsEndpoint(scheduler: try state.scheduler(), modelID: modelID, metrics: metrics, logger: logger,
+            let endpoint = CompletionsEndpoint(scheduler: try state.scheduler(), modelID: modelID, logger: logger,
                                                maxBodyBytes: configuration.maxBodyBytes)
             return try await endpoint.respond(request)
         }

@@ -87,9 +87,10 @@ extension HTTPField.Name {
 extension APIError {
     /// The error as a JSON response (with Retry-After when there is one).
     var response: Response {
-        var headers: HTTPFields = [.contentType: "application/json"]
-        if let retryAfter { headers[.retryAfter] = "\(retryAfter)" }
-        let data = (try? JSONEncoder().encode(body)) ?? Data("{\"error\":{\"message\":\"error\"}}".utf8)
-        return Response(status: status, headers: headers, body: ResponseBody(byteBuffer: ByteBuffer(bytes: data)))
+        var response = (try? jsonResponse(body, status: status))
+            ?? Response(status: status, headers: [.contentType: "application/json"],
+                        body: ResponseBody(byteBuffer: ByteBuffer(string: #"{"error":{"message":"error"}}"#)))
+        if let retryAfter { response.headers[.retryAfter] = "\(retryAfter)" }
+        return response
     }
 }
