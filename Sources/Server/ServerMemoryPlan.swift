@@ -24,9 +24,9 @@ public enum ServerMemoryPlan {
     /// How many slots fit in `limit` bytes (at least 1, at most `maximum`), for `--parallel`'s default.
     public static func slotsFitting(_ decision: LoadDecision, limit: Int?, config: GPT2Config, maximum: Int = 8) -> Int {
         guard let limit else { return maximum }
-        let one = plan(decision, slots: 1, config: config)
-        let perSlot = KVCache.bytes(config: config, positions: cachePositions(one), precision: one.cachePrecision) + config.vocabularySize * 8
-        return max(1, min(maximum, 1 + (limit - one.total) / max(1, perSlot)))
+        let one = plan(decision, slots: 1, config: config).total
+        let perSlot = plan(decision, slots: 2, config: config).total - one
+        return max(1, min(maximum, 1 + (limit - one) / max(1, perSlot)))
     }
 
     private static func cachePositions(_ plan: MemoryPlan) -> Int {
