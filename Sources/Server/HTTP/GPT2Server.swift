@@ -188,7 +188,8 @@ struct ModelLoaderService: Service {
         server.logger.info("model \(modelID) ready: \(server.configuration.slotCount) slots of \(model.contextLength) positions")
         try? await gracefulShutdown()
         server.logger.info("shutting down: finishing running requests (up to \(server.configuration.shutdownDeadline))")
-        await scheduler.drain(deadline: server.configuration.shutdownDeadline)
+        // First, so that /health says 503 while the running requests finish and a load balancer sends new ones elsewhere.
         server.state.current = .draining
+        await scheduler.drain(deadline: server.configuration.shutdownDeadline)
     }
 }
