@@ -120,15 +120,22 @@ import TestSupport
         let server = try ServerProcess(["--parallel", "1", "--shutdown-timeout", "20"])
         let connection = try HTTPTestClient.Connection(port: server.port)
         try connection.send(HTTPTestClient.requestBytes("POST", "/v1/completions", body: Data("""
-            {"prompt": "And God said", "max_tokens": 120, "ignore_eos": true, "stream": true}
+            {"prompt": "And God said", "max_tokens": 240, "ignore_eos": true, "stream": true}
             """.utf8)))
         try await connection.read(until: "data: ")
         kill(server.process.processIdentifier, SIGTERM)
+        // While the stream finishes, the health check already turns new traffic away.
+        var health: Int?
+        for _ in 0..<100 where health != 503 {
+            health = try? await server.client.get("/health").status
+            try await Task.sleep(for: .milliseconds(5))
+        }
+        #expect(health == 503)
         try await connection.read(until: "data: [DONE]")
         let status = server.stop()
         #expect(status == 0, "\(server.standardError)")
         let events = String(decoding: connection.buffer, as: UTF8.self).components(separatedBy: "data: ").count - 1
-        #expect(events >= 121, "a finish chunk and [DONE] after 120 tokens")
+        #expect(events >= 241, "a finish chunk and [DONE] after 240 tokens")
         #expect(server.standardError.contains("shutting down"))
     }
 }
