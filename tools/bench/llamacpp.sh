@@ -43,13 +43,9 @@ median() { python3 -c 'import statistics, sys; print(statistics.median(float(v) 
 echo "| model | ours | llama.cpp | threads | ours pp$PROMPT | llama.cpp pp$PROMPT | pp ratio | ours tg$GEN | llama.cpp tg$GEN @ d$PROMPT | tg ratio | ours file MiB | llama.cpp file MiB |"
 echo "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"
 for model in $MODELS; do
-    [ -f "$WORK/$model/model.safetensors" ] || python3 tools/reference/checkpoint.py --arch "$model" --out "$WORK/$model" >&2
-    f16="$WORK/$model-f16.gguf"
-    [ -f "$f16" ] || PYTHONPATH="$LLAMA/gguf-py" "$PYTHON" "$LLAMA/convert_hf_to_gguf.py" "$WORK/$model" --outtype f16 --outfile "$f16" >&2
     for bits in $BITS; do
-        ours="$WORK/$model-q$bits.gqz"; type=$([ "$bits" = 8 ] && echo Q8_0 || echo Q4_0); theirs="$WORK/$model-$type.gguf"
-        [ -f "$ours" ] || "$QUANT" convert "$WORK/$model" --bits "$bits" -o "$ours" -q
-        [ -f "$theirs" ] || "$BIN/llama-quantize" "$f16" "$theirs" "$type" >&2
+        read -r ours theirs <<<"$(tools/bench/model-files.sh "$LLAMA" "$BIN" "$QUANT" "$WORK" "$model" "$bits")"
+        type=$([ "$bits" = 8 ] && echo Q8_0 || echo Q4_0)
         for threads in $THREADS; do
             ours_pp=(); ours_tg=(); their_pp=(); their_tg=()
             for _ in $(seq "$ROUNDS"); do

@@ -124,13 +124,8 @@ run_server() {
 }
 
 for model in $MODELS; do
-    [ -f "$WORK/$model/model.safetensors" ] || python3 tools/reference/checkpoint.py --arch "$model" --out "$WORK/$model" >&2
-    f16="$WORK/$model-f16.gguf"
-    [ -f "$f16" ] || PYTHONPATH="$LLAMA/gguf-py" "$PYTHON" "$LLAMA/convert_hf_to_gguf.py" "$WORK/$model" --outtype f16 --outfile "$f16" >&2
     for bits in $BITS; do
-        ours="$WORK/$model-q$bits.gqz"; type=$([ "$bits" = 8 ] && echo Q8_0 || echo Q4_0); theirs="$WORK/$model-$type.gguf"
-        [ -f "$ours" ] || "$QUANT" convert "$WORK/$model" --bits "$bits" -o "$ours" -q
-        [ -f "$theirs" ] || "$BIN/llama-quantize" "$f16" "$theirs" "$type" >&2
+        read -r ours theirs <<<"$(tools/bench/model-files.sh "$LLAMA" "$BIN" "$QUANT" "$WORK" "$model" "$bits")"
         for round in $(seq "$ROUNDS"); do
             if [ $((round % 2)) = 1 ]; then order="ours llama"; else order="llama ours"; fi
             for which in $order; do
