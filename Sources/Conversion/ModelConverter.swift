@@ -112,7 +112,8 @@ public enum ModelConverter {
         // Headers, shapes and the tokenizer are checked before a byte is written; values (NaN, infinity) as each tensor comes up.
         let checkpoint = try HFCheckpoint(folder: folder)
         let config = try checkpoint.gpt2Config()
-        let expected = try checkpoint.validateTensors(for: config)
+        // The body, then the task heads the checkpoint carries (kept in float32: see GPT2HeadKind).
+        let expected = try checkpoint.validateTensors(for: config) + checkpoint.validateHeadTensors(for: config)
         let vocabulary = try readTokenizerFile(checkpoint.vocabularyURL)
         let merges = try readTokenizerFile(checkpoint.mergesURL)
         _ = try GPT2Tokenizer(vocabularyJSON: vocabulary, mergesText: merges, source: (checkpoint.vocabularyURL.path, checkpoint.mergesURL.path))
@@ -232,12 +233,12 @@ public enum ModelConverter {
 
     /// How a source tensor is stored: its scheme, and the rows × columns it is quantized as.
     /// Conv1D [in, out] matrices become [out, in] rows, so each output's weights are contiguous for the kernels.
-    /// Everything else is already row-major: vectors (one row), wpe and wte / lm_head ([rows, C]); vectors and
-    /// position embeddings (only looked up, one row per token) stay float32.
+    /// Everything else is already row-major: vectors (one row), wpe and wte / lm_head ([rows, C]); vectors, task heads
+    /// and position embeddings (only looked up, one row per token) stay float32.
     private static func storedLayout(name: String, shape: [Int], body: WeightScheme,
                                      embedding: WeightScheme) -> (scheme: WeightScheme, rows: Int, columns: Int) {
         if GPT2Weights.isConv1DMatrix(name) { return (body, shape[1], shape[0]) }
-        let keepFloat = shape.count == 1 || name == "wpe.weight"
+        let keepFloat = shape.count == 1 || name == "wpe.weight" || GPT2HeadKind.owning(tensor: name) != nil
         return (keepFloat ? .float32 : embedding, shape.count == 2 ? shape[0] : 1, shape.last!)
     }
 

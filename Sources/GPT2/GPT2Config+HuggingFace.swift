@@ -104,10 +104,10 @@ extension GPT2Config: Codable {
                   scaleAttentionByInverseLayerIndex: try flag(.scaleAttentionByInverseLayerIndex, default: false),
                   reorderAndUpcastAttention: try flag(.reorderAndUpcastAttention, default: false),
                   tiedEmbeddings: try flag(.tiedEmbeddings, default: true),
-                  endOfTextToken: eos)
+                  endOfTextToken: eos, task: try GPT2TaskConfig(from: decoder))
     }
 
-    /// The fields that change the math, and `model_type` "gpt2".
+    /// The fields that change the math, `model_type` "gpt2", and the task fields (`GPT2TaskConfig`).
     public func encode(to encoder: any Encoder) throws {
         var json = encoder.container(keyedBy: CodingKeys.self)
         try json.encode("gpt2", forKey: .modelType)
@@ -125,6 +125,7 @@ extension GPT2Config: Codable {
         try json.encode(reorderAndUpcastAttention, forKey: .reorderAndUpcastAttention)
         try json.encode(tiedEmbeddings, forKey: .tiedEmbeddings)
         try json.encodeIfPresent(endOfTextToken, forKey: .endOfTextToken)
+        try task.encode(to: encoder)
     }
 }
 

@@ -32,6 +32,8 @@ public struct GPT2Config: Sendable, Equatable {
     public var tiedEmbeddings: Bool
     /// The token that ends a text (`eos_token_id`), when the config names one.
     public var endOfTextToken: Int?
+    /// The task fields: the classes the checkpoint was saved as, labels, padding id, the multiple-choice summary.
+    public var task: GPT2TaskConfig
 
     /// Width of one attention head.
     public var headDim: Int { embeddingWidth / headCount }
@@ -46,7 +48,8 @@ public struct GPT2Config: Sendable, Equatable {
     public init(layerCount: Int, headCount: Int, embeddingWidth: Int, contextLength: Int, vocabularySize: Int,
                 innerWidth: Int? = nil, layerNormEpsilon: Float = 1e-5, activation: Activation = .geluNew,
                 scaleAttentionWeights: Bool = true, scaleAttentionByInverseLayerIndex: Bool = false,
-                reorderAndUpcastAttention: Bool = false, tiedEmbeddings: Bool = true, endOfTextToken: Int? = 50256) {
+                reorderAndUpcastAttention: Bool = false, tiedEmbeddings: Bool = true, endOfTextToken: Int? = 50256,
+                task: GPT2TaskConfig = GPT2TaskConfig()) {
         self.layerCount = layerCount
         self.headCount = headCount
         self.embeddingWidth = embeddingWidth
@@ -60,6 +63,7 @@ public struct GPT2Config: Sendable, Equatable {
         self.reorderAndUpcastAttention = reorderAndUpcastAttention
         self.tiedEmbeddings = tiedEmbeddings
         self.endOfTextToken = endOfTextToken
+        self.task = task
     }
 
     /// A config problem, naming the field.

@@ -6,25 +6,19 @@ extension GPT2Model {
         public var description: String { "batch row \(row): \(reason)" }
     }
 
-    /// Logits of every real position of a right-padded batch, one array per row (`length × vocab`).
+    /// Logits of every real position of a padded batch (left, right or no padding), one array per row
+    /// (`real length × vocab`).
     ///
-    /// Each row's real tokens (mask 1, which must come first) run on their own cache, so a row's result is
-    /// exactly what it would be alone, which is what transformers gives for right padding under a causal mask.
-    /// All rows go through one batched pass.
+    /// Each row's real tokens (mask 1) run on their own cache at positions `cumsum(mask) - 1`, so a row's result is
+    /// exactly what it would be alone: what transformers gives for right padding under its causal mask, and for left
+    /// padding when given `position_ids` from the mask, as its `generate` does. All rows go through one batched pass.
     public func forward(paddedBatch: [[Int]], attentionMask: [[Int]]) throws -> [[Float]] {
-        guard paddedBatch.count == attentionMask.count else {
-            throw BatchError(row: min(paddedBatch.count, attentionMask.count), reason: "\(paddedBatch.count) rows of tokens but \(attentionMask.count) rows of mask")
-        }
-        let items = try zip(paddedBatch, attentionMask).enumerated().map { row, pair in
-            let (tokens, mask) = pair
-            guard tokens.count == mask.count else { throw BatchError(row: row, reason: "\(tokens.count) tokens but \(mask.count) mask entries") }
-            let length = mask.firstIndex(of: 0) ?? mask.count
-            guard length > 0 else { throw BatchError(row: row, reason: "no real tokens (mask is all 0)") }
-            guard mask[length...].allSatisfy({ $0 == 0 }), mask[..<length].allSatisfy({ $0 == 1 }) else {
-                throw BatchError(row: row, reason: "mask \(mask) is not right padding (1s then 0s); left padding is not supported")
-            }
-            return BatchItem(tokens: Array(tokens[..<length]), cache: KVCache(config: config))
-        }
+        try forward(PaddedBatch(inputIDs: paddedBatch, attentionMask: attentionMask))
+    }
+
+    /// `forward(paddedBatch:attentionMask:)` for a `PaddedBatch`.
+    public func forward(_ batch: PaddedBatch) throws -> [[Float]] {
+        let items = (0..<batch.count).map { BatchItem(tokens: batch.realTokens(row: $0), cache: makeCache()) }
         return try forward(batch: items, logits: .allPositions)
     }
 }

@@ -102,6 +102,50 @@ public final class GPT2Model: @unchecked Sendable {
                         observer: ActivationObserver? = nil) throws -> [[Float]] {
         forwardLock.lock()
         defer { forwardLock.unlock() }
+        guard let languageModelHead = weights.languageModelHead else { throw GPT2HeadError.noLanguageModelHead(config: config) }
+        let (residual, firstRows, positions) = try runBlocks(batch, observer: observer)
+        let c = config.embeddingWidth
+        // The final norm and LM head only for the rows whose logits are wanted, all sequences together.
+        let wanted: [Range<Int>] = zip(batch, firstRows).map { sequence, firstRow in
+            let end = firstRow + sequence.tokens.count
+            return (sequence.logits ?? scope) == .lastPosition ? (end - 1)..<end : firstRow..<end
+        }
+        let rows = wanted.reduce(0) { $0 + $1.count }
+        let finalInput = FloatBuffer(count: rows * c)
+        var row = 0
+        for range in wanted {
+            copy(residual, from: range.lowerBound * c, to: finalInput, at: row * c, count: range.count * c)
+            row += range.count
+        }
+        layerNorm(input: finalInput, rows: rows, width: c, gain: weights.finalNormGain, bias: weights.finalNormBias,
+                  epsilon: config.layerNormEpsilon, output: finalInput)
+        let vocabulary = config.vocabularySize
+        let logits = FloatBuffer(count: rows * vocabulary)
+        languageModelHead.apply(input: finalInput, rows: rows, bias: nil, output: logits, pool: pool)
+        let logitRows = wanted.flatMap { Array($0) }   // the residual row of each logits row
+        try checkFinite(logits, rows: rows, width: vocabulary, producedBy: "ln_f/lm_head") { positions[logitRows[$0]] }
+        var results: [[Float]] = []
+        row = 0
+        for range in wanted {
+            results.append(logits.array(row * vocabulary..<(row + range.count) * vocabulary))
+            row += range.count
+        }
+        return results
+    }
+
+    /// The lock every forward pass holds (the pool and the layer streamer's slot are shared).
+    func withForwardLock<R>(_ body: () throws -> R) rethrows -> R {
+        forwardLock.lock()
+        defer { forwardLock.unlock() }
+        return try body()
+    }
+
+    /// Checks a batch (tokens, room in each cache, one cache per sequence), runs it through the embeddings and every
+    /// block, appending keys and values to each sequence's cache, and returns the residual stream of every new
+    /// position (before ln_f), the first row of each sequence in it, and each row's position. `layerInput(i, residual)`
+    /// sees the stream entering block i (i = 0: the embeddings). Callers hold `forwardLock`.
+    func runBlocks(_ batch: [BatchItem], observer: ActivationObserver?,
+                   layerInput: ((Int, FloatBuffer) -> Void)? = nil) throws -> (residual: FloatBuffer, firstRows: [Int], positions: [Int]) {
         guard !batch.isEmpty, batch.allSatisfy({ !$0.tokens.isEmpty }) else { throw ForwardError.emptyInput }
         for sequence in batch {
             if let bad = sequence.tokens.first(where: { $0 < 0 || $0 >= config.vocabularySize }) {
@@ -133,6 +177,7 @@ public final class GPT2Model: @unchecked Sendable {
         // first produced a non-finite value instead of surfacing as garbage tokens.
         try checkFinite(residual, rows: count, width: c, producedBy: "wte+wpe") { positions[$0] }
         for index in 0..<config.layerCount {
+            layerInput?(index, residual)
             let layer = try weights.layer(index)
             // Attention block: x += c_proj(attention(c_attn(ln_1(x))))
             layerNorm(input: residual, rows: count, width: c, gain: layer.norm1Gain, bias: layer.norm1Bias,
@@ -167,32 +212,6 @@ public final class GPT2Model: @unchecked Sendable {
             try checkFinite(residual, rows: count, width: c, producedBy: "h.\(index)") { positions[$0] }
         }
         for sequence in batch { sequence.cache.commit(adding: sequence.tokens.count) }
-
-        // The final norm and LM head only for the rows whose logits are wanted, all sequences together.
-        let wanted: [Range<Int>] = zip(batch, firstRows).map { sequence, firstRow in
-            let end = firstRow + sequence.tokens.count
-            return (sequence.logits ?? scope) == .lastPosition ? (end - 1)..<end : firstRow..<end
-        }
-        let rows = wanted.reduce(0) { $0 + $1.count }
-        let finalInput = FloatBuffer(count: rows * c)
-        var row = 0
-        for range in wanted {
-            copy(residual, from: range.lowerBound * c, to: finalInput, at: row * c, count: range.count * c)
-            row += range.count
-        }
-        layerNorm(input: finalInput, rows: rows, width: c, gain: weights.finalNormGain, bias: weights.finalNormBias,
-                  epsilon: config.layerNormEpsilon, output: finalInput)
-        let vocabulary = config.vocabularySize
-        let logits = FloatBuffer(count: rows * vocabulary)
-        weights.languageModelHead.apply(input: finalInput, rows: rows, bias: nil, output: logits, pool: pool)
-        let logitRows = wanted.flatMap { Array($0) }   // the residual row of each logits row
-        try checkFinite(logits, rows: rows, width: vocabulary, producedBy: "ln_f/lm_head") { positions[logitRows[$0]] }
-        var results: [[Float]] = []
-        row = 0
-        for range in wanted {
-            results.append(logits.array(row * vocabulary..<(row + range.count) * vocabulary))
-            row += range.count
-        }
-        return results
+        return (residual, firstRows, positions)
     }
 }

@@ -31,12 +31,20 @@ public struct GPT2Weights: Sendable {
     public var positionEmbedding: FloatBuffer   // [n_positions, C]
     public var layers: [Layer]
     public var finalNormGain, finalNormBias: FloatBuffer
-    /// C → vocab; the token embedding itself when tied.
-    public var languageModelHead: WeightMatrix
+    /// C → vocab; the token embedding itself when tied; nil for a model without one (a classifier, a bare GPT2Model).
+    public var languageModelHead: WeightMatrix?
+    /// The task heads the model's file carries (`GPT2HeadKind`), each float32.
+    public var heads: [GPT2HeadKind: GPT2Head] = [:]
+
+    /// The `kind` head, or an error naming the model's architectures.
+    public func head(_ kind: GPT2HeadKind, config: GPT2Config) throws -> GPT2Head {
+        guard let head = heads[kind] else { throw GPT2HeadError.missing(kind, config: config) }
+        return head
+    }
 
     /// Bytes of weights a forward pass reads for one token: every matrix once (the float32 vectors, under 1%, are left out).
     public var bytesPerToken: Int {
-        if let streamer { return streamer.matrixBytesPerToken + languageModelHead.byteCount }
+        if let streamer { return streamer.matrixBytesPerToken + (languageModelHead?.byteCount ?? 0) }
         return residentMatrices.reduce(0) { $0 + $1.byteCount }
     }
 
@@ -44,7 +52,7 @@ public struct GPT2Weights: Sendable {
     public var residentMatrices: [WeightMatrix] {
         guard streamer == nil else { return [] }
         return layers.flatMap { [$0.attentionWeight, $0.attentionProjectionWeight, $0.feedForwardWeight, $0.feedForwardProjectionWeight] }
-            + [languageModelHead]
+            + (languageModelHead.map { [$0] } ?? [])
     }
 
     /// Whether a name (canonical, as in `expectedTensors`) is a matrix of a linear layer in Conv1D terms,
@@ -67,14 +75,15 @@ public struct GPT2Weights: Sendable {
                      (p + "mlp.c_proj.weight", [inner, c]), (p + "mlp.c_proj.bias", [c])]
         }
         list += [("ln_f.weight", [c]), ("ln_f.bias", [c])]
-        if !config.tiedEmbeddings { list.append(("lm_head.weight", [config.vocabularySize, c])) }
+        if config.task.hasLanguageModelHead && !config.tiedEmbeddings { list.append(("lm_head.weight", [config.vocabularySize, c])) }
         return list
     }
 
     /// Binds weights by name: `matrix(name, inFeatures, outFeatures)` and `vector(name)` return tensors
-    /// already checked against their expected shapes. With a `streamer`, the blocks are left to it.
+    /// already checked against their expected shapes. With a `streamer`, the blocks are left to it. `shape(name)` gives
+    /// the shape of a tensor the source holds (nil when absent): the task heads present are bound too.
     public init(config: GPT2Config, matrix: (String, Int, Int) throws -> WeightMatrix, vector: (String) throws -> FloatBuffer,
-                streamer: (any LayerStreamer)? = nil) throws {
+                streamer: (any LayerStreamer)? = nil, shape: (String) -> [Int]? = { _ in nil }) throws {
         tokenEmbedding = try matrix("wte.weight", config.embeddingWidth, config.vocabularySize)
         positionEmbedding = try vector("wpe.weight")
         self.streamer = streamer
@@ -83,7 +92,40 @@ public struct GPT2Weights: Sendable {
         }
         finalNormGain = try vector("ln_f.weight")
         finalNormBias = try vector("ln_f.bias")
-        languageModelHead = config.tiedEmbeddings ? tokenEmbedding : try matrix("lm_head.weight", config.embeddingWidth, config.vocabularySize)
+        if !config.task.hasLanguageModelHead {
+            languageModelHead = nil
+        } else {
+            languageModelHead = config.tiedEmbeddings ? tokenEmbedding : try matrix("lm_head.weight", config.embeddingWidth, config.vocabularySize)
+        }
+        for (kind, rows) in try Self.headShapes(config: config, shape: shape) {
+            heads[kind] = GPT2Head(kind: kind, weight: try matrix(kind.weightName, config.embeddingWidth, rows),
+                                   bias: try kind.biasName.map { try vector($0) })
+        }
+    }
+
+    /// The task heads a source holds, with their rows, each checked: weight [rows, C], bias [rows], the rows the
+    /// config implies (its labels; 2 for question answering, 1 for multiple choice). `shape(name)` is nil when absent.
+    public static func headShapes(config: GPT2Config, shape: (String) -> [Int]?) throws -> [(kind: GPT2HeadKind, rows: Int)] {
+        let c = config.embeddingWidth
+        return try GPT2HeadKind.allCases.compactMap { kind in
+            guard let weight = shape(kind.weightName) else {
+                if let bias = kind.biasName, shape(bias) != nil { throw GPT2HeadError("\(bias) is there but \(kind.weightName) is not") }
+                return nil
+            }
+            guard weight.count == 2, weight[1] == c, weight[0] >= 1 else {
+                throw GPT2HeadError("\(kind.weightName) has shape \(weight), expected [outputs, \(c)] (n_embd \(c))")
+            }
+            let rows = weight[0]
+            if let required = kind.requiredRows(for: config), required != rows {
+                let why = config.task.labels != nil && required == config.task.labels?.count ? "id2label names \(required) labels" : "the head has \(required)"
+                throw GPT2HeadError("\(kind.weightName) has \(rows) rows but \(why)")
+            }
+            if let bias = kind.biasName {
+                guard let biasShape = shape(bias) else { throw GPT2HeadError("\(kind.weightName) is there but \(bias) is not") }
+                guard biasShape == [rows] else { throw GPT2HeadError("\(bias) has shape \(biasShape), expected [\(rows)]") }
+            }
+            return (kind, rows)
+        }
     }
 
     /// Block `i` bound by name, as `init` does it.

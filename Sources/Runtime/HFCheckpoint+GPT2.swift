@@ -37,4 +37,23 @@ extension HFCheckpoint {
             return (name, file, info)
         }
     }
+
+    /// The task heads the folder holds (`score`, `classifier`, `qa_outputs`, `multiple_choice_head.summary`), each
+    /// tensor checked for shape against `config` and for a loadable dtype. Returns them in `GPT2HeadKind` order.
+    @discardableResult
+    public func validateHeadTensors(for config: GPT2Config) throws -> [(name: String, file: SafetensorsFile, info: SafetensorsFile.TensorInfo)] {
+        let kinds: [(kind: GPT2HeadKind, rows: Int)]
+        do {
+            kinds = try GPT2Weights.headShapes(config: config) { name in contains(name) ? try? info(name).info.shape : nil }
+        } catch let error as GPT2HeadError {
+            throw CheckpointError.invalidConfig(path: configURL.path, reason: error.description)
+        }
+        return try kinds.flatMap { kind, _ in
+            try kind.tensorNames.map { name in
+                let (file, info) = try info(name)
+                if !info.dtype.isLoadableWeight { throw CheckpointError.unsupportedDType(name: name, path: file.path, dtype: info.dtype.rawValue) }
+                return (name, file, info)
+            }
+        }
+    }
 }

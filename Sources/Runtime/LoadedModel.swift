@@ -121,6 +121,16 @@ public final class LoadedModel: @unchecked Sendable {
             // Matrices are stored [out, in]; Conv1D shapes are [in, out] in the config's terms.
             expected[name] = GPT2Weights.isConv1DMatrix(name) ? [shape[1], shape[0]] : shape
         }
+        // The task heads the file holds, shapes checked against the config (float32 [rows, C] and [rows]).
+        func shape(_ name: String) -> [Int]? { (try? file.entry(name))?.shape }
+        let heads: [(kind: GPT2HeadKind, rows: Int)]
+        do { heads = try GPT2Weights.headShapes(config: config, shape: shape) } catch let error as GPT2HeadError {
+            throw GQZError.corruptIndex(path: path, reason: error.description)
+        }
+        for (kind, rows) in heads {
+            expected[kind.weightName] = [rows, config.embeddingWidth]
+            if let bias = kind.biasName { expected[bias] = [rows] }
+        }
         func entry(_ name: String) throws -> GQZEntry {
             let entry = try file.entry(name)
             guard entry.shape == expected[name] else {
@@ -150,7 +160,7 @@ public final class LoadedModel: @unchecked Sendable {
             }
         }
         let streamer = streamLayers ? GQZLayerStreamer(file: file, config: config, entry: entry, matrix: matrix, vector: floats) : nil
-        let weights = try GPT2Weights(config: config, matrix: matrix, vector: floats, streamer: streamer)
+        let weights = try GPT2Weights(config: config, matrix: matrix, vector: floats, streamer: streamer, shape: shape)
         return GPT2Model(config: config, weights: weights, threads: threads, cachePrecision: cachePrecision)
     }
 
@@ -158,6 +168,7 @@ public final class LoadedModel: @unchecked Sendable {
     /// place from the mapped file (no copy, pages loaded on first use); F16/BF16 are widened to F32.
     static func loadWeights(_ checkpoint: HFCheckpoint, config: GPT2Config) throws -> GPT2Weights {
         try checkpoint.validateTensors(for: config)
+        let heads = try checkpoint.validateHeadTensors(for: config)
         /// A float32 view of a tensor: in place from the mapping when aligned F32, else converted.
         func floats(_ name: String) throws -> FloatBuffer {
             let (file, info) = try checkpoint.info(name)
@@ -174,6 +185,6 @@ public final class LoadedModel: @unchecked Sendable {
             GPT2Weights.isConv1DMatrix(name)
                 ? .inOut(try floats(name), inFeatures: inFeatures, outFeatures: outFeatures)
                 : .outIn(try floats(name), inFeatures: inFeatures, outFeatures: outFeatures)
-        }, vector: floats)
+        }, vector: floats, shape: { name in heads.contains { $0.name == name } ? (try? checkpoint.info(name).info.shape) : nil })
     }
 }

@@ -61,7 +61,7 @@ struct SharedFixtureTests {
     }
 
     @Test(arguments: models)
-    func rightPaddedBatchRowsEqualTheirUnpaddedRuns(model name: String) throws {
+    func paddedBatchRowsEqualTheirUnpaddedRuns(model name: String) throws {
         let model = try LoadedModel.load(path: Self.folder(name).path, threads: 2)
         let reference = try Fixtures.json(Self.folder(name).appendingPathComponent("reference.json"))
         let batch = reference["batch"] as! [String: Any]
@@ -82,8 +82,15 @@ struct SharedFixtureTests {
                 }
             }
         }
+        // Left padding: the row runs at positions from its mask (cumsum - 1), so it gives what it gives alone.
+        let left = try model.network.forward(paddedBatch: [[0, 1, 2, 3]], attentionMask: [[0, 1, 1, 1]])
+        let unpadded = try model.network.forward(tokens: [1, 2, 3], cache: KVCache(config: model.config), logits: .allPositions)
+        #expect(left == [unpadded])
         #expect(throws: GPT2Model.BatchError.self) {
-            try model.network.forward(paddedBatch: [[1, 2, 3]], attentionMask: [[0, 1, 1]])   // left padding
+            try model.network.forward(paddedBatch: [[1, 2, 3]], attentionMask: [[0, 0, 0]])   // no real token
+        }
+        #expect(throws: GPT2Model.BatchError.self) {
+            try model.network.forward(paddedBatch: [[1, 2, 3]], attentionMask: [[1, 2, 1]])   // not a mask
         }
     }
 
