@@ -110,7 +110,7 @@ let package = Package(
         .testTarget(name: "QuantizationTests", dependencies: ["Quantization", "WeightFormat"]),
         .testTarget(name: "CLITests", dependencies: ["TestSupport"]),
         .testTarget(name: "CLISupportTests", dependencies: ["CLISupport"]),
-        .testTarget(name: "ServerTests", dependencies: ["Server", "Runtime", "Generation", "TestSupport"]),
+        .testTarget(name: "ServerTests", dependencies: ["Server", "Runtime", "GPT2", "Generation", "TestSupport"]),
     ],
     swiftLanguageModes: [.v6]
 )

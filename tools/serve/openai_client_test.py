@@ -12,6 +12,7 @@ Every client has max_retries=0: a retry would hide a 5xx, and the error tests wa
 import asyncio
 import json
 import os
+import struct
 import urllib.error
 import urllib.request
 
@@ -78,6 +79,36 @@ def test_models_list(client):
     models = client.models.list().data
     assert models and isinstance(models[0].id, str) and models[0].id, models
     assert models[0].object == "model"
+
+
+def test_embeddings(client, model):
+    """embeddings.create: the client asks for base64 by default and decodes it; float gives the same numbers."""
+    texts = ["In the beginning God created the heaven and the earth.", "Jesus wept."]
+    result = client.embeddings.create(model=model, input=texts)
+    assert result.object == "list" and [item.index for item in result.data] == [0, 1], result
+    width = raw("GET", "/v1/models", headers={"Authorization": "Bearer " + API_KEY})[1]["data"][0]["meta"]["n_embd"]
+    for item in result.data:
+        assert item.object == "embedding" and len(item.embedding) == width, len(item.embedding)
+        assert abs(sum(x * x for x in item.embedding) - 1) < 1e-4   # unit length by default
+    assert result.usage.prompt_tokens == sum(len(tokenize(text)) for text in texts) == result.usage.total_tokens
+    floats = client.embeddings.create(model=model, input=texts, encoding_format="float")
+    for a, b in zip(result.data, floats.data):   # base64 is float32; JSON gives each float32's shortest decimal
+        assert a.embedding == [struct.unpack("<f", struct.pack("<f", x))[0] for x in b.embedding]
+    # The same text alone or beside another: the same vector.
+    alone = client.embeddings.create(model=model, input=texts[1], encoding_format="float").data[0].embedding
+    assert alone == floats.data[1].embedding
+    # Token ids are inputs too.
+    by_ids = client.embeddings.create(model=model, input=[tokenize(texts[1])], encoding_format="float").data[0].embedding
+    assert by_ids == alone
+
+
+def test_embeddings_errors(client, model):
+    with pytest.raises(openai.BadRequestError) as error:
+        client.embeddings.create(model=model, input=[""])
+    assert "empty" in str(error.value)
+    with pytest.raises(openai.BadRequestError) as error:
+        client.embeddings.create(model=model, input="x", dimensions=7)
+    assert "dimensions" in str(error.value)
 
 
 def test_completion(client, model):

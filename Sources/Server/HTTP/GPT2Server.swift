@@ -91,6 +91,14 @@ public final class GPT2Server: Sendable {
                                                maxBodyBytes: configuration.maxBodyBytes)
             return try await endpoint.respond(request)
         }
+        let embeddingRunner = EmbeddingRunner(maxWaiting: configuration.maxQueue)
+        for path in ["/v1/embeddings", "/embeddings"] {
+            router.post(RouterPath(path)) { request, _ -> Response in
+                let endpoint = EmbeddingsEndpoint(model: try state.scheduler().model, modelID: modelID, maxBodyBytes: configuration.maxBodyBytes,
+                                                  tokensPerPass: configuration.maxPrefillChunk, runner: embeddingRunner)
+                return try await endpoint.respond(request)
+            }
+        }
         for path in ["/v1/chat/completions", "/chat/completions"] {
             router.post(RouterPath(path)) { _, _ -> Response in
                 throw APIError.invalid("GPT-2 has no chat template: it was trained on plain web text, with no roles or turn markers, so there "
