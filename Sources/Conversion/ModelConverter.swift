@@ -212,7 +212,8 @@ public enum ModelConverter {
             model: .init(config: config, generation: checkpoint.specialTokens),
             quantization: .init(bits: options.bits, embeddingBits: options.resolvedEmbeddingBits, groupSize: options.groupSize,
                                 scaleSearch: options.scaleSearch ? "weighted-least-squares" : "absmax", channelScaling: channelScaling),
-            converter: .init(source: folder.lastPathComponent, zstdLevel: Int(options.compressionLevel))))
+            converter: .init(source: folder.lastPathComponent, zstdLevel: Int(options.compressionLevel))),
+            requiredFeatures: config.task.hasLanguageModelHead ? [] : [GQZFormat.taskHeadsFeature])
         report.outputBytes = (try? FileManager.default.attributesOfItem(atPath: writer.resolvedDestination.path)[.size] as? Int) ?? 0
         report.seconds = Date().timeIntervalSince(start)
         return report

@@ -8,7 +8,11 @@ public enum GQZFormat {
     /// Bytes before the first payload.
     public static let preambleSize = 40
     /// Index features this reader understands (a file listing others in `required_features` is refused).
-    public static let knownFeatures: Set<String> = []
+    public static let knownFeatures: Set<String> = [taskHeadsFeature]
+    /// `required_features` entry of a model without a language-model head (a classifier, a bare GPT2Model): its task is
+    /// `metadata.model.config.architectures`, so a reader that knows only language models must refuse it rather than
+    /// generate from its tied embedding (formats/GQZ.md §4).
+    public static let taskHeadsFeature = "task_heads"
     /// The largest index accepted, compressed or not (a real one is a few hundred KB).
     public static let maximumIndexBytes = 64 << 20
     /// Scheme name of non-numeric payloads (the tokenizer files).

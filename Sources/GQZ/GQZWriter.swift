@@ -84,10 +84,10 @@ public final class GQZWriter {
     /// JSONSerialization, which compares without case and numbers by value; for the index's keys and those of
     /// `GPT2FileMetadata` (lowercase words joined by underscores, no two of an object first differing at a digit)
     /// the two orders agree, and numbers print the same, so gpt2-quant writes the same bytes as before.
-    public func finish<Metadata: Encodable>(metadata: Metadata) throws {
+    public func finish<Metadata: Encodable>(metadata: Metadata, requiredFeatures: [String] = []) throws {
         if let failure { throw failure }
         precondition(!finished, "writer already finished")
-        let index = GQZIndex(format: "gqz", version: Int(GQZFormat.version), requiredFeatures: [], metadata: metadata, tensors: entries)
+        let index = GQZIndex(format: "gqz", version: Int(GQZFormat.version), requiredFeatures: requiredFeatures, metadata: metadata, tensors: entries)
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
         let json: Data

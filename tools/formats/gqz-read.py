@@ -24,6 +24,10 @@ class FormatError(Exception):
     pass
 
 
+# task_heads: a model without a language-model head (formats/GQZ.md §4); this reader only lists and dumps tensors.
+KNOWN_FEATURES = {"task_heads"}
+
+
 def zstd_decompress(frame, size):
     if frame[:4] != b"\x28\xb5\x2f\xfd":
         raise FormatError("not a zstd frame")
@@ -71,8 +75,9 @@ class GQZ:
         self.index = json.loads(zstd_decompress(d[index_offset:index_offset + index_stored], index_raw))
         if self.index.get("format") != "gqz" or self.index.get("version") != version:
             raise FormatError("index format/version mismatch")
-        if self.index.get("required_features"):
-            raise FormatError(f"unknown required features {self.index['required_features']}")
+        unknown = [f for f in self.index.get("required_features", []) if f not in KNOWN_FEATURES]
+        if unknown:
+            raise FormatError(f"unknown required features {unknown}")
         self.entries = {}
         spans = []
         for e in self.index["tensors"]:
