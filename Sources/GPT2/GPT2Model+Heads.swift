@@ -40,13 +40,26 @@ extension GPT2Model {
     /// and no padding; before it, transformers took `(ids != pad).sum(-1) - 1`, right padding only, and in mid-2024 the
     /// token before the first pad, which a pad id inside the text breaks). Without a `pad_token_id` the last real token
     /// (transformers refuses batches then). A row whose every token is the pad id pools its first real token
-    /// (transformers' argmax of all zeros: position 0).
+    /// (transformers' argmax of all zeros: position 0, which is padding when the row is left-padded).
+    ///
+    /// transformers' rule follows `input_ids`, not the mask: a batch padded with some other id than `pad_token_id`
+    /// makes it pool a padding position, whose state is not the text's. That is refused here (`BatchError`, naming
+    /// the row, the position and the ids) rather than answered with a state no row has.
     public func classifySequences(_ batch: PaddedBatch) throws -> [SequenceClassification] {
         let head = try weights.head(.sequenceClassification, config: config)
+        let pad = config.task.padTokenID
+        if let pad {
+            for row in 0..<batch.count {
+                let ids = batch.inputIDs[row]
+                guard let pooled = ids.lastIndex(where: { $0 != pad }), batch.attentionMask[row][pooled] == 0 else { continue }
+                throw BatchError(row: row, reason: "position \(pooled) is padding (attention_mask 0) but its id \(ids[pooled]) is not the model's "
+                                 + "pad_token_id \(pad), so transformers would pool the padding there; pad with \(pad)")
+            }
+        }
         let states = try hiddenStates(batch)
         let pooled = (0..<batch.count).map { row -> Int in
             let real = states.positions[row]
-            guard let pad = config.task.padTokenID else { return real.count - 1 }
+            guard let pad else { return real.count - 1 }
             return real.lastIndex { batch.inputIDs[row][$0] != pad } ?? 0
         }
         let logits = apply(head, to: (0..<batch.count).map { states.state(row: $0, index: pooled[$0]) })

@@ -23,6 +23,8 @@ public final class GQZFile: @unchecked Sendable {
     /// The index's `metadata` object as written (model config, quantization settings, converter; empty when the
     /// index has none); `GPT2FileMetadata` is what gpt2-quant writes there.
     public let metadata: JSONValue
+    /// The index's `required_features` (every one known to this reader, or the file was refused).
+    public let requiredFeatures: [String]
     private let entryByName: [String: GQZEntry]
     private let source: ByteSource
 
@@ -44,7 +46,7 @@ public final class GQZFile: @unchecked Sendable {
         source = .file(descriptor)
         fileSize = Int(info.st_size)
         do {
-            (version, entries, metadata) = try Self.readIndex(source: source, path: path, fileSize: fileSize)
+            (version, entries, metadata, requiredFeatures) = try Self.readIndex(source: source, path: path, fileSize: fileSize)
         } catch {
             close(descriptor)
             throw error
@@ -57,7 +59,7 @@ public final class GQZFile: @unchecked Sendable {
         path = name
         source = .memory(bytes)
         fileSize = bytes.count
-        (version, entries, metadata) = try Self.readIndex(source: source, path: name, fileSize: fileSize)
+        (version, entries, metadata, requiredFeatures) = try Self.readIndex(source: source, path: name, fileSize: fileSize)
         entryByName = Dictionary(uniqueKeysWithValues: entries.map { ($0.name, $0) })
     }
 
@@ -135,7 +137,7 @@ public final class GQZFile: @unchecked Sendable {
         return .foreignFormat(path: path, format: foreign.name, advice: foreign.advice)
     }
 
-    private static func readIndex(source: ByteSource, path: String, fileSize: Int) throws -> (UInt32, [GQZEntry], JSONValue) {
+    private static func readIndex(source: ByteSource, path: String, fileSize: Int) throws -> (UInt32, [GQZEntry], JSONValue, [String]) {
         guard fileSize >= GQZFormat.preambleSize else {
             if fileSize >= 8, try read(source: source, path: path, offset: 0, count: 8) != GQZFormat.magic {
                 throw notGQZError(try read(source: source, path: path, offset: 0, count: min(fileSize, 64)), path: path)
@@ -203,7 +205,7 @@ public final class GQZFile: @unchecked Sendable {
         for (previous, next) in zip(ordered, ordered.dropFirst()) where next.offset < previous.offset + previous.storedBytes {
             throw GQZError.invalidEntry(path: path, tensor: next.name, reason: "its bytes overlap those of \(previous.name)")
         }
-        return (version, index.tensors, index.metadata)
+        return (version, index.tensors, index.metadata, index.requiredFeatures)
     }
 
     /// Fills `buffer` with the file's bytes from `offset`.
