@@ -15,6 +15,13 @@ struct Eval: ParsableCommand {
 
         The text to score is a UTF-8 file given with -f (as -f in gpt2-edge generate, logits and tokenize).
 
+        For a sequence classifier (GPT2ForSequenceClassification), --labels FILE scores labelled texts instead: one \
+        JSON object per line, {"text": "...", "label": "<a name of the model's id2label>"}. It prints the accuracy \
+        (overall and per label) and, with --ref, the reference's accuracy on the same texts, how often the two \
+        predict the same label and the largest pooled-logit difference:
+
+          gpt2-quant eval -m genre-q8.gqz --labels heldout.jsonl --ref kjv-genre/
+
         """ + ExitCodes.summary
     )
 
@@ -28,6 +35,12 @@ struct Eval: ParsableCommand {
     /// that neither meaning is guessed.
     @Option(name: .customLong("text"), help: .hidden)
     var oldTextOption: String?
+
+    @Option(help: "Labelled texts for a sequence classifier, one JSON object per line: {\"text\": ..., \"label\": ...}.")
+    var labels: String?
+
+    @Flag(help: "With --labels: cut texts longer than the context to their first tokens instead of refusing them.")
+    var truncate = false
 
     @Option(help: "A reference model (a .gqz file or a Hugging Face folder) to compare with.")
     var ref: String?
@@ -49,13 +62,15 @@ struct Eval: ParsableCommand {
 
     func validate() throws {
         if let oldTextOption { throw ValidationError("eval reads the text to score from a file given with -f: -f \(oldTextOption)") }
-        guard file != nil else { throw ValidationError("give the text to score with -f FILE") }
+        if file != nil && labels != nil { throw ValidationError("give either -f FILE (perplexity) or --labels FILE (classification), not both") }
+        guard file != nil || labels != nil else { throw ValidationError("give the text to score with -f FILE (or labelled texts with --labels FILE)") }
         if let threads, !(1...256).contains(threads) { throw ValidationError("--threads must be between 1 and 256, got \(threads)") }
         if let ctx, ctx < 2 { throw ValidationError("--ctx must be at least 2, got \(ctx)") }
         if let stride, stride < 1 { throw ValidationError("--stride must be at least 1, got \(stride)") }
     }
 
     func run() throws {
+        if let labels { return try evaluateClassifier(labels: labels) }
         guard let file else { throw ValidationError("give the text to score with -f FILE") }   // validate() saw to it
         let content: String
         do { content = try InputText.read(path: file).text }
@@ -95,4 +110,51 @@ struct Eval: ParsableCommand {
         }
         try StandardOutput.line(lines.joined(separator: "\n"))
     }
+
+    /// `--labels`: accuracy of a sequence classifier, and its agreement with `--ref`.
+    func evaluateClassifier(labels path: String) throws {
+        let content: String
+        do { content = try InputText.read(path: path).text }
+        catch let failure as InputText.Failure { throw CLIError(failure.description) }
+        var examples: [(text: String, label: String)] = []
+        for (number, line) in content.split(separator: "\n", omittingEmptySubsequences: false).enumerated()
+            where !line.trimmingCharacters(in: .whitespaces).isEmpty {
+            guard let example = try? JSONDecoder().decode(LabelledText.self, from: Data(line.utf8)) else {
+                throw CLIError("\(path):\(number + 1): expected a JSON object {\"text\": ..., \"label\": ...}")
+            }
+            examples.append((example.text, example.label))
+        }
+        let threadCount = threads ?? CPUInfo.physicalCoreCount
+        let loaded = try LoadedModel.load(ModelSource.open(path: model), policy: LoadPolicy(threads: threadCount, cachePrecision: kvCache))
+        let reference = try ref.map { try LoadedModel.load(ModelSource.open(path: $0), policy: LoadPolicy(threads: threadCount, cachePrecision: .f32)) }
+        let progress = TerminalProgress(enabled: !json)
+        let report: ClassifierEvaluator.Report
+        do {
+            report = try ClassifierEvaluator(model: loaded, reference: reference).evaluate(examples, truncate: truncate) { done, total in
+                progress.show("\(done) / \(total) texts", force: done == total)
+            }
+        } catch let error as ClassifierEvaluator.DataError {
+            throw CLIError("\(path): \(error.description)")
+        } catch let error as LoadedModel.InputError {
+            throw CLIError("\(path): \(error.description)")
+        }
+        progress.clear()
+        if json { try StandardOutput.line(try jsonText(report)); return }
+        var lines = [String(format: "accuracy %.2f%% (%d of %d)", 100 * report.accuracy, report.correct, report.examples)]
+        if let referenceAccuracy = report.referenceAccuracy, let agreement = report.agreement, let difference = report.maxLogitDifference {
+            lines.append(String(format: "reference accuracy %.2f%% (%+.2f points); same label on %.2f%%; max logit difference %.4f",
+                                100 * referenceAccuracy, 100 * (report.accuracy - referenceAccuracy), 100 * agreement, difference))
+        }
+        for count in report.perClass where count.examples > 0 {
+            lines.append("  \(count.label): " + String(format: "%.2f%% of %d", 100 * Double(count.correct) / Double(count.examples), count.examples))
+        }
+        if report.truncated > 0 { lines.append("\(report.truncated) texts were cut to the context") }
+        try StandardOutput.line(lines.joined(separator: "\n"))
+    }
+}
+
+/// One line of `--labels`.
+struct LabelledText: Decodable {
+    var text: String
+    var label: String
 }
