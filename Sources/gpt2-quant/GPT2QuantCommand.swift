@@ -57,7 +57,7 @@ struct Info: ParsableCommand {
         let config = try checkpoint.gpt2Config()
         var rows: [InfoReport.Tensor] = []
         var parameters = 0
-        for (name, file, info) in try checkpoint.validateTensors(for: config) {
+        for (name, file, info) in try checkpoint.validateTensors(for: config) + checkpoint.validateHeadTensors(for: config) {
             parameters += info.elementCount
             rows.append(.init(name: name, shape: info.shape, dtype: info.dtype.rawValue, file: (file.path as NSString).lastPathComponent))
         }
@@ -67,8 +67,18 @@ struct Info: ParsableCommand {
         }
         var lines = ["\(source): GPT-2, \(config.layerCount) layers, n_embd \(config.embeddingWidth), \(config.headCount) heads, "
                      + "context \(config.contextLength), vocabulary \(config.vocabularySize), \(config.activation.rawValue), \(parameters) parameters"]
+        lines.append("  task: " + taskDescription(config.task))
         for row in rows { lines.append("  \(row.name)  \(row.shape)  \(row.dtype)  \(row.file)") }
         try StandardOutput.line(lines.joined(separator: "\n"))
     }
 }
 
+/// "architectures GPT2ForSequenceClassification, labels negative, neutral, positive, pad_token_id 0, no language-model head".
+func taskDescription(_ task: GPT2TaskConfig) -> String {
+    var parts = ["architectures \(task.architecturesDescription)"]
+    if let labels = task.labels { parts.append("labels " + labels.joined(separator: ", ")) }
+    if let pad = task.padTokenID { parts.append("pad_token_id \(pad)") }
+    if let problem = task.problemType { parts.append("problem_type \(problem.rawValue)") }
+    parts.append(task.hasLanguageModelHead ? "with a language-model head" : "no language-model head")
+    return parts.joined(separator: ", ")
+}

@@ -28,6 +28,7 @@ struct Inspect: ParsableCommand {
         if let config = gqz.metadata["model"]?["config"], case .object = config {
             let keys = ["n_layer", "n_head", "n_embd", "n_positions", "vocab_size", "n_inner", "activation_function", "layer_norm_epsilon"]
             line("config: " + keys.compactMap { key in config[key].map { "\(key) \($0)" } }.joined(separator: ", "))
+            if let task = try? config.decode(GPT2TaskConfig.self) { line("task: " + taskDescription(task)) }
         }
         if case .object(let quantization)? = gqz.metadata["quantization"] {
             line("quantization: " + quantization.keys.sorted().map { "\($0) \(quantization[$0]!)" }.joined(separator: ", "))
