@@ -84,6 +84,29 @@ import TestSupport
         }
     }
 
+    static let genre = Fixtures.local.appendingPathComponent("models/kjv-genre").path
+
+    /// The trained 8-genre verse classifier (tools/reference/train-classifier.py), when its folder is there: the first
+    /// held-out verses from its JSON Lines file, labelled as transformers labelled them with the same pooled logits.
+    @Test(.enabled(if: FileManager.default.fileExists(atPath: genre + "/eval_reference.json")))
+    func classifyTheTrainedGenreClassifiersHeldOutVerses() throws {
+        let first = try Fixtures.json(URL(fileURLWithPath: Self.genre).appendingPathComponent("eval_reference.json"))["first"] as! [[String: Any]]
+        let folder = try Fixtures.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let file = folder.appendingPathComponent("verses.jsonl")
+        let lines = try first.map { String(decoding: try JSONSerialization.data(withJSONObject: ["text": $0["text"]!, "label": $0["label"]!]), as: UTF8.self) }
+        try Data(lines.joined(separator: "\n").utf8).write(to: file)
+        // The reference read at most 64 tokens of a verse.
+        let output = try Self.succeed(["classify", "-m", Self.genre, "--jsonl", "-f", file.path, "-c", "64", "--truncate", "--json"])
+        for (line, entry) in zip(Self.lines(output), first) {
+            let object = try Self.object(line)
+            #expect(object["label"] as? String == entry["predicted"] as? String, "\(entry["text"]!)")
+            let logits = (object["logits"] as! [Any]).floats, expected = (entry["logits"] as! [Any]).floats
+            #expect(zip(logits, expected).allSatisfy { abs($0 - $1) < 1e-4 }, "\(logits) \(expected)")
+        }
+        #expect(Self.lines(output).count == first.count)
+    }
+
     // MARK: - tag
 
     @Test(arguments: ["kjv-tokcls", "tiny-tokcls"])
