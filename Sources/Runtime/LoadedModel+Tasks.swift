@@ -9,7 +9,7 @@ import Tokenizer
 ///
 /// ```swift
 /// let model = try LoadedModel.load(ModelSource.open(path: "Tests/Fixtures/models/heads/kjv-seqcls"))
-/// try model.classify(["And Jesus wept."])[0].label            // "positive"
+/// try model.classify(["And Jesus wept."])[0].label            // "positive" (a random 3-label head)
 /// ```
 extension LoadedModel {
     /// A task's input that cannot run: an empty question, no choices, a question and context longer than the model's.

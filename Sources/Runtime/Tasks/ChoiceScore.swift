@@ -1,8 +1,9 @@
 /// One choice of a multiple-choice question, scored by `GPT2DoubleHeadsModel`'s multiple-choice head.
 ///
 /// ```swift
-/// let scores = try model.chooseAmong(context: "And Jesus", choices: [" wept.", " slept."])
-/// scores.first(where: \.best)?.choice   // " wept."
+/// let scores = try model.chooseAmong(context: "And", choices: [" Jesus wept", " God said"])   // the kjv-double fixture
+/// scores.first(where: \.best)?.choice   // " God said"
+/// scores.map(\.probability)             // [0.133, 0.867]
 /// ```
 public struct ChoiceScore: Sendable, Equatable, Codable {
     /// The choice's position among those given.

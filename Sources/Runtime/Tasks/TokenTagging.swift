@@ -4,9 +4,9 @@ import GPT2
 /// tokens grouped as transformers' token-classification pipeline groups them with `aggregation_strategy="simple"`.
 ///
 /// ```swift
-/// let tagging = try model.tag("And Jesus said unto Peter")
-/// tagging.groups.map(\.word)          // [" Jesus", " Peter"]  ("O" groups left out)
-/// tagging.groups.map(\.entityGroup)   // ["PER", "PER"]
+/// let tagging = try model.tag("Peter went to Jerusalem and Galilee.")   // the kjv-tokcls fixture (a random head)
+/// tagging.groups.map(\.word)          // ["Peter", " went to", "."]  ("O" groups left out)
+/// tagging.groups.map(\.entityGroup)   // ["PER", "LOC", "LOC"]
 /// ```
 ///
 /// Offsets are Unicode scalar offsets into the text (Python `str` indices), and a token's span includes its leading
