@@ -140,7 +140,8 @@ public final class GPT2Tokenizer: @unchecked Sendable {
         return ids
     }
 
-    private func specialToken(in bytes: UnsafeBufferPointer<UInt8>, at offset: Int) -> (Int, Int)? {
+    /// The (byte length, id) of the special token at `offset`, if one starts there.
+    func specialToken(in bytes: UnsafeBufferPointer<UInt8>, at offset: Int) -> (Int, Int)? {
         for (text, id) in specialTokens {
             let utf8 = text.utf8
             if offset + utf8.count <= bytes.count && zip(utf8, bytes[offset...]).allSatisfy({ $0 == $1 }) {

@@ -45,7 +45,7 @@ struct Bench: ParsableCommand {
     }
 
     func run() throws {
-        let source = try modelOptions.openSource()
+        let source = try modelOptions.openLanguageModel()   // a classifier is refused before anything is read or printed
         let decision = try modelOptions.decide(source, contextPositions: prompt + generate, promptTokens: prompt)
         let plan = decision.plan
         let model = try modelOptions.load(source, decision: decision)

@@ -15,7 +15,8 @@ struct GPT2EdgeCommand: AsyncParsableCommand {
         abstract: "Run GPT-2 models on small machines.",
         discussion: ExitCodes.summary + "\n\n" + ExitCodes.sizeUnits,
         version: "gpt2-edge " + Version.line(),
-        subcommands: [Generate.self, Tokenize.self, Logits.self, Bench.self, Serve.self],
+        subcommands: [Generate.self, Tokenize.self, Logits.self, Bench.self, Serve.self,
+                      Classify.self, Tag.self, AnswerQuestion.self, Choose.self, Embed.self],
         defaultSubcommand: Generate.self
     )
 }

@@ -150,7 +150,7 @@ struct Generate: ParsableCommand {
         Termination.install()
         // The model's files are opened once; the run is sized from their headers and the tokenized prompt before
         // any weight is read, and the library decides whether the layers stay resident or are streamed.
-        let source = try modelOptions.openSource()
+        let source = try modelOptions.openLanguageModel()   // a classifier is refused before anything is read or printed
         let tokenizer = source.tokenizer
         let contextLength = try modelOptions.contextLength(of: source)
         let promptText = try readPrompt(contextLength: contextLength, tokenizer: tokenizer)

@@ -49,7 +49,7 @@ struct Logits: ParsableCommand {
     }
 
     func run() throws {
-        let source = try modelOptions.openSource()
+        let source = try modelOptions.openLanguageModel()   // a classifier is refused before anything is read or printed
         let model = try modelOptions.load(source, decision: try modelOptions.decide(source, contextPositions: .max, promptTokens: source.config.contextLength))
         let tokens: [Int]
         if let ids {

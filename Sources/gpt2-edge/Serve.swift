@@ -81,7 +81,7 @@ struct Serve: AsyncParsableCommand {
 
     func run() async throws {
         let keys = try apiKeys()
-        let source = try modelOptions.openSource()
+        let source = try modelOptions.openLanguageModel()   // a classifier is refused before anything is read or printed
         let context = try modelOptions.contextLength(of: source)
         // Slots keep their KV caches, so every slot is planned at the full context; a step's rows are one prompt chunk
         // beside a decode row per slot.

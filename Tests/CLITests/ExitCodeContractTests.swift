@@ -65,6 +65,32 @@ import TestSupport
         try Self.expectUsageError("gpt2-quant", "info", ["x", "--bogus"], says: "Unknown option '--bogus'")
     }
 
+    @Test func taskCommandsUsageAndRuntimeErrors() throws {
+        let heads = Fixtures.local.appendingPathComponent("models/heads")
+        try Self.expectUsageError("gpt2-edge", "classify", ["--top-k", "0", "x"], says: "--top-k must be at least 1, got 0")
+        try Self.expectUsageError("gpt2-edge", "classify", ["x", "-f", "/etc/hostname"], says: "either as arguments or with -f, not both")
+        try Self.expectUsageError("gpt2-edge", "classify", ["--function-to-apply", "tanh", "x"], says: "--function-to-apply")
+        try Self.expectUsageError("gpt2-edge", "embed", ["--batch-tokens", "0", "x"], says: "--batch-tokens must be at least 1")
+        try Self.expectUsageError("gpt2-edge", "embed", ["--pooling", "max", "x"], says: "--pooling")
+        try Self.expectUsageError("gpt2-edge", "tag", ["--aggregation", "first", "x"], says: "--aggregation")
+        try Self.expectUsageError("gpt2-edge", "answer", ["--context-text", "x"], says: "Missing expected argument '--question <question>'")
+        try Self.expectUsageError("gpt2-edge", "answer", ["-q", "x", "--context", "f", "--context-text", "y"], says: "not both")
+        try Self.expectUsageError("gpt2-edge", "answer", ["-q", "x", "--max-answer-length", "0"], says: "--max-answer-length must be at least 1")
+        try Self.expectUsageError("gpt2-edge", "choose", ["--choice", "a"], says: "give at least two choices with --choice, got 1")
+        // A model without the head the command needs is a runtime error (the command line may be right for another model).
+        try Self.expectRuntimeError("gpt2-edge", ["classify", "x"], says: "this model has no sequence-classification head")
+        try Self.expectRuntimeError("gpt2-edge", ["answer", "-m", heads.appendingPathComponent("kjv-seqcls").path, "-q", "x", "--context-text", "y"],
+                                    says: "this model has no question-answering head")
+        for command in [["generate", "-p", "x"], ["logits", "--text", "x"], ["bench"], ["serve"]] {
+            try Self.expectRuntimeError("gpt2-edge", command + ["-m", heads.appendingPathComponent("kjv-tokcls").path],
+                                        says: "this model has no language-model head; its architectures are GPT2ForTokenClassification")
+        }
+        try Self.expectRuntimeError("gpt2-edge", ["classify", "-m", "/nonexistent/m.gqz", "x"], says: "model not found: /nonexistent/m.gqz")
+        try Self.expectRuntimeError("gpt2-edge", ["embed", "-f", "/nonexistent/lines.txt"], says: "cannot read /nonexistent/lines.txt")
+        try Self.expectRuntimeError("gpt2-edge", ["tag", "-m", heads.appendingPathComponent("kjv-tokcls").path, "-f", "/nonexistent/t.txt"],
+                                    says: "cannot read /nonexistent/t.txt")
+    }
+
     @Test func missingFilesAreRuntimeErrorsWithoutUsage() throws {
         try Self.expectRuntimeError("gpt2-quant", ["eval", "-m", Self.micro, "-f", "/nonexistent/missing.txt"],
                                     says: "cannot read /nonexistent/missing.txt: No such file or directory")
@@ -81,7 +107,8 @@ import TestSupport
     }
 
     @Test func helpStatesTheContractAndTheSizeUnits() throws {
-        for (product, subcommand) in [("gpt2-edge", "generate"), ("gpt2-edge", ""), ("gpt2-quant", "")] {
+        for (product, subcommand) in [("gpt2-edge", "generate"), ("gpt2-edge", ""), ("gpt2-quant", ""), ("gpt2-edge", "classify"),
+                                      ("gpt2-edge", "tag"), ("gpt2-edge", "answer"), ("gpt2-edge", "choose"), ("gpt2-edge", "embed")] {
             let help = try CommandRunner.run(product, subcommand.isEmpty ? ["--help"] : [subcommand, "--help"])
             #expect(help.status == 0)
             let text = help.standardOutput.split(whereSeparator: \.isWhitespace).joined(separator: " ")
