@@ -53,60 +53,17 @@ public struct TextGenerator<Model: LanguageModel>: Sendable {
         try generate(promptTokens: model.tokenizer.encode(prompt), options: options, onText: onText, shouldContinue: shouldContinue)
     }
 
-    /// Generates a continuation of already tokenized input.
+    /// Generates a continuation of already tokenized input (greedy or sampled, as `options.sampling` says; one
+    /// sequence whatever `numBeams` and `numReturnSequences` say: `generateSequences` honours them).
     public func generate(promptTokens: [Int], options: GenerationOptions,
                          onText: (String) -> Void = { _ in },
                          shouldContinue: () -> Bool = { true }) throws -> GenerationResult {
-        let contextLength = model.contextLength
         try validate(promptTokens: promptTokens, options: options)
-
-        var sequence = try model.makeSequence()
-        var sampler = Sampler(options: options.sampling)
-        var context = promptTokens
-        var generated: [Int] = []
-        var stream = StopStringFilter(stopStrings: options.stopStrings)
-        var decoder = StreamingDecoder()
-        var text = ""
-        var finish = FinishReason.maxTokens
-        let endOfTextID = endOfTextToken(options)
-        let stopToken = options.ignoreEndOfText ? nil : endOfTextID
-
-        let promptStart = Date()
-        var logits = options.maxNewTokens > 0 ? try model.forward(sequence, promptTokens) : []
-        let promptSeconds = Date().timeIntervalSince(promptStart)
-        let decodeStart = Date()
-
-        func emit(_ piece: String) { if !piece.isEmpty { text += piece; onText(piece) } }
-        while generated.count < options.maxNewTokens {
-            if !shouldContinue() { finish = .cancelled; break }
-            if generated.count < options.minNewTokens, let endOfTextID, endOfTextID < logits.count {
-                logits[endOfTextID] = -.infinity   // MinNewTokensLengthLogitsProcessor
-            }
-            let token = sampler.next(logits: logits, context: context)
-            if token == stopToken { finish = .endOfText; break }
-            generated.append(token)
-            context.append(token)
-            let (piece, stopped) = stream.push(decoder.append(model.tokenizer.tokenBytes[token]))
-            emit(piece)
-            if stopped { finish = .stopString; break }
-            if generated.count == options.maxNewTokens { break }
-            if sequence.positions + 1 >= contextLength {   // the window (processed + this token) is full
-                guard options.contextShift else { finish = .length; break }
-                // Keep the newest half and process it again from position 0 (GPT-2's positions are absolute).
-                sequence = try model.makeSequence()
-                logits = try model.forward(sequence, Array(context.suffix(contextLength / 2)))
-                continue
-            }
-            logits = try model.forward(sequence, [token])
-        }
-        if finish != .stopString {
-            let (piece, stopped) = stream.push(decoder.finish())
-            emit(piece)
-            if stopped { finish = .stopString } else { emit(stream.flush()) }
-        }
-        if finish == .stopString { generated = tokensWithin(text, of: generated) }
-        return GenerationResult(promptTokens: promptTokens, tokens: generated, text: text, finishReason: finish,
-                                promptSeconds: promptSeconds, decodeSeconds: Date().timeIntervalSince(decodeStart))
+        var single = options
+        single.numBeams = 1
+        single.numReturnSequences = 1
+        return try run(rows: [Row(prompt: 0, sequence: 0)], prompts: [promptTokens], options: single,
+                       onText: { onText($1) }, shouldContinue: shouldContinue)[0]
     }
 }
 
@@ -160,6 +117,8 @@ public enum GenerationRequestError: Error, CustomStringConvertible, Equatable {
     case emptyPrompt
     case promptTooLong(tokens: Int, contextLength: Int)
     case invalidOption(String)
+    /// One prompt of several (`index` from 0) has this problem.
+    indirect case inPrompt(Int, GenerationRequestError)
 
     public var description: String {
         switch self {
@@ -169,6 +128,8 @@ public enum GenerationRequestError: Error, CustomStringConvertible, Equatable {
             return "the prompt is \(tokens) tokens but the model's context holds \(length); shorten it by at least \(tokens - length + 1) tokens to leave room for one new token"
         case .invalidOption(let message):
             return message
+        case .inPrompt(let index, let error):
+            return "prompt \(index + 1): \(error)"
         }
     }
 }

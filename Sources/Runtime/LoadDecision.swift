@@ -52,16 +52,16 @@ extension LoadPolicy {
         return contextLength
     }
 
-    /// Decides how `source` is loaded for a run that reaches `contextPositions` positions (clamped to the context)
-    /// with prompt passes of at most `promptTokens` tokens: plans it resident, and with `.automatic` layers, streamed
+    /// Decides how `source` is loaded for a run of `sequences` sequences that each reach `contextPositions` positions
+    /// (clamped to the context) with prompt passes of at most `promptTokens` tokens: plans it resident, and with `.automatic` layers, streamed
     /// when resident does not fit the lower of `memoryLimit` and `available`. Only headers are read.
-    public func decide(for source: ModelSource, contextPositions: Int, promptTokens: Int,
+    public func decide(for source: ModelSource, contextPositions: Int, promptTokens: Int, sequences: Int = 1,
                        available: Int? = MemoryPlan.availableBytes) throws -> LoadDecision {
         let context = try effectiveContextLength(for: source)
         if layers == .streamed && source.isFolder { throw LoadedModel.LoadError.streamingNeedsGQZ(source.name) }
         func plan(streamed: Bool) throws -> MemoryPlan {
             var plan = try MemoryPlan.forModel(source, contextPositions: min(contextPositions, context), promptTokens: promptTokens,
-                                               threads: threads, cachePrecision: cachePrecision, streamLayers: streamed)
+                                               sequences: sequences, threads: threads, cachePrecision: cachePrecision, streamLayers: streamed)
             plan.modelContextLength = context
             return plan
         }

@@ -21,6 +21,8 @@ public struct MemoryPlan: Sendable {
     public var cachePrecision: KVCache.Precision
     /// Whether the plan is for layer streaming (one block resident instead of all).
     public var streamsLayers = false
+    /// Sequences the run holds at once, each with its own KV cache (several prompts, samples or beams).
+    public var sequences = 1
 
     public var total: Int { weights + kvCache + activations + tokenizer + runtime }
 
@@ -36,24 +38,24 @@ public struct MemoryPlan: Sendable {
     /// The plan for `source` (only headers are read), generating up to `contextPositions` positions (clamped to the
     /// model's context) with prompt passes of at most `promptTokens` tokens; with `streamLayers` (a .gqz only), one
     /// block resident instead of all.
-    public static func forModel(_ source: ModelSource, contextPositions: Int, promptTokens: Int, threads: Int,
+    public static func forModel(_ source: ModelSource, contextPositions: Int, promptTokens: Int, sequences: Int = 1, threads: Int,
                                 cachePrecision: KVCache.Precision? = nil, streamLayers: Bool = false) throws -> MemoryPlan {
         switch source.storage {
         case .gqz(let file):
             return forModel(in: file, config: source.config, contextPositions: contextPositions, promptTokens: promptTokens,
-                            threads: threads, cachePrecision: cachePrecision, streamLayers: streamLayers)
+                            sequences: sequences, threads: threads, cachePrecision: cachePrecision, streamLayers: streamLayers)
         case .folder(let checkpoint):
             // float32 in memory: mapped in place when the file is float32, converted otherwise; 4 bytes each either way.
             let weights = try checkpoint.validateTensors(for: source.config).reduce(0) { $0 + 4 * $1.info.shape.reduce(1, *) }
             return plan(config: source.config, weights: weights, contextPositions: contextPositions, promptTokens: promptTokens,
-                        threads: threads, cachePrecision: cachePrecision ?? .f32)
+                        sequences: sequences, threads: threads, cachePrecision: cachePrecision ?? .f32)
         }
     }
 
     /// The plan for an opened .gqz file whose config (`config`, checked against its tensors: n_layer sizes the loop
     /// below) is known; with `streamLayers`, only one block (the largest) is counted, plus a compressed frame being
     /// read per thread.
-    static func forModel(in file: GQZFile, config: GPT2Config, contextPositions: Int, promptTokens: Int, threads: Int,
+    static func forModel(in file: GQZFile, config: GPT2Config, contextPositions: Int, promptTokens: Int, sequences: Int = 1, threads: Int,
                          cachePrecision: KVCache.Precision? = nil, streamLayers: Bool = false) -> MemoryPlan {
         var weights = residentBytes(of: file.entries.filter { !$0.name.hasPrefix("h.") })
         if streamLayers {
@@ -64,27 +66,32 @@ public struct MemoryPlan: Sendable {
             weights += residentBytes(of: file.entries.filter { $0.name.hasPrefix("h.") })
         }
         var result = plan(config: config, weights: weights, contextPositions: contextPositions, promptTokens: promptTokens,
-                          threads: threads, cachePrecision: cachePrecision ?? .f16)
+                          sequences: sequences, threads: threads, cachePrecision: cachePrecision ?? .f16)
         result.streamsLayers = streamLayers
         return result
     }
 
-    /// The plan for a model whose config and resident weight bytes are known.
-    public static func plan(config: GPT2Config, weights: Int, contextPositions: Int, promptTokens: Int, threads: Int,
+    /// The plan for a model whose config and resident weight bytes are known; `sequences` KV caches of
+    /// `contextPositions` each, prompt passes of at most `promptTokens` tokens (all sequences' prompts together).
+    public static func plan(config: GPT2Config, weights: Int, contextPositions: Int, promptTokens: Int, sequences: Int = 1, threads: Int,
                             cachePrecision: KVCache.Precision) -> MemoryPlan {
         let positions = min(config.contextLength, max(1, contextPositions))
         let cachePositions = min(config.contextLength, (positions + KVCache.growthChunk - 1) / KVCache.growthChunk * KVCache.growthChunk)
         let c = config.embeddingWidth, inner = config.innerWidth, vocabulary = config.vocabularySize
-        let rows = min(max(1, promptTokens), positions)
-        // One forward pass: residual, normed, qkv (3c), attended, projected, hidden (inner) per row; the logits;
-        // a few vocabulary-sized arrays while sampling; each thread's prompt scratch (16 rows of the widest input).
+        let sequences = max(1, sequences)
+        let rows = min(max(1, promptTokens), positions * sequences)
+        // One forward pass: residual, normed, qkv (3c), attended, projected, hidden (inner) per row; each sequence's
+        // logits; a few vocabulary-sized arrays while sampling; each thread's prompt scratch (16 rows of the widest input).
         let forward = 4 * rows * (7 * c + inner)
-        let logits = 4 * vocabulary * 4
+        let logits = 4 * vocabulary * (3 + sequences)
         let scratch = threads * 16 * max(c, inner) * 4
-        return MemoryPlan(weights: weights, kvCache: KVCache.bytes(config: config, positions: cachePositions, precision: cachePrecision),
-                          activations: forward + logits + scratch, tokenizer: vocabulary * tokenizerBytesPerEntry,
-                          runtime: runtimeBytes, contextPositions: positions, modelContextLength: config.contextLength,
-                          cachePrecision: cachePrecision)
+        var plan = MemoryPlan(weights: weights,
+                              kvCache: sequences * KVCache.bytes(config: config, positions: cachePositions, precision: cachePrecision),
+                              activations: forward + logits + scratch, tokenizer: vocabulary * tokenizerBytesPerEntry,
+                              runtime: runtimeBytes, contextPositions: positions, modelContextLength: config.contextLength,
+                              cachePrecision: cachePrecision)
+        plan.sequences = sequences
+        return plan
     }
 
     /// Bytes the kernels keep for a .gqz file's tensors: each payload is decompressed as it is into the memory
@@ -131,7 +138,7 @@ public struct MemoryPlan: Sendable {
         func mib(_ bytes: Int) -> String { String(format: "%8.1f MiB", Double(bytes) / 1_048_576) }
         return """
         weights      \(mib(weights))\(streamsLayers ? "  (layer streaming: one block resident)" : "")
-        KV cache     \(mib(kvCache))  (\(cachePrecision.rawValue), \(contextPositions) positions)
+        KV cache     \(mib(kvCache))  (\(cachePrecision.rawValue), \(contextPositions) positions\(sequences > 1 ? " × \(sequences) sequences" : ""))
         activations  \(mib(activations))
         tokenizer    \(mib(tokenizer))
         runtime      \(mib(runtime))
@@ -142,7 +149,7 @@ public struct MemoryPlan: Sendable {
 }
 
 /// The plan as JSON, sizes in bytes: `{"activations": …, "context_positions": 1024, "kv_cache": …,
-/// "kv_cache_type": "f16", "layer_streaming": false, "runtime": …, "tokenizer": …, "total": …, "weights": …}`.
+/// "kv_cache_type": "f16", "layer_streaming": false, "runtime": …, "sequences": 1, "tokenizer": …, "total": …, "weights": …}`.
 extension MemoryPlan: Encodable {
     enum CodingKeys: String, CodingKey {
         case weights, activations, tokenizer, runtime, total
@@ -150,6 +157,7 @@ extension MemoryPlan: Encodable {
         case contextPositions = "context_positions"
         case cachePrecision = "kv_cache_type"
         case streamsLayers = "layer_streaming"
+        case sequences
     }
 
     public func encode(to encoder: any Encoder) throws {
@@ -163,5 +171,6 @@ extension MemoryPlan: Encodable {
         try json.encode(contextPositions, forKey: .contextPositions)
         try json.encode(cachePrecision.rawValue, forKey: .cachePrecision)
         try json.encode(streamsLayers, forKey: .streamsLayers)
+        try json.encode(sequences, forKey: .sequences)
     }
 }

@@ -73,10 +73,12 @@ struct ModelOptions: ParsableArguments {
         try namingContextSize { try policy().effectiveContextLength(for: source) }
     }
 
-    /// The library's decision for a run of `source` reaching `contextPositions` positions with prompt passes of `promptTokens`.
-    func decide(_ source: ModelSource, contextPositions: Int, promptTokens: Int, memoryLimit: Int? = nil) throws -> LoadDecision {
+    /// The library's decision for a run of `source` with `sequences` sequences reaching `contextPositions` positions each,
+    /// with prompt passes of `promptTokens`.
+    func decide(_ source: ModelSource, contextPositions: Int, promptTokens: Int, sequences: Int = 1, memoryLimit: Int? = nil) throws -> LoadDecision {
         try namingContextSize {
-            try policy(memoryLimit: memoryLimit).decide(for: source, contextPositions: contextPositions, promptTokens: promptTokens)
+            try policy(memoryLimit: memoryLimit).decide(for: source, contextPositions: contextPositions, promptTokens: promptTokens,
+                                                        sequences: sequences)
         }
     }
 

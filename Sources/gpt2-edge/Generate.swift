@@ -13,7 +13,9 @@ struct Generate: ParsableCommand {
         By default tokens are sampled (temperature 1, top-k 50) with a random seed that the timings line reports; \
         --greedy or --temperature 0 picks the most likely token every step (and no seed is reported: none is used).
 
-        The prompt comes from -p, from -f FILE, or from standard input. Timings go to standard error. SIGINT or \
+        The prompt comes from -p, from -f FILE, or from standard input. Several prompts (-p repeated, or \
+        --prompts-file with one per line) are generated together, one batched forward pass per step; each gives \
+        exactly what it gives alone with the same seed. Timings go to standard error. SIGINT or \
         SIGTERM stops between tokens: the text so far is printed (finish reason "cancelled") and the exit code is \
         130 or 143.
 
@@ -22,11 +24,14 @@ struct Generate: ParsableCommand {
 
     @OptionGroup var modelOptions: ModelOptions
 
-    @Option(name: [.short, .long], help: "The prompt text (default: read standard input).")
-    var prompt: String?
+    @Option(name: [.short, .long], help: "The prompt text (default: read standard input); repeat it for several prompts, generated in one batch.")
+    var prompt: [String] = []
 
     @Option(name: [.customShort("f"), .long], help: "Read the prompt from this file.")
     var file: String?
+
+    @Option(help: "Read several prompts from this file, one per line (empty lines skipped), generated in one batch.")
+    var promptsFile: String?
 
     @Option(name: [.customShort("n"), .customLong("max-new-tokens"), .customLong("n-predict")], parsing: .unconditional,
             help: "Tokens to generate at most; -1: until the context is full (with --context-shift: until stopped).")
@@ -114,7 +119,13 @@ struct Generate: ParsableCommand {
     var noDisplayPrompt = false
 
     func validate() throws {
-        if prompt != nil && file != nil { throw ValidationError("give the prompt either with -p or with -f, not both") }
+        if !prompt.isEmpty && file != nil { throw ValidationError("give the prompt either with -p or with -f, not both") }
+        if promptsFile != nil && (!prompt.isEmpty || file != nil) {
+            throw ValidationError("give the prompts either with --prompts-file or with -p/-f, not both")
+        }
+        if (prompt.count > 1 || promptsFile != nil) && numBeams > 1 {
+            throw ValidationError("beam search runs one prompt at a time; give a single prompt with --num-beams \(numBeams)")
+        }
         if json && jsonLines { throw ValidationError("choose --json (one object at the end) or --jsonl (streamed lines), not both") }
         guard maxNewTokens >= -1 else { throw ValidationError("-n must be -1 (until the context is full) or at least 0, got \(maxNewTokens)") }
         if maxNewTokens >= 0 && minNewTokens > maxNewTokens {
@@ -125,10 +136,10 @@ struct Generate: ParsableCommand {
     }
 
     /// Whether the run draws random numbers at all (greedy and beam search do not, so they report no seed).
-    private var samples: Bool { !greedy && temperature > 0 && numBeams == 1 }
+    var samples: Bool { !greedy && temperature > 0 && numBeams == 1 }
 
     /// The library's options for these flags.
-    private func generationOptions(maxNewTokens: Int, seed: UInt64) -> GenerationOptions {
+    func generationOptions(maxNewTokens: Int, seed: UInt64) -> GenerationOptions {
         var sampling = SamplingOptions(temperature: greedy ? 0 : temperature, topK: topK, topP: topP,
                                        repetitionPenalty: repetitionPenalty, seed: seed)
         sampling.minP = minP
@@ -148,6 +159,7 @@ struct Generate: ParsableCommand {
     func run() throws {
         // First, so a Ctrl-C or SIGTERM at any point ends the run through the normal path (text so far, timings, 130/143).
         Termination.install()
+        if prompt.count > 1 || promptsFile != nil { return try runBatch() }
         // The model's files are opened once; the run is sized from their headers and the tokenized prompt before
         // any weight is read, and the library decides whether the layers stay resident or are streamed.
         let source = try modelOptions.openLanguageModel()   // a classifier is refused before anything is read or printed
@@ -262,7 +274,7 @@ struct Generate: ParsableCommand {
     }
 
     /// The plan, what the machine allows, and the verdict the run would reach.
-    private func printDryRun(_ decision: LoadDecision) throws {
+    func printDryRun(_ decision: LoadDecision) throws {
         let plan = decision.plan
         let verdict = decision.fits
             ? (decision.switchedToStreaming ? "fits with layer streaming: the run would start (and stream its layers)" : "fits: the run would start")
@@ -281,7 +293,7 @@ struct Generate: ParsableCommand {
 
     /// The prompt: from -p, -f FILE or standard input, reading no more than the context can use.
     private func readPrompt(contextLength: Int, tokenizer: GPT2Tokenizer) throws -> String {
-        if let prompt { return prompt }
+        if let prompt = prompt.first { return prompt }
         if file == nil && isatty(STDIN_FILENO) == 1 { printError("reading the prompt from standard input (Ctrl-D to end)") }
         // No token is shorter than one byte and none longer than the longest in the vocabulary, so more than
         // context × longest bytes cannot fit, and with --truncate left only that many of the end can matter.

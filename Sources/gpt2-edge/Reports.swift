@@ -68,8 +68,9 @@ struct SequenceReport: Encodable {
     }
 }
 
-/// A `--jsonl` line for one piece of text as it is generated.
+/// A `--jsonl` line for one piece of text as it is generated (`prompt` only when there are several prompts).
 struct TextPieceReport: Encodable {
+    var prompt: Int? = nil
     var sequence: Int
     var text: String
 }

@@ -30,16 +30,8 @@ struct TextInputOptions: ParsableArguments {
     /// The texts, in order. A final newline ends the last line; an empty line is an error naming it.
     func read() throws -> [String] {
         if !texts.isEmpty { return texts }
-        if file == nil && isatty(STDIN_FILENO) == 1 { printError("reading the texts from standard input, one per line (Ctrl-D to end)") }
-        let input: String
-        do { input = try InputText.read(path: file).text }
-        catch InputText.Failure.interrupted(let signal) { throw ExitCode(ExitCodes.interrupted(by: signal)) }
-        catch let failure as InputText.Failure { throw CLIError(failure.description) }
-        var lines = input.split(separator: "\n", omittingEmptySubsequences: false).map { $0.hasSuffix("\r") ? String($0.dropLast()) : String($0) }
-        if lines.last == "" { lines.removeLast() }
-        guard !lines.isEmpty else { throw CLIError("no text given: \(file ?? "standard input") is empty (one text per line)") }
+        let lines = try readTextLines(file: file, what: "texts", name: name(ofInput:))
         return try lines.enumerated().map { index, line in
-            guard !line.isEmpty else { throw CLIError("\(name(ofInput: index)) is empty: give one text per line") }
             guard jsonLines else { return line }
             guard let object = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any] else {
                 throw CLIError("\(name(ofInput: index)) is not a JSON object (--jsonl wants {\"text\": ...} on each line)")
@@ -48,4 +40,19 @@ struct TextInputOptions: ParsableArguments {
             return text
         }
     }
+}
+
+/// The lines of `file` (nil: standard input), one text each: a final newline ends the last line and "\r\n" counts
+/// as one; an empty input or an empty line is an error, named by `name(index)`.
+func readTextLines(file: String?, what: String, name: (Int) -> String) throws -> [String] {
+    if file == nil && isatty(STDIN_FILENO) == 1 { printError("reading the \(what) from standard input, one per line (Ctrl-D to end)") }
+    let input: String
+    do { input = try InputText.read(path: file).text }
+    catch InputText.Failure.interrupted(let signal) { throw ExitCode(ExitCodes.interrupted(by: signal)) }
+    catch let failure as InputText.Failure { throw CLIError(failure.description) }
+    var lines = input.split(separator: "\n", omittingEmptySubsequences: false).map { $0.hasSuffix("\r") ? String($0.dropLast()) : String($0) }
+    if lines.last == "" { lines.removeLast() }
+    guard !lines.isEmpty else { throw CLIError("no \(what) given: \(file ?? "standard input") is empty (one per line)") }
+    if let empty = lines.firstIndex(of: "") { throw CLIError("\(name(empty)) is empty: give one per line") }
+    return lines
 }

@@ -109,3 +109,52 @@ import Tokenizer
         #expect(model.passes.dropFirst().allSatisfy { $0 == [1, 1, 1] }, "\(model.passes)")
     }
 }
+
+/// Several prompts stepped side by side (`generateBatch`).
+extension FakeModelGenerationTests {
+    @Test func aBatchStepsEveryRunningSequenceInOnePassAndDropsTheFinishedOnes() throws {
+        let later = Self.prompt + Array(Self.script.prefix(3))   // continues from the script's fourth token: ends 3 tokens sooner
+        let model = ScriptedModel(prompt: Self.prompt, script: Self.script)
+        var pieces: [Int: String] = [:]
+        let results = try TextGenerator(model: model).generateBatch(prompts: [Self.prompt, later], options: Self.greedy(64),
+                                                                    onText: { prompt, _, piece in pieces[prompt, default: ""] += piece })
+        #expect(results.map { $0.map(\.tokens) } == [[Self.script], [Array(Self.script.dropFirst(3))]])
+        #expect(results.allSatisfy { $0[0].finishReason == .endOfText })
+        #expect(pieces[0] == results[0][0].text && pieces[1] == results[1][0].text)
+        // Both prompts in one pass, then both rows per step until the shorter one ends, then the other alone.
+        let rest = Self.script.count - 3
+        #expect(model.passes == [[Self.prompt.count, later.count]] + Array(repeating: [1, 1], count: rest) + Array(repeating: [1], count: 3))
+    }
+
+    @Test func aRowWhoseContextFillsShiftsAloneWhileTheOthersStepOn() throws {
+        var shifting = Self.greedy(Self.script.count)
+        shifting.contextShift = true
+        let model = ScriptedModel(prompt: Self.prompt, script: Self.script, contextLength: 6)
+        let longer = Self.prompt + Array(Self.script.prefix(1))   // one position ahead, so it shifts one step sooner
+        let results = try TextGenerator(model: model).generateBatch(prompts: [Self.prompt, longer], options: shifting)
+        #expect(results[0][0].tokens == Self.script)
+        #expect(results[1][0].tokens == Array(Self.script.dropFirst()))
+        #expect(model.passes.contains([1, 3]), "\(model.passes)")   // the fuller row reruns its newest half; the other adds a token
+    }
+
+    @Test func aBatchRefusesBeamsAndNamesTheBadPrompt() throws {
+        let model = ScriptedModel(prompt: Self.prompt, script: Self.script)
+        var beams = Self.greedy(4)
+        beams.numBeams = 2
+        #expect(throws: GenerationRequestError.self) { try TextGenerator(model: model).generateBatch(prompts: [Self.prompt, Self.prompt], options: beams) }
+        #expect(throws: GenerationRequestError.inPrompt(1, .emptyPrompt)) {
+            try TextGenerator(model: model).generateBatch(prompts: [Self.prompt, [], Self.prompt], options: Self.greedy(4))
+        }
+        #expect(GenerationRequestError.inPrompt(1, .emptyPrompt).description.hasPrefix("prompt 2: the prompt is empty"))
+        #expect(model.passes.isEmpty)   // refused before any pass
+    }
+
+    @Test func cancellingABatchEndsEverySequenceAsCancelled() throws {
+        let model = ScriptedModel(prompt: Self.prompt, script: Self.script)
+        var steps = 0
+        let results = try TextGenerator(model: model).generateBatch(prompts: [Self.prompt, Self.prompt], options: Self.greedy(64),
+                                                                    shouldContinue: { steps += 1; return steps <= 2 })
+        #expect(results.map { $0[0].finishReason } == [.cancelled, .cancelled])
+        #expect(results.map { $0[0].tokens } == [Array(Self.script.prefix(2)), Array(Self.script.prefix(2))])
+    }
+}
