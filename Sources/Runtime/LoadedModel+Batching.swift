@@ -8,23 +8,15 @@ extension LoadedModel {
     /// activations (512 × 3072 floats for the MLP) and runs at the prompt speed.
     public static let defaultTokensPerPass = 512
 
-    /// An input that cannot run as given.
-    public struct InputError: Error, CustomStringConvertible, Equatable {
-        /// Which input (0-based), as the caller numbered them.
-        public let index: Int
-        public let reason: String
-        public var description: String { "input \(index + 1): \(reason)" }
-    }
-
     /// `inputs` checked: none empty, none longer than the context unless `truncate` (then cut to the context, keeping
     /// the start, as transformers' `truncation=True` does). `what` names the inputs in messages ("line").
     public func checkedInputs(_ inputs: [[Int]], truncate: Bool, what: String = "input") throws -> [[Int]] {
         try inputs.enumerated().map { index, tokens in
-            guard !tokens.isEmpty else { throw InputError(index: index, reason: "the \(what) is empty (no tokens)") }
+            guard !tokens.isEmpty else { throw TaskInputError(index: index, reason: "the \(what) is empty (no tokens)") }
             guard tokens.count <= config.contextLength else {
                 guard truncate else {
-                    throw InputError(index: index, reason: "the \(what) has \(tokens.count) tokens but the model's context holds "
-                                     + "\(config.contextLength) (pass --truncate to keep its first \(config.contextLength))")
+                    throw TaskInputError(index: index, reason: "the \(what) has \(tokens.count) tokens but the model's context holds \(config.contextLength)",
+                                         truncation: "keep its first \(config.contextLength)")
                 }
                 return Array(tokens.prefix(config.contextLength))
             }

@@ -12,10 +12,26 @@ import Tokenizer
 /// try model.classify(["And Jesus wept."])[0].label            // "positive" (a random 3-label head)
 /// ```
 extension LoadedModel {
-    /// A task's input that cannot run: an empty question, no choices, a question and context longer than the model's.
+    /// A task's input that cannot run: an empty text or question, no choices, a text longer than the model's context.
+    /// It states the problem only; each front end adds its own remedy (the CLI's `--truncate`, a shorter request).
     public struct TaskInputError: Error, CustomStringConvertible, Equatable {
-        public let description: String
-        public init(_ description: String) { self.description = description }
+        /// Which input (0-based, as the caller numbered them) when the call took several; nil otherwise.
+        public let index: Int?
+        public let reason: String
+        /// What truncation would keep so that the input fits ("keep its first 256"), when truncation was off and
+        /// would help; nil otherwise.
+        public let truncation: String?
+
+        public init(index: Int? = nil, reason: String, truncation: String? = nil) {
+            self.index = index
+            self.reason = reason
+            self.truncation = truncation
+        }
+
+        public init(_ reason: String) { self.init(reason: reason) }
+
+        /// "input 2: the text is empty (no tokens)", or the reason alone for a call with one input.
+        public var description: String { index.map { "input \($0 + 1): \(reason)" } ?? reason }
     }
 
     /// Each text's sequence classification (`GPT2ForSequenceClassification`), in the texts' order, as the
@@ -93,7 +109,7 @@ extension LoadedModel {
             let sizes = "the question (\(asked) tokens) and the context (\(contextIDs.count) tokens) have \(asked + contextIDs.count) tokens "
                 + "but the model's context holds \(limit)"
             guard asked < limit else { throw TaskInputError(sizes + "; the question alone leaves no room for the context") }
-            guard truncate else { throw TaskInputError(sizes + " (pass --truncate to keep the context's first \(limit - asked) tokens)") }
+            guard truncate else { throw TaskInputError(reason: sizes, truncation: "keep the context's first \(limit - asked) tokens") }
             kept = Array(contextIDs.prefix(limit - asked))
         }
         let logits = try network.answerSpanLogits(PaddedBatch(padding: [questionIDs + kept], padID: 0))[0]
@@ -153,12 +169,12 @@ extension LoadedModel {
         guard !choices.isEmpty else { throw TaskInputError("no choices given") }
         let limit = config.contextLength
         let inputs = try choices.enumerated().map { index, choice -> [Int] in
-            guard !choice.isEmpty else { throw TaskInputError("choice \(index + 1) is empty") }
+            guard !choice.isEmpty else { throw TaskInputError(index: index, reason: "the choice is empty") }
             let tokens = tokenizer.encode(context + choice)
             guard tokens.count <= limit else {
                 guard truncate else {
-                    throw TaskInputError("choice \(index + 1) with the context has \(tokens.count) tokens but the model's context holds "
-                                         + "\(limit) (pass --truncate to keep its last \(limit), dropping the context's start)")
+                    throw TaskInputError(index: index, reason: "the choice with the context has \(tokens.count) tokens but the model's context holds \(limit)",
+                                         truncation: "keep its last \(limit), dropping the context's start")
                 }
                 return Array(tokens.suffix(limit))
             }

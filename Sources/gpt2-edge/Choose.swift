@@ -48,7 +48,7 @@ struct Choose: ParsableCommand {
         let tokens = choices.reduce(0) { $0 + min(limit, source.tokenizer.encode(context + $1).count) }
         let model = try modelOptions.loadForTask(source, passTokens: max(1, tokens), options: taskOptions,
                                                  smaller: "fewer or shorter choices, --kv-cache int8, a 4-bit file")
-        let scores = try runningTask { try model.chooseAmong(context: context, choices: choices, truncate: taskOptions.truncate) }
+        let scores = try runningTask(inputName: { "choice \($0 + 1)" }) { try model.chooseAmong(context: context, choices: choices, truncate: taskOptions.truncate) }
         if json {
             try StandardOutput.line(try jsonText(ChooseReport(best: scores.first(where: \.best)!.index, choices: scores)))
             return

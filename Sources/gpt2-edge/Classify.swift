@@ -28,7 +28,7 @@ struct Classify: ParsableCommand {
     )
 
     @OptionGroup var modelOptions: ModelOptions
-    @OptionGroup var inputs: TextInputOptions
+    @OptionGroup var batch: BatchedTextOptions
     @OptionGroup var taskOptions: TaskOptions
 
     @Option(parsing: .unconditional, help: "Labels to print per text, best first (default 1: the best; more than the labels prints all).")
@@ -37,26 +37,18 @@ struct Classify: ParsableCommand {
     @Option(help: "How logits become scores: softmax, sigmoid or none (default: as the pipeline decides from the config).")
     var functionToApply: ClassificationScoring?
 
-    @Option(parsing: .unconditional, help: "Real tokens per batched pass (a text longer than that runs alone).")
-    var batchTokens = LoadedModel.defaultTokensPerPass
-
     @Flag(help: "Print one JSON object per text (JSON Lines).")
     var json = false
 
     func validate() throws {
         guard topK >= 1 else { throw ValidationError("--top-k must be at least 1, got \(topK)") }
-        guard batchTokens >= 1 else { throw ValidationError("--batch-tokens must be at least 1, got \(batchTokens)") }
     }
 
     func run() throws {
         let source = try modelOptions.openSource(requiring: .sequenceClassification)
-        let texts = try inputs.read()
-        let context = try modelOptions.contextLength(of: source)
-        let pass = largestPass(of: texts.map { source.tokenizer.encode($0) }, contextLength: context, tokensPerPass: batchTokens)
-        let model = try modelOptions.loadForTask(source, passTokens: pass, options: taskOptions,
-                                                 smaller: "a smaller --batch-tokens, --kv-cache int8, a 4-bit file")
-        let results = try runningTask(inputName: inputs.name(ofInput:)) {
-            try model.classify(texts, scoring: functionToApply, truncate: taskOptions.truncate, tokensPerPass: batchTokens)
+        let (texts, model) = try batch.readAndLoad(source, modelOptions: modelOptions, taskOptions: taskOptions)
+        let results = try runningTask(inputName: batch.inputs.name(ofInput:)) {
+            try model.classify(texts, scoring: functionToApply, truncate: taskOptions.truncate, tokensPerPass: batch.batchTokens)
         }
         for (index, result) in results.enumerated() {
             let shown = result.keepingTop(topK)

@@ -24,7 +24,7 @@ struct Embed: ParsableCommand {
     )
 
     @OptionGroup var modelOptions: ModelOptions
-    @OptionGroup var inputs: TextInputOptions
+    @OptionGroup var batch: BatchedTextOptions
     @OptionGroup var taskOptions: TaskOptions
 
     @Option(help: "mean: the average over the text's tokens; last: the last token's state.")
@@ -33,25 +33,14 @@ struct Embed: ParsableCommand {
     @Flag(help: "Print the pooled vectors as they are, not scaled to unit length.")
     var noNormalize = false
 
-    @Option(parsing: .unconditional, help: "Real tokens per batched pass (a text longer than that runs alone).")
-    var batchTokens = LoadedModel.defaultTokensPerPass
-
     @Flag(help: "Print one JSON object per text instead of a bare array.")
     var json = false
 
-    func validate() throws {
-        guard batchTokens >= 1 else { throw ValidationError("--batch-tokens must be at least 1, got \(batchTokens)") }
-    }
-
     func run() throws {
         let source = try modelOptions.openSource()
-        let texts = try inputs.read()
-        let context = try modelOptions.contextLength(of: source)
-        let pass = largestPass(of: texts.map { source.tokenizer.encode($0) }, contextLength: context, tokensPerPass: batchTokens)
-        let model = try modelOptions.loadForTask(source, passTokens: pass, options: taskOptions,
-                                                 smaller: "a smaller --batch-tokens, --kv-cache int8, a 4-bit file")
-        let embeddings = try runningTask(inputName: inputs.name(ofInput:)) {
-            try model.embed(texts, pooling: pooling, normalize: !noNormalize, truncate: taskOptions.truncate, tokensPerPass: batchTokens)
+        let (texts, model) = try batch.readAndLoad(source, modelOptions: modelOptions, taskOptions: taskOptions)
+        let embeddings = try runningTask(inputName: batch.inputs.name(ofInput:)) {
+            try model.embed(texts, pooling: pooling, normalize: !noNormalize, truncate: taskOptions.truncate, tokensPerPass: batch.batchTokens)
         }
         for embedding in embeddings {
             try StandardOutput.line(try json ? jsonText(embedding) : jsonText(embedding.embedding))

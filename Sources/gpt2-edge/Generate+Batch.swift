@@ -49,6 +49,9 @@ extension Generate {
                            + "\nSmaller options: fewer prompts at a time, --kv-cache int8, a shorter -n or -c, a 4-bit file.")
         }
         let model = try modelOptions.load(source, decision: decision, memoryLimit: maxMemory?.bytes)
+        if model.accelerator != nil && !quiet {
+            printError("several prompts run batched on the CPU: the GPU path runs one sequence at a time")
+        }
         let seed = self.seed ?? UInt64.random(in: 0...UInt64(UInt32.max))
         let options = generationOptions(maxNewTokens: newTokens, seed: seed)
         let shownPrompts = try prompts.map { try tokenizer.decode($0) }

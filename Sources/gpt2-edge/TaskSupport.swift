@@ -54,15 +54,21 @@ extension ModelOptions {
     }
 }
 
-/// `body` with the library's input and head errors as messages (exit code 1); `inputName` names input i in them
-/// (nil: the command has one input, which the message need not name).
+/// `body` with the library's input and head errors as messages (exit code 1), with `--truncate` named where it would
+/// help; `inputName` names input i in them ("line 3 of verses.txt"; nil: the command has one input, which the
+/// message need not name).
 func runningTask<T>(inputName: ((Int) -> String)? = nil, _ body: () throws -> T) throws -> T {
     do { return try body() }
-    catch let error as LoadedModel.InputError {
-        throw CLIError(inputName.map { "\($0(error.index)): \(error.reason)" } ?? error.reason)
-    }
-    catch let error as LoadedModel.TaskInputError { throw CLIError(error.description) }
+    catch let error as LoadedModel.TaskInputError { throw CLIError(message(for: error, inputName: inputName)) }
     catch let error as GPT2HeadError { throw CLIError(error.description) }
+}
+
+/// The CLI's message for an input the library refused: which input, why, and the flag that would make it fit.
+func message(for error: LoadedModel.TaskInputError, inputName: ((Int) -> String)? = nil) -> String {
+    var text = error.reason
+    if let index = error.index, let inputName { text = "\(inputName(index)): \(error.reason)" }
+    if let truncation = error.truncation { text += " (pass --truncate to \(truncation))" }
+    return text
 }
 
 /// The tokens of the largest pass `inputs` make, each cut to `contextLength`: what the memory plan is sized for.

@@ -135,8 +135,8 @@ struct Eval: ParsableCommand {
             }
         } catch let error as ClassifierEvaluator.DataError {
             throw CLIError("\(path): \(error.description)")
-        } catch let error as LoadedModel.InputError {
-            throw CLIError("\(path): \(error.description)")
+        } catch let error as LoadedModel.TaskInputError {
+            throw CLIError("\(path): \(error.description)" + (error.truncation.map { " (pass --truncate to \($0))" } ?? ""))
         }
         progress.clear()
         if json { try StandardOutput.line(try jsonText(report)); return }

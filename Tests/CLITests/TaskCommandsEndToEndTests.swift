@@ -258,7 +258,7 @@ import TestSupport
         try Self.fail(["answer", "-m", Self.folder("kjv-qa"), "-q", "Who wept?", "--context-text", long],
                       says: "the question (4 tokens) and the context (401 tokens) have 405 tokens but the model's context holds 256")
         try Self.fail(["choose", "-m", Self.folder("kjv-double"), "--context", long, "--choice", " a", "--choice", " b"],
-                      says: "choice 1 with the context has 402 tokens but the model's context holds 256")
+                      says: "choice 1: the choice with the context has 402 tokens but the model's context holds 256 (pass --truncate")
 
         let classified = try Self.object(Self.succeed(["classify", "-m", Self.folder("kjv-seqcls"), "--truncate", "--json", long])[...])
         #expect(classified["truncated"] as? Bool == true && Self.int(classified["tokens"]) == 256)
@@ -274,13 +274,13 @@ import TestSupport
 
     @Test func emptyInputIsRefused() throws {
         try Self.fail(["classify", "-m", Self.folder("kjv-seqcls"), ""], says: "argument 1: the text is empty (no tokens)")
-        try Self.fail(["classify", "-m", Self.folder("kjv-seqcls")], input: "", says: "no text given: standard input is empty")
+        try Self.fail(["classify", "-m", Self.folder("kjv-seqcls")], input: "", says: "no texts given: standard input is empty")
         try Self.fail(["embed", "-m", Self.folder("kjv-base")], input: "a\n\nb\n", says: "line 2 of standard input is empty")
         try Self.fail(["classify", "-m", Self.folder("kjv-seqcls"), "--jsonl"], input: "{\"label\": 1}\n", says: "line 1 of standard input has no \"text\" string")
         try Self.fail(["tag", "-m", Self.folder("kjv-tokcls"), ""], says: "the text is empty (no tokens)")
         try Self.fail(["answer", "-m", Self.folder("kjv-qa"), "-q", "", "--context-text", "x"], says: "the question is empty")
         try Self.fail(["answer", "-m", Self.folder("kjv-qa"), "-q", "Who?"], input: "", says: "the context is empty")
-        try Self.fail(["choose", "-m", Self.folder("kjv-double"), "--choice", "a", "--choice", ""], says: "choice 2 is empty")
+        try Self.fail(["choose", "-m", Self.folder("kjv-double"), "--choice", "a", "--choice", ""], says: "choice 2: the choice is empty")
     }
 
     @Test func memoryLimitRefusesBeforeLoading() throws {

@@ -8,7 +8,7 @@ import TestSupport
 /// right- and left-padded, with the pad id inside the text). float32 folders match within 1e-4; int8 files within
 /// the tolerances below, with every argmax equal.
 @Suite struct HeadsReferenceTests {
-    static let folders = ["tiny-base", "tiny-seqcls", "tiny-tokcls", "tiny-qa", "tiny-double",
+    static let folders = ["tiny-base", "tiny-seqcls", "tiny-seqcls-multilabel", "tiny-tokcls", "tiny-qa", "tiny-double",
                           "kjv-base", "kjv-seqcls", "kjv-tokcls", "kjv-qa", "kjv-double"]
     static func folder(_ name: String) -> URL { Fixtures.local.appendingPathComponent("models/heads/\(name)") }
 

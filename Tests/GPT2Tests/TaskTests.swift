@@ -174,14 +174,14 @@ import TestSupport
 
     @Test func emptyAndTooLongInputs() throws {
         let model = try Self.model("kjv-seqcls")
-        let empty = #expect(throws: LoadedModel.InputError.self) { try model.classify(["a", ""]) }
+        let empty = #expect(throws: LoadedModel.TaskInputError.self) { try model.classify(["a", ""]) }
         #expect(empty?.description == "input 2: the text is empty (no tokens)")
         let long = String(repeating: "And Jesus wept. ", count: 100)
         let count = model.tokenizer.encode(long).count
         do {
             _ = try model.classify([long])
             Issue.record("a text longer than the context ran")
-        } catch let error as LoadedModel.InputError {
+        } catch let error as LoadedModel.TaskInputError {
             #expect(error.description.contains("\(count) tokens") && error.description.contains("holds 256"), "\(error)")
         }
         let cut = try model.classify([long], truncate: true)[0]

@@ -11,7 +11,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 WORK="${1:-/tmp/gpt2-edge-bench}"; ROUNDS="${2:-3}"
-EDGE=.build/release/gpt2-edge; QUANT=.build/release/gpt2-quant
+PRODUCTS="${PRODUCTS:-.build/release}"   # the release products (PRODUCTS=.build-native/release after --build-path .build-native)
+EDGE="$PRODUCTS/gpt2-edge"; QUANT="$PRODUCTS/gpt2-quant"
 [ -x "$EDGE" ] && [ -x "$QUANT" ] || { echo "build first: swift build -c release -Xswiftc -target-cpu -Xswiftc native" >&2; exit 1; }
 mkdir -p "$WORK"
 folder="$WORK/gpt2-seqcls"

@@ -24,7 +24,8 @@ while [ $# -gt 0 ]; do
         *) echo "unknown option $1" >&2; exit 64 ;;
     esac
 done
-EDGE=.build/release/gpt2-edge; QUANT=.build/release/gpt2-quant
+PRODUCTS="${PRODUCTS:-.build/release}"   # the release products (PRODUCTS=.build-native/release after --build-path .build-native)
+EDGE="$PRODUCTS/gpt2-edge"; QUANT="$PRODUCTS/gpt2-quant"
 [ -x "$EDGE" ] && [ -x "$QUANT" ] || { echo "build first: swift build -c release -Xswiftc -target-cpu -Xswiftc native" >&2; exit 1; }
 mkdir -p "$WORK"
 

@@ -33,7 +33,8 @@ while [ $# -gt 0 ]; do
     esac
 done
 [ -n "$LLAMA" ] && [ -f "$LLAMA/convert_hf_to_gguf.py" ] || { echo "--llama DIR: a llama.cpp source tree with convert_hf_to_gguf.py" >&2; exit 64; }
-EDGE=.build/release/gpt2-edge; QUANT=.build/release/gpt2-quant
+PRODUCTS="${PRODUCTS:-.build/release}"   # the release products (PRODUCTS=.build-native/release after --build-path .build-native)
+EDGE="$PRODUCTS/gpt2-edge"; QUANT="$PRODUCTS/gpt2-quant"
 [ -x "$EDGE" ] && [ -x "$QUANT" ] || { echo "build first: swift build -c release -Xswiftc -target-cpu -Xswiftc native" >&2; exit 1; }
 BIN="$(tools/bench/llamacpp-build.sh "$LLAMA" llama-bench llama-quantize)"
 mkdir -p "$WORK"

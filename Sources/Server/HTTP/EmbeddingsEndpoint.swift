@@ -70,9 +70,8 @@ struct EmbeddingsEndpoint: Sendable {
                 throw APIError.invalid("input[\(index)]: token id \(bad) is outside the vocabulary (0..<\(vocabulary))", param: "input")
             }
         }
-        do { return try model.checkedInputs(lists, truncate: false) } catch let error as LoadedModel.InputError {
-            throw APIError.invalid("input[\(error.index)]: \(error.reason.replacingOccurrences(of: " (pass --truncate to keep its first \(model.contextLength))", with: ""))",
-                                   param: "input")
+        do { return try model.checkedInputs(lists, truncate: false) } catch let error as LoadedModel.TaskInputError {
+            throw APIError.invalid("input[\(error.index ?? 0)]: \(error.reason)", param: "input")
         }
     }
 }
