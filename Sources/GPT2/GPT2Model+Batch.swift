@@ -18,7 +18,7 @@ extension GPT2Model {
 
     /// `forward(paddedBatch:attentionMask:)` for a `PaddedBatch`.
     public func forward(_ batch: PaddedBatch) throws -> [[Float]] {
-        let items = (0..<batch.count).map { BatchItem(tokens: batch.realTokens(row: $0), cache: makeCache()) }
+        let items = (0..<batch.count).map { BatchItem(tokens: batch.realTokens(row: $0), cache: makeOnePassCache()) }
         return try forward(batch: items, logits: .allPositions)
     }
 }

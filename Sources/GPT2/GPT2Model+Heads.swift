@@ -12,7 +12,7 @@ extension GPT2Model {
     public func hiddenStates(_ batch: PaddedBatch, allLayers: Bool = false) throws -> HiddenStates {
         let c = config.embeddingWidth
         let positions = (0..<batch.count).map { batch.realPositions(row: $0) }
-        let items = (0..<batch.count).map { BatchItem(tokens: batch.realTokens(row: $0), cache: makeCache()) }
+        let items = (0..<batch.count).map { BatchItem(tokens: batch.realTokens(row: $0), cache: makeOnePassCache()) }
         var firstRows: [Int] = []
         var layerStates: [FloatBuffer] = []
         let final: FloatBuffer = try withForwardLock {

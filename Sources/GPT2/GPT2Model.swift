@@ -56,6 +56,10 @@ public final class GPT2Model: @unchecked Sendable {
     /// An empty KV cache for this model in `cachePrecision`.
     public func makeCache() -> KVCache { KVCache(config: config, precision: cachePrecision) }
 
+    /// A cache for one pass and no more (a padded batch's row): it holds exactly the row's tokens, where a growing
+    /// cache would round each short row up to 64 positions (30 rows of 17 tokens: 1920 positions instead of 510).
+    func makeOnePassCache() -> KVCache { KVCache(config: config, precision: cachePrecision, growthChunk: 1) }
+
     /// Which positions' logits `forward` computes (the LM head is the largest matrix, so skip what is not needed).
     public enum LogitsScope: Sendable { case lastPosition, allPositions }
 

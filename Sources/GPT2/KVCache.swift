@@ -16,10 +16,13 @@ public final class KVCache {
     private(set) var keys: [KVStorage]
     private(set) var values: [KVStorage]
     private var capacity = 0
-    /// Positions added each time the cache grows.
+    /// Positions added each time the cache grows, by default.
     public static let growthChunk = 64
+    /// Positions this cache adds each time it grows (1 for a cache that takes one pass and no more: exactly its tokens).
+    public let chunk: Int
 
-    public init(config: GPT2Config, precision: Precision = .f32) {
+    public init(config: GPT2Config, precision: Precision = .f32, growthChunk: Int = KVCache.growthChunk) {
+        chunk = max(1, growthChunk)
         layerCount = config.layerCount
         width = config.embeddingWidth
         maximumLength = config.contextLength
@@ -29,6 +32,7 @@ public final class KVCache {
     }
 
     private init(copying other: KVCache) {
+        chunk = other.chunk
         layerCount = other.layerCount
         width = other.width
         maximumLength = other.maximumLength
@@ -44,7 +48,7 @@ public final class KVCache {
         let needed = length + count
         precondition(needed <= maximumLength, "context of \(maximumLength) positions exceeded")
         guard needed > capacity else { return }
-        let newCapacity = min(maximumLength, ((needed + Self.growthChunk - 1) / Self.growthChunk) * Self.growthChunk)
+        let newCapacity = min(maximumLength, ((needed + chunk - 1) / chunk) * chunk)
         for storage in keys + values { storage.reserve(positions: newCapacity) }
         capacity = newCapacity
     }

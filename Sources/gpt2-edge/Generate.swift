@@ -172,7 +172,9 @@ struct Generate: ParsableCommand {
         let newTokens = maxNewTokens >= 0 ? maxNewTokens : (contextShift ? Int.max / 4 : contextLength)
         // The plan clamps both to the model's context; with --context-shift the whole context is reached.
         let positions = contextShift || newTokens > Int.max / 8 ? Int.max : max(1, promptCount) + newTokens
-        let decision = try modelOptions.decide(source, contextPositions: positions, promptTokens: promptCount, memoryLimit: maxMemory?.bytes)
+        // Beam search holds a KV cache per beam; independent samples run one after another, so one at a time.
+        let decision = try modelOptions.decide(source, contextPositions: positions, promptTokens: promptCount,
+                                               sequences: numBeams > 1 ? numBeams : 1, memoryLimit: maxMemory?.bytes)
         if promptCount >= decision.plan.modelContextLength && truncate == .error {
             throw CLIError(GenerationRequestError.promptTooLong(tokens: promptCount, contextLength: decision.plan.modelContextLength).description
                            + ", or pass --truncate left to keep only its end")

@@ -139,5 +139,8 @@ extension GenerateOptionsEndToEndTests {
         let three = try Self.object(Substring(plan.standardOutput)), single = try Self.object(Substring(one.standardOutput))
         #expect(three["sequences"] as? Int == 3 && single["sequences"] as? Int == 1)
         #expect(three["kv_cache"] as! Int == 3 * (single["kv_cache"] as! Int))
+        let beams4 = try Self.object(Substring(try CommandRunner.run("gpt2-edge", ["generate", "-m", Self.kjv, "-p", "a", "--num-beams", "4",
+                                                                                 "--dry-run", "--json"]).standardOutput))
+        #expect(beams4["sequences"] as? Int == 4 && beams4["kv_cache"] as! Int == 4 * (single["kv_cache"] as! Int))
     }
 }

@@ -135,5 +135,9 @@ import TestSupport
         _ = try model.network.forward(tokens: [1, 2, 3], cache: cache)
         let width = model.config.embeddingWidth
         #expect(cache.allocatedBytes == 2 * model.config.layerCount * KVCache.growthChunk * width * 4)
+        // A one-pass cache (a padded batch's row) holds exactly its tokens.
+        let exact = KVCache(config: model.config, growthChunk: 1)
+        _ = try model.network.forward(tokens: [1, 2, 3], cache: exact)
+        #expect(exact.allocatedBytes == KVCache.bytes(config: model.config, positions: 3, precision: .f32))
     }
 }

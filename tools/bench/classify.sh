@@ -45,23 +45,32 @@ PY
 echo "lines: $(wc -l < "$lines"), mean $(awk '{ n += NF } END { printf "%.1f", n / NR }' "$lines") words"
 
 results="$WORK/classify-results.txt"; : > "$results"
-ours() {   # model threads → lines/s
+ours() {   # model threads name → lines/s
     local start end
     start=$(date +%s.%N)
-    "$EDGE" classify -m "$1" -t "$2" -f "$lines" > "$WORK/classify-ours.out"
+    "$EDGE" classify -m "$1" -t "$2" -f "$lines" > "$WORK/classify-ours-$3.out"
     end=$(date +%s.%N)
-    echo "$(wc -l < "$WORK/classify-ours.out") $start $end" | awk '{ printf "%.1f", $1 / ($3 - $2) }'
+    echo "$(wc -l < "$WORK/classify-ours-$3.out") $start $end" | awk '{ printf "%.1f", $1 / ($3 - $2) }'
 }
 for round in $(seq "$ROUNDS"); do
     for threads in 1 2; do
-        echo "ours-f32 $threads $(ours "$folder" "$threads")" >> "$results"
-        echo "ours-q8 $threads $(ours "$gqz" "$threads")" >> "$results"
+        echo "ours-f32 $threads $(ours "$folder" "$threads" f32)" >> "$results"
+        echo "ours-q8 $threads $(ours "$gqz" "$threads" q8)" >> "$results"
         for batch in 1 32; do
-            rate=$(python3 tools/bench/classify_hf.py "$folder" "$lines" --threads "$threads" --batch-size "$batch" | python3 -c 'import json,sys; print("%.1f" % json.load(sys.stdin)["lines_per_second"])')
+            python3 tools/bench/classify_hf.py "$folder" "$lines" --threads "$threads" --batch-size "$batch" > "$WORK/classify-hf.json"
+            rate=$(python3 -c 'import json,sys; print("%.1f" % json.load(open(sys.argv[1]))["lines_per_second"])' "$WORK/classify-hf.json")
             echo "transformers-b$batch $threads $rate" >> "$results"
         done
         echo "round $round, $threads threads done" >&2
     done
+done
+# The labels agree with transformers' (its last run, batch 32, against our last runs).
+for ours in f32 q8; do
+    python3 -c '
+import json, sys
+theirs = json.load(open(sys.argv[1]))["labels"]; ours = [line.split("\t")[0] for line in open(sys.argv[2])]
+same = sum(a == b for a, b in zip(theirs, ours))
+print(f"labels: {sys.argv[3]} agrees with transformers on {same} of {len(theirs)} lines")' "$WORK/classify-hf.json" "$WORK/classify-ours-$ours.out" "$ours"
 done
 echo "median lines/s over $ROUNDS rounds (whole command, including load, for ours; the pipeline call for transformers):"
 sort -k1,1 -k2,2n "$results" | awk '{ key = $1 " " $2; v[key] = v[key] " " $3 } END { for (k in v) print k, v[k] }' |
@@ -69,4 +78,5 @@ sort -k1,1 -k2,2n "$results" | awk '{ key = $1 " " $2; v[key] = v[key] " " $3 } 
 import sys, statistics
 for line in sorted(sys.stdin):
     name, threads, *values = line.split()
-    print(f"{name:18} {threads} thread(s): {statistics.median(map(float, values)):8.1f}   (runs: {\" \".join(values)})")'
+    runs = " ".join(values)
+    print(f"{name:18} {threads} thread(s): {statistics.median(map(float, values)):8.1f}   (runs: {runs})")'
