@@ -52,13 +52,15 @@ extension TextGenerator {
         let promptStart = Date()
         var feeds: [(run: Int, tokens: [Int])] = options.maxNewTokens > 0 ? runs.indices.map { ($0, runs[$0].promptTokens) } : []
         var logits: [[Float]] = []
-        var pass: [(run: Int, tokens: [Int])] = []
+        var pass: [(run: Int, tokens: [Int])] = [], passTokens = 0
         for feed in feeds {
-            if !pass.isEmpty && pass.reduce(0, { $0 + $1.tokens.count }) + feed.tokens.count > tokensPerPass {
+            if !pass.isEmpty && passTokens + feed.tokens.count > tokensPerPass {
                 logits += try model.forward(pass.map { (runs[$0.run].sequence, $0.tokens) })
                 pass = []
+                passTokens = 0
             }
             pass.append(feed)
+            passTokens += feed.tokens.count
         }
         if !pass.isEmpty { logits += try model.forward(pass.map { (runs[$0.run].sequence, $0.tokens) }) }
         let promptSeconds = Date().timeIntervalSince(promptStart)

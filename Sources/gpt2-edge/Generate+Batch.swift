@@ -39,15 +39,7 @@ extension Generate {
             .map { range in prompts[range].reduce(0) { $0 + $1.count } * numReturnSequences }.max() ?? longest
         let decision = try modelOptions.decide(source, contextPositions: positions, promptTokens: passTokens, sequences: sequences,
                                                memoryLimit: maxMemory?.bytes)
-        if dryRun {
-            try printDryRun(decision)
-            if let refusal = decision.refusal { printError(refusal); throw ExitCode(ExitCodes.failure) }
-            return
-        }
-        if let refusal = decision.refusal {
-            throw CLIError(refusal + "\n" + decision.plan.description
-                           + "\nSmaller options: fewer prompts at a time, --kv-cache int8, a shorter -n or -c, a 4-bit file.")
-        }
+        guard try startsRun(decision, smaller: "fewer prompts at a time, --kv-cache int8, a shorter -n or -c, a 4-bit file") else { return }
         let model = try modelOptions.load(source, decision: decision, memoryLimit: maxMemory?.bytes)
         if model.accelerator != nil && !quiet {
             printError("several prompts run batched on the CPU: the GPU path runs one sequence at a time")

@@ -179,19 +179,7 @@ struct Generate: ParsableCommand {
             throw CLIError(GenerationRequestError.promptTooLong(tokens: promptCount, contextLength: decision.plan.modelContextLength).description
                            + ", or pass --truncate left to keep only its end")
         }
-        let plan = decision.plan
-        if dryRun {
-            try printDryRun(decision)
-            if let refusal = decision.refusal { printError(refusal); throw ExitCode(ExitCodes.failure) }
-            return
-        }
-        if let refusal = decision.refusal {
-            throw CLIError(refusal + "\n" + plan.description + "\nSmaller options: --kv-cache int8, a shorter -n or -c, a 4-bit file.")
-        }
-        if decision.switchedToStreaming && !quiet {
-            printError(String(format: "the model needs %.0f MiB in memory but %.0f MiB are allowed: streaming its layers (--low-memory, slower)",
-                              Double(decision.residentTotal) / 1_048_576, Double(decision.limit ?? 0) / 1_048_576))
-        }
+        guard try startsRun(decision, smaller: "--kv-cache int8, a shorter -n or -c, a 4-bit file") else { return }
         let model = try modelOptions.load(source, decision: decision, memoryLimit: maxMemory?.bytes)
         let seed = self.seed ?? UInt64.random(in: 0...UInt64(UInt32.max))
         let options = generationOptions(maxNewTokens: newTokens, seed: seed)
@@ -275,8 +263,26 @@ struct Generate: ParsableCommand {
         }
     }
 
+    /// Whether the run goes on to load the model: false after `--dry-run` has printed the plan (exit 1 if it would
+    /// refuse); a plan over `--max-memory` is refused naming `smaller` options; a switch to layer streaming is told.
+    func startsRun(_ decision: LoadDecision, smaller: String) throws -> Bool {
+        if dryRun {
+            try printDryRun(decision)
+            if let refusal = decision.refusal { printError(refusal); throw ExitCode(ExitCodes.failure) }
+            return false
+        }
+        if let refusal = decision.refusal {
+            throw CLIError(refusal + "\n" + decision.plan.description + "\nSmaller options: \(smaller).")
+        }
+        if decision.switchedToStreaming && !quiet {
+            printError(String(format: "the model needs %.0f MiB in memory but %.0f MiB are allowed: streaming its layers (--low-memory, slower)",
+                              Double(decision.residentTotal) / 1_048_576, Double(decision.limit ?? 0) / 1_048_576))
+        }
+        return true
+    }
+
     /// The plan, what the machine allows, and the verdict the run would reach.
-    func printDryRun(_ decision: LoadDecision) throws {
+    private func printDryRun(_ decision: LoadDecision) throws {
         let plan = decision.plan
         let verdict = decision.fits
             ? (decision.switchedToStreaming ? "fits with layer streaming: the run would start (and stream its layers)" : "fits: the run would start")
