@@ -19,6 +19,12 @@ struct GPT2EdgeCommand: AsyncParsableCommand {
                       Classify.self, Tag.self, AnswerQuestion.self, Choose.self, Embed.self],
         defaultSubcommand: Generate.self
     )
+
+    /// Refuses arguments that are not UTF-8 before ArgumentParser sees them already decoded (see ArgumentBytes).
+    static func main() async {
+        ArgumentBytes.refuseInvalidUTF8(program: "gpt2-edge")
+        await main(nil)
+    }
 }
 
 /// Options shared by every subcommand that loads a model.

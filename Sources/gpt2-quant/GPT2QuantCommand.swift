@@ -35,6 +35,12 @@ struct GPT2QuantCommand: ParsableCommand {
         version: "gpt2-quant " + Version.line(),
         subcommands: [Convert.self, Inspect.self, Verify.self, Info.self, Eval.self]
     )
+
+    /// Refuses arguments that are not UTF-8 before ArgumentParser sees them already decoded (see ArgumentBytes).
+    static func main() {
+        ArgumentBytes.refuseInvalidUTF8(program: "gpt2-quant")
+        main(nil)
+    }
 }
 
 /// Prints what a Hugging Face checkpoint folder holds, after validating every safetensors header and tensor shape.

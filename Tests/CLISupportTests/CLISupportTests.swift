@@ -96,3 +96,18 @@ import Testing
         #expect(try jsonText(Report(name: "a", score: 0.5, seed: 7, path: "")) == #"{"name":"a","path":"","score":0.5,"seed":7}"#)
     }
 }
+
+@Suite struct ArgumentBytesTests {
+    @Test func findsTheFirstByteThatIsNotUTF8() {
+        let valid: [[UInt8]] = [Array("gpt2-edge".utf8), Array("-p".utf8), Array("café 😀".utf8)]
+        #expect(ArgumentBytes.firstInvalid(in: valid) == nil)
+        // The program's name is not checked; a lone continuation byte, a truncated sequence, an overlong NUL and a
+        // surrogate are.
+        #expect(ArgumentBytes.firstInvalid(in: [[0xFF], Array("ok".utf8)]) == nil)
+        #expect(ArgumentBytes.firstInvalid(in: [[], Array("ok".utf8), [0x61, 0x80, 0x62]])
+                == .init(position: 2, byteOffset: 1, byte: 0x80))
+        #expect(ArgumentBytes.firstInvalid(in: [[], Array("é".utf8) + [0xE2, 0x82]])?.byteOffset == 2)
+        #expect(ArgumentBytes.firstInvalid(in: [[], [0xC0, 0x80]])?.byte == 0xC0)
+        #expect(ArgumentBytes.firstInvalid(in: [[], [0xED, 0xA0, 0x80]])?.position == 1)
+    }
+}

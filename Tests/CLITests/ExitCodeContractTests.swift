@@ -119,3 +119,28 @@ import TestSupport
         #expect(generate.split(whereSeparator: \.isWhitespace).joined(separator: " ").contains("Sizes take a unit: B, K, M, G (powers of 1024"))
     }
 }
+
+/// Bytes that are not UTF-8 on the command line (Swift's CommandLine.arguments would turn them into U+FFFD and
+/// the run would use other text than asked for): refused with the argument's position, before any model loads.
+@Suite struct InvalidArgumentBytesTests {
+    /// Runs `product` through the shell, so the argument can carry raw bytes (printf's octal escapes).
+    static func run(_ product: String, _ script: String) throws -> CommandRunner.Output {
+        try CommandRunner.runTool("/bin/sh", ["-c", "\"$0\" " + script, CommandRunner.path(of: product)])
+    }
+
+    @Test func promptStopAndIDsWithInvalidBytesAreRefused() throws {
+        for script in [#"generate -p "$(printf 'And God\377 said')" -n 2"#,
+                       #"generate -p "And God said" --stop "$(printf '\300\200')" -n 2"#,
+                       #"tokenize "$(printf 'a\355\240\200b')""#] {
+            let run = try Self.run("gpt2-edge", script)
+            #expect(run.status == 64, "\(script): \(run.standardError)")
+            #expect(run.standardError.contains("is not valid UTF-8"), "\(run.standardError)")
+            #expect(run.standardOutput.isEmpty)
+        }
+        let quant = try Self.run("gpt2-quant", #"inspect "$(printf '/tmp/\377')""#)
+        #expect(quant.status == 64 && quant.standardError.contains("argument 2 is not valid UTF-8 (byte 0xFF at offset 5)"), "\(quant.standardError)")
+        // Valid UTF-8 beyond ASCII still runs.
+        let fine = try Self.run("gpt2-edge", #"generate -p "$(printf 'caf\303\251')" -n 1 --seed 1"#)
+        #expect(fine.status == 0, "\(fine.standardError)")
+    }
+}
