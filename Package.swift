@@ -99,6 +99,11 @@ let package = Package(
             dependencies: ["GPT2Edge", "Hub", "CLISupport", .product(name: "ArgumentParser", package: "swift-argument-parser")]
         ),
         .target(name: "TestSupport", dependencies: [], path: "Tests/TestSupport"),
+        // The readers of untrusted bytes as fuzz targets; `gpt2-fuzz` replays files through them, or runs under
+        // libFuzzer when built by tools/fuzz/run.sh.
+        .target(name: "FuzzTargets", dependencies: ["GQZ", "Checkpoint", "Tokenizer", "GPT2"]),
+        .executableTarget(name: "gpt2-fuzz", dependencies: ["FuzzTargets"]),
+
         .testTarget(name: "WeightFormatTests", dependencies: ["WeightFormat"]),
         .testTarget(name: "TokenizerTests", dependencies: ["Tokenizer", "TestSupport"]),
         .testTarget(name: "CheckpointTests", dependencies: ["Checkpoint", "TestSupport"]),
@@ -110,6 +115,7 @@ let package = Package(
         .testTarget(name: "QuantizationTests", dependencies: ["Quantization", "WeightFormat"]),
         .testTarget(name: "CLITests", dependencies: ["TestSupport"]),
         .testTarget(name: "CLISupportTests", dependencies: ["CLISupport"]),
+        .testTarget(name: "FuzzTests", dependencies: ["FuzzTargets", "TestSupport"]),
         .testTarget(name: "ServerTests", dependencies: ["Server", "Runtime", "GPT2", "Generation", "TestSupport"]),
     ],
     swiftLanguageModes: [.v6]

@@ -1,0 +1,128 @@
+import Checkpoint
+import Foundation
+import GPT2
+import GQZ
+import Tokenizer
+
+/// The readers of untrusted bytes, each as one function of arbitrary input that must return (with or without an
+/// error) and never trap. `gpt2-fuzz` runs them under libFuzzer with AddressSanitizer (tools/fuzz/run.sh), and the
+/// test suite replays the committed corpus through them (Tests/FuzzTests).
+package enum FuzzTarget: String, CaseIterable, Sendable {
+    /// A .gqz file: preamble, index, and every tensor's zstd frame (decompressed and CRC-checked by `verify()`).
+    case gqz
+    /// A .gqz index as JSON, written as a file around formats/example.gqz's tensor frames: the index decoder
+    /// (entries, shapes, schemes, offsets, features) reached on every input, not only when a mutation of the raw
+    /// file happens to leave its zstd frame intact.
+    case gqzIndex = "gqz-index"
+    /// A .safetensors file: header, dtypes, shapes and spans, then every small tensor's values.
+    case safetensors
+    /// config.json: the model config (sizes, flags, task heads) and the special token ids.
+    case config
+    /// The tokenizer on the fixture vocabulary: encode the input as text, decode it as ids (in and out of the
+    /// vocabulary), stream those ids' bytes, and map tokens back to character offsets.
+    case tokenizer
+
+    /// Runs the target on one input.
+    package func run(_ bytes: [UInt8]) {
+        switch self {
+        case .gqz: Self.gqz(bytes)
+        case .gqzIndex: Self.gqzIndex(bytes)
+        case .safetensors: Self.safetensors(bytes)
+        case .config: Self.config(bytes)
+        case .tokenizer: Self.tokenizer(bytes)
+        }
+    }
+
+    /// Payloads larger than this are skipped (a valid index may claim gigabytes; allocating them is not a bug).
+    static let largestPayload = 1 << 24
+
+    static func gqz(_ bytes: [UInt8]) {
+        bytes.withUnsafeBytes { raw in
+            guard let file = try? GQZFile(staticBytes: raw, name: "<fuzz input>") else { return }
+            guard file.entries.allSatisfy({ $0.rawBytes <= largestPayload }) else { return }
+            _ = file.verify()
+            for entry in file.entries { _ = try? file.payload(entry.name) }
+        }
+    }
+
+    static func gqzIndex(_ json: [UInt8]) {
+        guard let payloadArea = examplePayloadArea, let frame = try? ZstdFrame.compress(json, level: 1) else { return }
+        var file = [UInt8]()
+        func append<T: FixedWidthInteger>(_ value: T) { withUnsafeBytes(of: value.littleEndian) { file += $0 } }
+        file += GQZFormat.magic
+        append(GQZFormat.version)
+        append(UInt32(0))
+        append(UInt64(GQZFormat.preambleSize + payloadArea.count))
+        append(UInt64(frame.count))
+        append(UInt64(json.count))
+        file += payloadArea + frame
+        gqz(file)
+    }
+
+    /// The tensor frames of formats/example.gqz (between its preamble and its index), loaded once.
+    static let examplePayloadArea: [UInt8]? = {
+        let root = ProcessInfo.processInfo.environment["GPT2EDGE_FUZZ_ROOT", default: "."]
+        guard let data = FileManager.default.contents(atPath: root + "/formats/example.gqz"), data.count > GQZFormat.preambleSize else { return nil }
+        let bytes = [UInt8](data)
+        let indexOffset = bytes.withUnsafeBytes { Int(UInt64(littleEndian: $0.loadUnaligned(fromByteOffset: 16, as: UInt64.self))) }
+        guard indexOffset > GQZFormat.preambleSize, indexOffset <= bytes.count else { return nil }
+        return Array(bytes[GQZFormat.preambleSize..<indexOffset])
+    }()
+
+    static func safetensors(_ bytes: [UInt8]) {
+        // SafetensorsFile maps a path: the input goes to a file in memory (/dev/shm) first.
+        let path = scratchPath("safetensors")
+        guard FileManager.default.createFile(atPath: path, contents: Data(bytes)) else { return }
+        defer { unlink(path) }
+        guard let file = try? SafetensorsFile(path: path) else { return }
+        for info in file.tensors.values where info.dtype.isLoadableWeight && info.elementCount <= largestPayload / 4 {
+            _ = try? file.floats(info.name)
+        }
+    }
+
+    static func config(_ bytes: [UInt8]) {
+        let data = Data(bytes)
+        if let config = try? JSONDecoder().decode(GPT2Config.self, from: data) {
+            _ = config.headDim
+            for layer in 0..<min(config.layerCount, 64) { _ = config.attentionScale(layer: layer) }
+            _ = try? JSONEncoder().encode(config)
+        }
+        _ = try? JSONDecoder().decode(SpecialTokenIDs.self, from: data)
+    }
+
+    static func tokenizer(_ bytes: [UInt8]) {
+        guard let tokenizer = fixtureTokenizer else { return }
+        let text = String(decoding: bytes, as: UTF8.self)
+        let ids = tokenizer.encode(text)
+        _ = tokenizer.characterOffsets(of: ids, in: text)
+        _ = tokenizer.words(in: text)
+        _ = tokenizer.tokenCount(of: ids, within: bytes.count / 2)
+        // The same bytes as ids, two bytes each: some beyond the vocabulary, which must be refused, not read.
+        let vocabulary = tokenizer.vocabularySize
+        let arbitrary = stride(from: 0, to: bytes.count - 1, by: 2).map { (Int(bytes[$0]) << 8 | Int(bytes[$0 + 1])) % (vocabulary + 16) }
+        _ = try? tokenizer.decode(arbitrary)
+        var decoder = StreamingDecoder()
+        for id in arbitrary where id < vocabulary { _ = decoder.append(tokenizer.tokenBytes[id]) }
+        _ = decoder.finish()
+        for id in arbitrary.prefix(8) { _ = try? tokenizer.spelling(of: id) }
+    }
+
+    /// The fixture tokenizer (Tests/Fixtures/tokenizer from the working folder, or GPT2EDGE_FUZZ_TOKENIZER), loaded once.
+    static let fixtureTokenizer: GPT2Tokenizer? = {
+        let environment = ProcessInfo.processInfo.environment
+        let folder = environment["GPT2EDGE_FUZZ_TOKENIZER"] ?? environment["GPT2EDGE_FUZZ_ROOT", default: "."] + "/Tests/Fixtures/tokenizer"
+        return tokenizerForTests(folder: URL(fileURLWithPath: folder))
+    }()
+
+    /// The tokenizer of `folder`, or nil when it does not load.
+    static func tokenizerForTests(folder: URL) -> GPT2Tokenizer? { try? GPT2Tokenizer(folder: folder) }
+
+    /// Whether the targets found what they read from the working folder: the tokenizer's vocabulary and the
+    /// example file's frames (without them those targets do nothing).
+    package static var fixturesLoaded: Bool { fixtureTokenizer != nil && examplePayloadArea != nil }
+
+    private static func scratchPath(_ what: String) -> String {
+        let folder = FileManager.default.fileExists(atPath: "/dev/shm") ? "/dev/shm" : NSTemporaryDirectory()
+        return "\(folder)/gpt2-fuzz-\(getpid())-\(what)"
+    }
+}

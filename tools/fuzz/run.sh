@@ -1,0 +1,88 @@
+#!/usr/bin/env bash
+# Coverage-guided fuzzing of the readers of untrusted bytes (Sources/FuzzTargets) with libFuzzer and
+# AddressSanitizer. Swift's own checks (integer overflow, bounds, force unwraps) trap in release builds too, so
+# any of them that an input reaches is reported as a crash with the input that caused it.
+#
+#   tools/fuzz/run.sh [--seconds N] [--merge] [TARGET...]     (targets: gqz gqz-index safetensors config tokenizer; default all)
+#
+# Builds gpt2-fuzz into .build/fuzz, then runs each target for N seconds (default 60) starting from its committed
+# corpus (tools/fuzz/corpus/TARGET), which is replayed first: a committed input that crashes fails at once.
+# New inputs go to .build/fuzz-work/TARGET; --merge adds the ones that reach new coverage to the committed corpus.
+# Prints executions, coverage and features per target; on a crash prints the reproducer and exits 1.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+
+seconds=60
+merge=0
+targets=()
+while [ $# -gt 0 ]; do
+    case "$1" in
+        --seconds) seconds="$2"; shift 2 ;;
+        --merge) merge=1; shift ;;
+        -h|--help) sed -n 2,11p "$0"; exit 0 ;;
+        -*) echo "run.sh: unknown option $1" >&2; exit 64 ;;
+        *) targets+=("$1"); shift ;;
+    esac
+done
+[ ${#targets[@]} -gt 0 ] || targets=(gqz gqz-index safetensors config tokenizer)
+for target in "${targets[@]}"; do
+    [ -d "tools/fuzz/corpus/$target" ] || { echo "run.sh: no target $target (no tools/fuzz/corpus/$target)" >&2; exit 64; }
+done
+
+# Every Swift module instrumented as -sanitize=fuzzer would (coverage counters, comparison tracing) with
+# AddressSanitizer, and libFuzzer linked without its main(): gpt2-fuzz's main calls libFuzzer's driver itself
+# (SwiftPM renames an executable's entry point, which libFuzzer's own main() would collide with).
+runtime="$(dirname "$(readlink -f "$(command -v swiftc)")")/../lib/clang"
+libfuzzer=$(ls "$runtime"/*/lib/linux/libclang_rt.fuzzer_no_main-"$(uname -m)".a 2>/dev/null | head -1)
+[ -n "$libfuzzer" ] || { echo "run.sh: this Swift toolchain has no libclang_rt.fuzzer_no_main (looked in $runtime)" >&2; exit 1; }
+swift build -c release --product gpt2-fuzz --scratch-path .build/fuzz \
+    -Xswiftc -sanitize=address -Xswiftc -sanitize-coverage=edge,inline-8bit-counters,pc-table,trace-cmp \
+    -Xswiftc -DGPT2EDGE_LIBFUZZER -Xlinker "$libfuzzer" -Xlinker -lstdc++ \
+    2>&1 | grep -v "Cannot export local symbol" || true
+binary=.build/fuzz/release/gpt2-fuzz
+[ -x "$binary" ] || { echo "run.sh: the fuzz build failed" >&2; exit 1; }
+
+# A crash must end the run with its report, not wait on Swift's interactive backtracer.
+export SWIFT_BACKTRACE=enable=no
+export ASAN_OPTIONS="${ASAN_OPTIONS:-abort_on_error=1:detect_leaks=0:symbolize=1}"
+status=0
+summary=()
+for target in "${targets[@]}"; do
+    work=".build/fuzz-work/$target"
+    artifacts=".build/fuzz-artifacts/$target/"
+    mkdir -p "$work" "$artifacts"
+    dictionary=()
+    case "$target" in
+        gqz) dictionary=(-dict=tools/fuzz/gqz.dict) ;;
+        gqz-index|safetensors|config) dictionary=(-dict=tools/fuzz/json.dict) ;;
+    esac
+    log=".build/fuzz-work/$target.log"
+    echo "== $target: $seconds s from tools/fuzz/corpus/$target ($(ls "tools/fuzz/corpus/$target" | wc -l) inputs)"
+    set +e
+    "$binary" "$target" "$work" "tools/fuzz/corpus/$target" "${dictionary[@]}" \
+        -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 -max_len=65536 \
+        -artifact_prefix="$artifacts" -print_final_stats=1 >"$log" 2>&1
+    rc=$?
+    set -e
+    executions=$(grep -o 'stat::number_of_executed_units: *[0-9]*' "$log" | grep -o '[0-9]*$' || echo "?")
+    coverage=$(grep -o 'cov: [0-9]*' "$log" | tail -1 | grep -o '[0-9]*' || echo "?")
+    features=$(grep -o 'ft: [0-9]*' "$log" | tail -1 | grep -o '[0-9]*' || echo "?")
+    if [ $rc -ne 0 ]; then
+        status=1
+        crash=$(grep -o "Test unit written to [^ ]*" "$log" | tail -1 | sed 's/Test unit written to //')
+        echo "!! $target: exit $rc after ${executions} executions"
+        grep -E "ERROR: AddressSanitizer|Fatal error|SUMMARY|deadly signal|Crash|overflow|out of range" "$log" | head -8 | sed 's/^/   /'
+        echo "   reproducer: ${crash:-(none written; see $log)}"
+        [ -n "${crash:-}" ] && echo "   replay:     $binary $target $crash   (plain build: swift run gpt2-fuzz $target $crash)"
+        echo "   full log:   $log"
+        summary+=("$target: CRASH after $executions executions (cov $coverage)")
+    else
+        summary+=("$target: $executions executions, cov $coverage, ft $features, no crash")
+        if [ $merge -eq 1 ]; then
+            "$binary" "$target" -merge=1 "tools/fuzz/corpus/$target" "$work" >>"$log" 2>&1
+        fi
+    fi
+done
+echo "== summary ($seconds s each)"
+printf '   %s\n' "${summary[@]}"
+exit $status
