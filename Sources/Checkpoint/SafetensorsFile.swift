@@ -88,8 +88,11 @@ public final class SafetensorsFile: @unchecked Sendable {
                 throw invalid("tensor \(name) spans bytes \(begin)..<\(end) of the data section, but it holds only \(dataLength) bytes (truncated file?)")
             }
             let (bytes, overflow) = elements.multipliedReportingOverflow(by: dtype.byteSize)
-            guard !overflow, Int64(bytes) == end - begin else {
-                throw invalid("tensor \(name) has shape \(shape) × \(dtype.rawValue) = \(elements * dtype.byteSize) bytes, but its span is \(end - begin) bytes")
+            guard !overflow else {
+                throw invalid("tensor \(name) has shape \(shape) × \(dtype.rawValue): more bytes than a 64-bit size holds")
+            }
+            guard Int64(bytes) == end - begin else {
+                throw invalid("tensor \(name) has shape \(shape) × \(dtype.rawValue) = \(bytes) bytes, but its span is \(end - begin) bytes")
             }
             tensors[name] = TensorInfo(name: name, dtype: dtype, shape: shape,
                                        byteRange: (dataStart + Int(begin))..<(dataStart + Int(end)))

@@ -21,6 +21,8 @@ public final class GPT2Tokenizer: @unchecked Sendable {
     public var vocabularySize: Int { tokenBytes.count }
 
     private let idForByte: [Int32]
+    /// Ids at or above this are refused (GPT-2 has 50,257 tokens; the table of a vocabulary is allocated by its largest id).
+    static let largestID = 10_000_000
     /// (left id << 32 | right id) → (merge rank, merged id).
     private let merges: [UInt64: (rank: Int32, merged: Int32)]
     private let cacheLock = NSLock()
@@ -47,7 +49,7 @@ public final class GPT2Tokenizer: @unchecked Sendable {
         var spellings: [String: Int] = [:]
         spellings.reserveCapacity(vocabulary.count)
         for (spelling, value) in vocabulary {
-            guard let id = value as? Int, id >= 0, id < 10_000_000 else {
+            guard let id = value as? Int, id >= 0, id < Self.largestID else {
                 throw TokenizerError.malformedVocabulary(path: vocabularyURL.path, reason: "token \(spelling.debugDescription) has id \(value), not a small non-negative integer")
             }
             spellings[spelling] = id
@@ -69,6 +71,10 @@ public final class GPT2Tokenizer: @unchecked Sendable {
 
     /// Builds a tokenizer from vocabulary spellings (byte-level alphabet) and merges in rank order.
     public init(spellings: [String: Int], merges mergePairs: [(String, String)], source: (vocabulary: String, merges: String) = ("<memory>", "<memory>")) throws {
+        // Ids index the table below: a negative one, or one so large the table could not be allocated, is refused.
+        if let (spelling, id) = spellings.first(where: { $0.value < 0 || $0.value >= Self.largestID }) {
+            throw TokenizerError.malformedVocabulary(path: source.vocabulary, reason: "token \(spelling.debugDescription) has id \(id), not a small non-negative integer")
+        }
         let size = (spellings.values.max() ?? -1) + 1
         var tokenBytes = [[UInt8]?](repeating: nil, count: size)
         var specials: [String: Int] = [:]

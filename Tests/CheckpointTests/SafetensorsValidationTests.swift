@@ -91,6 +91,22 @@ import TestSupport
         Self.expectInvalid(url("offsets.safetensors"), containing: "malformed data_offsets")
     }
 
+    /// Lengths read from the header that overflow 64-bit arithmetic: refused with a message, never a trap.
+    @Test func overflowingShapesAndOffsetsAreRefused() throws {
+        // Elements overflow Int.
+        try Self.write(header: ["a": ["dtype": "F32", "shape": [100_000_000_000_000, 1_000_000], "data_offsets": [0, 4]]],
+                       data: [0, 0, 0, 0], to: url("elements.safetensors"))
+        Self.expectInvalid(url("elements.safetensors"), containing: "overflows")
+        // Elements fit (3e18) but their bytes do not (× 4): the message itself must not overflow either.
+        try Self.write(header: ["a": ["dtype": "F32", "shape": [300_000_000_000_000, 10_000], "data_offsets": [0, 4]]],
+                       data: [0, 0, 0, 0], to: url("bytes.safetensors"))
+        Self.expectInvalid(url("bytes.safetensors"), containing: "more bytes than a 64-bit size holds")
+        // Offsets at the edge of Int64.
+        try Self.write(header: ["a": ["dtype": "F32", "shape": [1], "data_offsets": [Int64.max - 1, Int64.max]]],
+                       data: [0, 0, 0, 0], to: url("offsets-max.safetensors"))
+        Self.expectInvalid(url("offsets-max.safetensors"), containing: "holds only 4 bytes")
+    }
+
     @Test func missingFileIsNamed() {
         #expect(throws: CheckpointError.missingFile(path: url("none.safetensors").path, hint: "")) {
             try SafetensorsFile(path: url("none.safetensors").path)

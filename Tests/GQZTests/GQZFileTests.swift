@@ -98,6 +98,31 @@ import TestSupport
         #expect(Self.openError(Array("not a model at all, just text".utf8) + [UInt8](repeating: 0, count: 40), at: probe) == .notGQZ(path: probe.path))
     }
 
+    /// Lengths in the index that would overflow when multiplied or added: refused by name, never a trap.
+    @Test func overflowingLengthsInTheIndexAreRefused() throws {
+        let folder = try Fixtures.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let url = folder.appendingPathComponent("s.gqz"), probe = folder.appendingPathComponent("p.gqz")
+        _ = try Self.writeSample(to: url)
+        let bytes = Array(try Data(contentsOf: url))
+        func edited(_ key: String, _ value: Any) throws -> GQZError? {
+            Self.openError(try Self.rewriteIndex(of: bytes) { index in
+                var tensors = index["tensors"] as! [[String: Any]]
+                tensors[0][key] = value
+                index["tensors"] = tensors
+            }, at: probe)
+        }
+        func reason(_ error: GQZError?) -> String { error.map { "\($0)" } ?? "opened" }
+        // rows × columns past 2^40 elements (and past Int64 in bytes for a float scheme).
+        #expect(reason(try edited("shape", [999_999_999, 999_999_999])).contains("is too large"))
+        // Offsets and sizes just below the 9e15 limit: their sum still fits, and the entry is outside the file.
+        #expect(reason(try edited("offset", 8_999_999_999_999_999)).contains("outside the payload area"))
+        #expect(reason(try edited("stored_bytes", 8_999_999_999_999_999)).contains("outside the payload area"))
+        // At or past the limit (and past Int64 itself): not a count at all.
+        #expect(reason(try edited("raw_bytes", 9_223_372_036_854_775_807)).contains("not a non-negative integer"))
+        #expect(reason(try edited("offset", 1e300)).contains("not a non-negative integer"))
+    }
+
     @Test func checksumErrorNamesTheTensor() throws {
         let folder = try Fixtures.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: folder) }

@@ -74,6 +74,20 @@ import TestSupport
         #expect(throws: TokenizerError.self) { try Self.tokenizer.decode([-1]) }
     }
 
+    /// Ids from the vocabulary that would overflow or exhaust the table they index: refused, never a trap.
+    @Test func hugeAndNegativeVocabularyIDsAreRefused() throws {
+        let merges = Data("#version: 0.2\n".utf8)
+        for value in ["-1", "10000000", "9223372036854775807", "1e300", "2.5"] {
+            #expect(throws: TokenizerError.self, "id \(value)") {
+                try GPT2Tokenizer(vocabularyJSON: Data("{\"a\": \(value)}".utf8), mergesText: merges, source: ("v.json", "m.txt"))
+            }
+        }
+        #expect(throws: TokenizerError.malformedVocabulary(path: "<memory>", reason: "token \"a\" has id -5, not a small non-negative integer")) {
+            try GPT2Tokenizer(spellings: ["a": -5], merges: [])
+        }
+        #expect(throws: TokenizerError.self) { try GPT2Tokenizer(spellings: ["a": Int.max], merges: []) }
+    }
+
     @Test func missingAndMalformedFilesNameTheFile() throws {
         let dir = try Fixtures.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: dir) }
