@@ -2,6 +2,7 @@ import Checkpoint
 import Foundation
 import GPT2
 import GQZ
+import Server
 import Tokenizer
 
 /// The readers of untrusted bytes, each as one function of arbitrary input that must return (with or without an
@@ -21,6 +22,9 @@ package enum FuzzTarget: String, CaseIterable, Sendable {
     /// The tokenizer on the fixture vocabulary: encode the input as text, decode it as ids (in and out of the
     /// vocabulary), stream those ids' bytes, and map tokens back to character offsets.
     case tokenizer
+    /// An HTTP request body to the server: `POST /v1/completions` decoded and checked as the endpoint does (prompts
+    /// tokenized, ids against the vocabulary, every option's range), and `POST /v1/embeddings` decoded.
+    case serverRequest = "server-request"
 
     /// Runs the target on one input.
     package func run(_ bytes: [UInt8]) {
@@ -30,6 +34,7 @@ package enum FuzzTarget: String, CaseIterable, Sendable {
         case .safetensors: Self.safetensors(bytes)
         case .config: Self.config(bytes)
         case .tokenizer: Self.tokenizer(bytes)
+        case .serverRequest: Self.serverRequest(bytes)
         }
     }
 
@@ -105,6 +110,14 @@ package enum FuzzTarget: String, CaseIterable, Sendable {
         for id in arbitrary where id < vocabulary { _ = decoder.append(tokenizer.tokenBytes[id]) }
         _ = decoder.finish()
         for id in arbitrary.prefix(8) { _ = try? tokenizer.spelling(of: id) }
+    }
+
+    static func serverRequest(_ bytes: [UInt8]) {
+        guard let tokenizer = fixtureTokenizer else { return }
+        do { try RequestDecoding.completion(body: bytes, tokenizer: tokenizer, contextLength: 1024, slotCount: 4) } catch {
+            _ = "\(error)"   // the message the client gets is built too
+        }
+        do { try RequestDecoding.embeddings(body: bytes) } catch { _ = "\(error)" }
     }
 
     /// The fixture tokenizer (Tests/Fixtures/tokenizer from the working folder, or GPT2EDGE_FUZZ_TOKENIZER), loaded once.

@@ -3,7 +3,7 @@
 # AddressSanitizer. Swift's own checks (integer overflow, bounds, force unwraps) trap in release builds too, so
 # any of them that an input reaches is reported as a crash with the input that caused it.
 #
-#   tools/fuzz/run.sh [--seconds N] [--merge] [TARGET...]     (targets: gqz gqz-index safetensors config tokenizer; default all)
+#   tools/fuzz/run.sh [--seconds N] [--merge] [TARGET...]     (targets: gqz gqz-index safetensors config tokenizer server-request; default all)
 #
 # Builds gpt2-fuzz into .build/fuzz, then runs each target for N seconds (default 60) starting from its committed
 # corpus (tools/fuzz/corpus/TARGET), which is replayed first: a committed input that crashes fails at once.
@@ -24,7 +24,7 @@ while [ $# -gt 0 ]; do
         *) targets+=("$1"); shift ;;
     esac
 done
-[ ${#targets[@]} -gt 0 ] || targets=(gqz gqz-index safetensors config tokenizer)
+[ ${#targets[@]} -gt 0 ] || targets=(gqz gqz-index safetensors config tokenizer server-request)
 for target in "${targets[@]}"; do
     [ -d "tools/fuzz/corpus/$target" ] || { echo "run.sh: no target $target (no tools/fuzz/corpus/$target)" >&2; exit 64; }
 done
@@ -44,7 +44,10 @@ binary=.build/fuzz/release/gpt2-fuzz
 
 # A crash must end the run with its report, not wait on Swift's interactive backtracer.
 export SWIFT_BACKTRACE=enable=no
-export ASAN_OPTIONS="${ASAN_OPTIONS:-abort_on_error=1:detect_leaks=0:symbolize=1}"
+# handle_sigill: a Swift runtime check (overflow, bounds, a negative count) traps with ud2; AddressSanitizer then
+# prints the check's name ("Swift runtime failure: ...") and the stack with file and line. Leak checking is off:
+# the Swift runtime's metadata caches live for the whole process by design.
+export ASAN_OPTIONS="${ASAN_OPTIONS:-handle_sigill=1:detect_leaks=0:symbolize=1}"
 status=0
 summary=()
 for target in "${targets[@]}"; do
@@ -54,7 +57,7 @@ for target in "${targets[@]}"; do
     dictionary=()
     case "$target" in
         gqz) dictionary=(-dict=tools/fuzz/gqz.dict) ;;
-        gqz-index|safetensors|config) dictionary=(-dict=tools/fuzz/json.dict) ;;
+        gqz-index|safetensors|config|server-request) dictionary=(-dict=tools/fuzz/json.dict) ;;
     esac
     log=".build/fuzz-work/$target.log"
     echo "== $target: $seconds s from tools/fuzz/corpus/$target ($(ls "tools/fuzz/corpus/$target" | wc -l) inputs)"
@@ -71,7 +74,8 @@ for target in "${targets[@]}"; do
         status=1
         crash=$(grep -o "Test unit written to [^ ]*" "$log" | tail -1 | sed 's/Test unit written to //')
         echo "!! $target: exit $rc after ${executions} executions"
-        grep -E "ERROR: AddressSanitizer|Fatal error|SUMMARY|deadly signal|Crash|overflow|out of range" "$log" | head -8 | sed 's/^/   /'
+        { grep -E "ERROR: AddressSanitizer|ERROR: libFuzzer|Swift runtime failure|Fatal error" "$log" | head -3
+          grep -E "^ +#[0-9]+ .* in .*/Sources/" "$log" | head -4; } | sed 's/^ */   /'
         echo "   reproducer: ${crash:-(none written; see $log)}"
         [ -n "${crash:-}" ] && echo "   replay:     $binary $target $crash   (plain build: swift run gpt2-fuzz $target $crash)"
         echo "   full log:   $log"
