@@ -103,6 +103,10 @@ public final class GQZFile: @unchecked Sendable {
             }
         } catch let failure as ZstdFrame.Failure {
             throw GQZError.corruptPayload(path: path, tensor: entry.name, reason: failure.description)
+        } catch GQZError.corruptPreamble(_, let reason) {
+            // The index was checked against the file's size when it was opened: a read past the end now means the
+            // file changed under us (a streamed run re-reads every block on every pass).
+            throw GQZError.corruptPayload(path: path, tensor: entry.name, reason: "\(reason); the file is shorter than when it was opened (truncated or replaced while in use?)")
         }
     }
 
