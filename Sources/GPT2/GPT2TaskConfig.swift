@@ -97,6 +97,10 @@ extension GPT2TaskConfig: Codable {
                 guard let id = Int(key), id >= 0, id < map.count else {
                     throw GPT2Config.Invalid(field: "id2label", reason: "ids must be 0 to \(map.count - 1), got \(key)")
                 }
+                // "0" and "+0" (or "00") are different keys for one id: refused, or another id would be missing.
+                guard names[id] == nil else {
+                    throw GPT2Config.Invalid(field: "id2label", reason: "id \(id) appears twice (as \(key) and another spelling)")
+                }
                 names[id] = name
             }
             labels = names.map { $0! }   // map.count distinct ids within 0..<count: every one is there

@@ -224,3 +224,17 @@ import TestSupport
         #expect(try tokenizer.spelling(of: 735) == "ĠJesus")
     }
 }
+
+/// Found by the config fuzz target (tools/fuzz/corpus/config/crash-id2label-duplicate-id.json): two spellings of
+/// one label id ("0" and "+0") left another id without a name, and decoding trapped on it.
+@Suite struct TaskConfigDecodingTests {
+    @Test func twoSpellingsOfOneLabelIDAreRefused() throws {
+        let json = #"{"n_layer": 1, "n_head": 1, "n_embd": 4, "n_positions": 8, "vocab_size": 300, "id2label": {"0": "a", "+0": "b"}}"#
+        do {
+            _ = try JSONDecoder().decode(GPT2Config.self, from: Data(json.utf8))
+            Issue.record("expected an error")
+        } catch {
+            #expect("\(error)".contains("id2label") && "\(error)".contains("appears twice"), "\(error)")
+        }
+    }
+}
