@@ -101,7 +101,7 @@ let package = Package(
         .target(name: "TestSupport", dependencies: [], path: "Tests/TestSupport"),
         // The readers of untrusted bytes as fuzz targets; `gpt2-fuzz` replays files through them, or runs under
         // libFuzzer when built by tools/fuzz/run.sh.
-        .target(name: "FuzzTargets", dependencies: ["GQZ", "Checkpoint", "Tokenizer", "GPT2", "Server"]),
+        .target(name: "FuzzTargets", dependencies: ["GQZ", "Checkpoint", "Tokenizer", "GPT2", "Hub", "Server"]),
         .executableTarget(name: "gpt2-fuzz", dependencies: ["FuzzTargets"]),
 
         .testTarget(name: "WeightFormatTests", dependencies: ["WeightFormat"]),

@@ -2,6 +2,7 @@ import Checkpoint
 import Foundation
 import GPT2
 import GQZ
+import Hub
 import Server
 import Tokenizer
 
@@ -25,6 +26,10 @@ package enum FuzzTarget: String, CaseIterable, Sendable {
     /// An HTTP request body to the server: `POST /v1/completions` decoded and checked as the endpoint does (prompts
     /// tokenized, ids against the vocabulary, every option's range), and `POST /v1/embeddings` decoded.
     case serverRequest = "server-request"
+    /// An answer from the hub as the server sends it (status line, headers, blank line, body): the metadata request's
+    /// status and headers interpreted as `HubClient` does (commit, ETag as a cache file name, size, redirect target,
+    /// whether the token follows it), and the body as a model.safetensors.index.json with its shard names checked.
+    case hubResponse = "hub-response"
 
     /// Runs the target on one input.
     package func run(_ bytes: [UInt8]) {
@@ -35,6 +40,7 @@ package enum FuzzTarget: String, CaseIterable, Sendable {
         case .config: Self.config(bytes)
         case .tokenizer: Self.tokenizer(bytes)
         case .serverRequest: Self.serverRequest(bytes)
+        case .hubResponse: Self.hubResponse(bytes)
         }
     }
 
@@ -118,6 +124,36 @@ package enum FuzzTarget: String, CaseIterable, Sendable {
             _ = "\(error)"   // the message the client gets is built too
         }
         do { try RequestDecoding.embeddings(body: bytes) } catch { _ = "\(error)" }
+    }
+
+    static func hubResponse(_ bytes: [UInt8]) {
+        // Split as an HTTP/1.1 client does: the head ends at the first empty line; header lines are "Name: value".
+        let text = String(decoding: bytes, as: UTF8.self)
+        let lines = text.split(separator: "\n", omittingEmptySubsequences: false).map { $0.hasSuffix("\r") ? $0.dropLast() : $0 }
+        let headEnd = lines.firstIndex(where: \.isEmpty) ?? lines.endIndex
+        let status = lines.first.flatMap { $0.split(separator: " ").dropFirst().first }.flatMap { Int($0) } ?? 200
+        var headers: [String: String] = [:]
+        for line in lines[lines.startIndex..<headEnd].dropFirst() {
+            guard let colon = line.firstIndex(of: ":") else { continue }
+            let name = line[..<colon].lowercased(), value = line[line.index(after: colon)...].trimmingCharacters(in: .whitespaces)
+            headers[name] = headers[name].map { "\($0), \(value)" } ?? value   // repeated headers joined, as URLSession does
+        }
+        let endpoint = URL(string: "https://huggingface.co")!
+        let url = URL(string: "https://huggingface.co/gpt2/resolve/main/model.safetensors")!
+        for required in [true, false] {
+            do {
+                if let found = try HubFileMetadata.interpret(status: status, headers: headers, url: url, endpoint: endpoint,
+                                                             repository: "gpt2", file: "model.safetensors", required: required) {
+                    // What the client then builds from it: the blob's path in the cache, and the content's address.
+                    _ = URL(fileURLWithPath: "/cache/blobs").appendingPathComponent(found.etag).path
+                    _ = found.contentURL.absoluteString
+                }
+            } catch { _ = "\(error)" }
+        }
+        let body = lines.index(headEnd, offsetBy: 1, limitedBy: lines.endIndex).map { lines[$0...].joined(separator: "\n") } ?? ""
+        if let index = try? JSONDecoder().decode(SafetensorsIndex.self, from: Data(body.utf8)) {
+            do { _ = try HubFileMetadata.shardNames(of: index) } catch { _ = "\(error)" }
+        }
     }
 
     /// The fixture tokenizer (Tests/Fixtures/tokenizer from the working folder, or GPT2EDGE_FUZZ_TOKENIZER), loaded once.

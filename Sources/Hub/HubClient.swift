@@ -125,8 +125,7 @@ public struct HubClient: Sendable {
             }
             let folder = cache.snapshotFolder(repository: repository, commit: commit!)
             let index = try SafetensorsIndex(contentsOf: folder.appendingPathComponent(SafetensorsIndex.fileName))
-            for shard in index.shardNames {
-                guard !shard.contains("/"), !shard.hasPrefix(".") else { throw HubError.invalidModelID("shard name \(shard)") }
+            for shard in try HubFileMetadata.shardNames(of: index) {
                 _ = try fetch(shard)
             }
         }
@@ -145,30 +144,11 @@ public struct HubClient: Sendable {
         do { metadata = try HTTPTransfer.head(url, headers: headers) } catch {
             throw HubError.network(url: url.absoluteString, reason: error.localizedDescription)
         }
-        if metadata.status == 404 || metadata.status == 401 {
-            if required { throw HubError.notFound(repository: repository, file: file, status: metadata.status) }
-            return nil
-        }
-        guard (200..<400).contains(metadata.status) else { throw HubError.http(url: url.absoluteString, status: metadata.status) }
-        guard let commit = metadata.header("X-Repo-Commit"), HubCache.isCommitHash(commit) else {
-            throw HubError.missingMetadata(url: url.absoluteString, header: "X-Repo-Commit")
-        }
-        guard let rawETag = metadata.header("X-Linked-Etag") ?? metadata.header("ETag") else {
-            throw HubError.missingMetadata(url: url.absoluteString, header: "ETag")
-        }
-        let etag = Self.normalize(etag: rawETag)
-        guard !etag.isEmpty, etag.allSatisfy({ $0.isLetter || $0.isNumber || $0 == "-" }) else {
-            throw HubError.missingMetadata(url: url.absoluteString, header: "a usable ETag (got \(rawETag))")
-        }
-        let expectedSize = Int64(metadata.header("X-Linked-Size") ?? metadata.header("Content-Length") ?? "")
-        // Content comes from the redirect target when there is one (a CDN: no token sent there).
-        var contentURL = url
+        guard let found = try HubFileMetadata.interpret(status: metadata.status, headers: metadata.headers, url: url, endpoint: endpoint,
+                                                        repository: repository, file: file, required: required) else { return nil }
+        let (commit, etag, expectedSize, contentURL) = (found.commit, found.etag, found.expectedSize, found.contentURL)
         var contentHeaders = headers
-        if (300..<400).contains(metadata.status), let location = metadata.header("Location"),
-           let target = URL(string: location, relativeTo: endpoint)?.absoluteURL {
-            contentURL = target
-            if target.host != endpoint.host { contentHeaders.removeValue(forKey: "Authorization") }
-        }
+        if !found.sendsToken { contentHeaders.removeValue(forKey: "Authorization") }
 
         let repositoryFolder = cache.repositoryFolder(repository)
         let blob = repositoryFolder.appendingPathComponent("blobs/\(etag)")
@@ -293,11 +273,7 @@ public struct HubClient: Sendable {
     }
 
     /// huggingface_hub's ETag normalization: drop a weak `W/` prefix and the quotes.
-    static func normalize(etag: String) -> String {
-        var value = etag.trimmingCharacters(in: .whitespaces)
-        if value.hasPrefix("W/") { value.removeFirst(2) }
-        return value.trimmingCharacters(in: CharacterSet(charactersIn: "\""))
-    }
+    static func normalize(etag: String) -> String { HubFileMetadata.normalize(etag: etag) }
 
     private func createFolder(_ url: URL) throws {
         do { try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true) } catch {
