@@ -18,15 +18,17 @@ public struct LoadDecision: Sendable {
     public let available: Int?
     /// The policy's limit (`LoadPolicy.memoryLimit`).
     public let memoryLimit: Int?
+    /// What this process's cgroup's hard limit leaves for the run (`MemoryPlan.cgroupAllowance`); nil without one.
+    public let cgroupAllowance: Int?
     /// Layers are streamed because the resident plan did not fit (`layers: .automatic`).
     public let switchedToStreaming: Bool
-    /// Why the load must not start (the plan exceeds `memoryLimit`), or nil.
+    /// Why the load must not start (the plan exceeds `memoryLimit`, or the cgroup's hard limit), or nil.
     public let refusal: String?
 
     /// Whether the load would start.
     public var fits: Bool { refusal == nil }
     /// The bytes the decision was made against: the lower of `memoryLimit` and `available`.
-    public var limit: Int? { Self.lower(memoryLimit, available) }
+    public var limit: Int? { Self.lower(Self.lower(memoryLimit, available), cgroupAllowance) }
 
     /// The lower of two limits, either of which may be unknown.
     static func lower(_ a: Int?, _ b: Int?) -> Int? { [a, b].compactMap { $0 }.min() }
@@ -55,8 +57,13 @@ extension LoadPolicy {
     /// Decides how `source` is loaded for a run of `sequences` sequences that each reach `contextPositions` positions
     /// (clamped to the context) with prompt passes of at most `promptTokens` tokens: plans it resident, and with `.automatic` layers, streamed
     /// when resident does not fit the lower of `memoryLimit` and `available`. Only headers are read.
+    ///
+    /// A plan over `memoryLimit` is refused, and so is one over `cgroupAllowance` (the hard limit of this process's
+    /// cgroup, less what others in it use): past that the kernel's OOM killer would end the run part-way. A plan over
+    /// `available` alone (MemAvailable, an estimate) is not refused.
     public func decide(for source: ModelSource, contextPositions: Int, promptTokens: Int, sequences: Int = 1,
-                       available: Int? = MemoryPlan.availableBytes) throws -> LoadDecision {
+                       available: Int? = MemoryPlan.availableBytes,
+                       cgroupAllowance: Int? = MemoryPlan.cgroupAllowance) throws -> LoadDecision {
         let context = try effectiveContextLength(for: source)
         if layers == .streamed && source.isFolder { throw LoadedModel.LoadError.streamingNeedsGQZ(source.name) }
         func plan(streamed: Bool) throws -> MemoryPlan {
@@ -65,7 +72,7 @@ extension LoadPolicy {
             plan.modelContextLength = context
             return plan
         }
-        let limit = LoadDecision.lower(memoryLimit, available) ?? .max
+        let limit = LoadDecision.lower(LoadDecision.lower(memoryLimit, available), cgroupAllowance) ?? .max
         let resident = try plan(streamed: false)
         var chosen = layers == .streamed ? try plan(streamed: true) : resident
         var streamingTotal = layers == .streamed ? chosen.total : nil
@@ -78,9 +85,13 @@ extension LoadPolicy {
                 switched = true
             }
         }
+        let refusal = memoryLimit.flatMap { Self.refusal(plan: chosen, limit: $0, named: memoryLimitName, streamingTotal: streamingTotal) }
+            ?? cgroupAllowance.flatMap {
+                Self.refusal(plan: chosen, limit: $0, named: "this process's cgroup (its hard memory limit, less what else in it uses)",
+                             streamingTotal: streamingTotal)
+            }
         return LoadDecision(plan: chosen, residentTotal: resident.total, streamingTotal: streamingTotal, available: available,
-                            memoryLimit: memoryLimit, switchedToStreaming: switched,
-                            refusal: memoryLimit.flatMap { Self.refusal(plan: chosen, limit: $0, named: memoryLimitName, streamingTotal: streamingTotal) })
+                            memoryLimit: memoryLimit, cgroupAllowance: cgroupAllowance, switchedToStreaming: switched, refusal: refusal)
     }
 
     /// Why the load must not start under `limit`, or nil when the plan fits.

@@ -110,7 +110,22 @@ public struct MemoryPlan: Sendable {
            let kilobytes = Int(line.split(separator: " ", omittingEmptySubsequences: true)[1]) {
             candidates.append(kilobytes * 1024)
         }
-        // This process's own cgroup (from /proc/self/cgroup), v2 ("0::/path") or v1 ("N:memory:/path").
+        candidates += cgroupLimits().map { max(0, $0.limit - $0.usage) }
+        return candidates.min()
+    }
+
+    /// What the hard memory limit of this process's cgroup (v2 or v1, the tightest of its own and its parents' that
+    /// this process can read) leaves for a run of this process: the limit less what everything else in the cgroup
+    /// uses (its usage less this process's resident size, which the plan's `runtime` already counts). Past it the
+    /// kernel's OOM killer ends the process, so a plan over it is refused before loading. nil without a limit.
+    public static var cgroupAllowance: Int? {
+        let own = residentBytes() ?? 0
+        return cgroupLimits().map { max(0, $0.limit - max(0, $0.usage - own)) }.min()
+    }
+
+    /// The memory limits (below 2^60) and usages of this process's cgroup, from /proc/self/cgroup: v2 ("0::/path",
+    /// memory.max) and v1 ("N:memory:/path", memory.limit_in_bytes).
+    static func cgroupLimits() -> [(limit: Int, usage: Int)] {
         var groups: [(limit: String, usage: String)] = []
         if let lines = try? String(contentsOfFile: "/proc/self/cgroup", encoding: .utf8) {
             for line in lines.split(separator: "\n") {
@@ -124,13 +139,21 @@ public struct MemoryPlan: Sendable {
                 }
             }
         }
-        for (limitPath, usagePath) in groups {
-            guard let limitText = try? String(contentsOfFile: limitPath, encoding: .utf8),
-                  let limit = Int(limitText.trimmingCharacters(in: .whitespacesAndNewlines)), limit < (1 << 60) else { continue }
-            let usage = (try? String(contentsOfFile: usagePath, encoding: .utf8)).flatMap { Int($0.trimmingCharacters(in: .whitespacesAndNewlines)) } ?? 0
-            candidates.append(max(0, limit - usage))
+        func number(_ path: String) -> Int? {
+            (try? String(contentsOfFile: path, encoding: .utf8)).flatMap { Int($0.trimmingCharacters(in: .whitespacesAndNewlines)) }
         }
-        return candidates.min()
+        return groups.compactMap { group in
+            guard let limit = number(group.limit), limit < (1 << 60) else { return nil }   // "max", or v1's "no limit" value
+            return (limit, number(group.usage) ?? 0)
+        }
+    }
+
+    /// This process's resident size now (VmRSS), in bytes; nil where /proc cannot be read.
+    static func residentBytes() -> Int? {
+        guard let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8),
+              let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmRSS:") }),
+              let kilobytes = Int(line.split(separator: " ", omittingEmptySubsequences: true)[1]) else { return nil }
+        return kilobytes * 1024
     }
 
     /// A table of the plan, in MiB.

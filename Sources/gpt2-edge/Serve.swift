@@ -89,10 +89,12 @@ struct Serve: AsyncParsableCommand {
         let slots = parallel ?? ServerMemoryPlan.slotsFitting(probe, limit: probe.limit, config: source.config)
         let decision = try modelOptions.decide(source, contextPositions: context, promptTokens: prefillChunk + slots, memoryLimit: nil)
         let plan = ServerMemoryPlan.plan(decision, slots: slots, config: source.config)
-        let refusal = maxMemory.flatMap { limit -> String? in
-            guard plan.total > limit.bytes else { return nil }
-            return String(format: "%d slots of %d positions need about %.1f MiB but --max-memory allows %.1f MiB; nothing was loaded. ",
-                          slots, context, Double(plan.total) / 1_048_576, Double(limit.bytes) / 1_048_576)
+        // Over --max-memory, or over the cgroup's hard limit (the OOM killer would end the server part-way): refused.
+        let limits = [maxMemory.map { ($0.bytes, "--max-memory") },
+                      decision.cgroupAllowance.map { ($0, "this process's cgroup (its hard memory limit, less what else in it uses)") }]
+        let refusal = limits.compactMap { $0 }.first { plan.total > $0.0 }.map { limit, name in
+            String(format: "%d slots of %d positions need about %.1f MiB but %@ allows %.1f MiB; nothing was loaded. ",
+                   slots, context, Double(plan.total) / 1_048_576, name, Double(limit) / 1_048_576)
                 + "Fewer slots (--parallel), a shorter --ctx-size, --kv-cache int8 or a 4-bit file need less."
         }
         if dryRun {

@@ -1,0 +1,62 @@
+import Foundation
+import Testing
+import TestSupport
+
+/// `gpt2-edge generate` under a hard memory cap (its own cgroup, no swap), as on a board with that much memory: a
+/// run whose plan is over the cap is refused before loading with the plan's numbers; one whose plan was wrong (the
+/// test makes it wrong with GPT2EDGE_AVAILABLE_MEMORY) is ended by the kernel's OOM killer, not by a Swift trap.
+/// Needs root (it creates cgroups); skipped elsewhere.
+@Suite(.serialized, .enabled(if: MemoryCgroup.isAvailable, "needs permission to create a memory cgroup (root)"))
+struct MemoryCapTests {
+    static let cap = 64 << 20
+
+    /// 16 prompts × 16 samples = 256 sequences of the KJV model to its full context (256 positions): a float32 KV (a folder runs in float32)
+    /// cache of about 2.4 MB each, so the plan is over 600 MiB, and the caches alone pass 64 MiB after the prompts.
+    static func bigJob(promptsFile: URL) -> [String] {
+        ["generate", "-m", Fixtures.local.appendingPathComponent("models/kjv").path, "--prompts-file", promptsFile.path, "--num-return-sequences", "16",
+         "-n", "200", "--ignore-eos", "--seed", "1", "-t", "1"]
+    }
+
+    static func promptsFile() throws -> URL {
+        let folder = try Fixtures.temporaryDirectory("memory-cap")
+        let file = folder.appendingPathComponent("prompts.txt")
+        let verses = (1...16).map { "And it came to pass in the \($0)th year of the reign of the king, that" }
+        try verses.joined(separator: "\n").write(to: file, atomically: true, encoding: .utf8)
+        return file
+    }
+
+    @Test func aPlanOverTheCapIsRefusedBeforeLoadingWithItsNumbers() throws {
+        let prompts = try Self.promptsFile()
+        defer { try? FileManager.default.removeItem(at: prompts.deletingLastPathComponent()) }
+        let group = try #require(MemoryCgroup(limit: Self.cap))
+        let run = try group.run("gpt2-edge", Self.bigJob(promptsFile: prompts))
+        #expect(run.status == 1, "\(run.standardError)")
+        #expect(run.standardError.contains("but this process's cgroup (its hard memory limit, less what else in it uses) allows"), "\(run.standardError)")
+        #expect(run.standardError.contains("nothing was loaded"))
+        for line in ["weights", "KV cache", "total"] { #expect(run.standardError.contains(line), "the plan's \(line) line") }
+        #expect(run.standardOutput.isEmpty)
+        #expect(group.oomKills == 0)
+        // The dry run says the same without trying.
+        let dry = try group.run("gpt2-edge", Self.bigJob(promptsFile: prompts) + ["--dry-run"])
+        #expect(dry.status == 1 && dry.standardOutput.contains("does not fit"), "\(dry.standardOutput)\(dry.standardError)")
+    }
+
+    @Test func aRunWhosePlanWasWrongIsEndedByTheOOMKillerNotATrap() throws {
+        let prompts = try Self.promptsFile()
+        defer { try? FileManager.default.removeItem(at: prompts.deletingLastPathComponent()) }
+        let group = try #require(MemoryCgroup(limit: Self.cap))
+        let run = try group.run("gpt2-edge", Self.bigJob(promptsFile: prompts),
+                                environment: ["GPT2EDGE_AVAILABLE_MEMORY": "8G", "SWIFT_BACKTRACE": "enable=no"])
+        #expect(group.oomKills >= 1, "the kernel killed nothing: status \(run.status), peak \(group.peakBytes ?? -1) bytes")
+        #expect(run.status == SIGKILL, "status \(run.status): \(run.standardError.suffix(2000))")
+        for trap in ["Fatal error", "runtime failure", "Illegal instruction", "Crash"] {
+            #expect(!run.standardError.contains(trap), "\(run.standardError.suffix(2000))")
+        }
+    }
+
+    @Test func aStatedAvailableMemoryThatIsNotASizeIsRefused() throws {
+        let run = try CommandRunner.run("gpt2-edge", ["generate", "-p", "Hi", "-n", "1"], environment: ["GPT2EDGE_AVAILABLE_MEMORY": "lots"])
+        #expect(run.status == 1)
+        #expect(run.standardError.contains("GPT2EDGE_AVAILABLE_MEMORY=lots: lots is not a size"), "\(run.standardError)")
+    }
+}
