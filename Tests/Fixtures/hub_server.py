@@ -9,6 +9,7 @@ and X-Repo-Commit; `*.safetensors` files as a 302 redirect to `/cdn/{sha256}` ca
   --cut-after N   the first transfer of each CDN file stops after N bytes (the connection is closed)
   --corrupt       CDN content has one byte changed (so its SHA-256 no longer matches the ETag)
   --ignore-range  answer Range requests with 200 and the whole file
+  --throttle B    send CDN content at about B bytes per second (4 KiB at a time), so a client can be killed mid-transfer
 Exits on its own after --lifetime seconds (default 300).
 """
 import argparse
@@ -18,6 +19,7 @@ import signal
 import socket
 import sys
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 COMMIT = "0123456789abcdef0123456789abcdef01234567"
@@ -29,6 +31,7 @@ def main():
     parser.add_argument("--cut-after", type=int, default=0)
     parser.add_argument("--corrupt", action="store_true")
     parser.add_argument("--ignore-range", action="store_true")
+    parser.add_argument("--throttle", type=int, default=0)
     parser.add_argument("--log")
     parser.add_argument("--lifetime", type=float, default=300)
     args = parser.parse_args()
@@ -131,6 +134,15 @@ def main():
                 self.wfile.flush()
                 self.connection.shutdown(socket.SHUT_RDWR)
                 self.close_connection = True
+                return
+            if args.throttle:
+                try:
+                    for offset in range(0, len(chunk), 4096):
+                        self.wfile.write(chunk[offset:offset + 4096])
+                        self.wfile.flush()
+                        time.sleep(4096 / args.throttle)
+                except (BrokenPipeError, ConnectionResetError):
+                    self.close_connection = True   # the client went away (killed): nothing to finish
                 return
             self.wfile.write(chunk)
 

@@ -40,14 +40,14 @@ public enum CommandRunner {
     /// Runs `product` and kills it with SIGKILL, as the OOM killer does (no handler runs), as soon as `condition`
     /// holds (checked every 5 ms). `killed` is false when the program ended first; after `timeout` seconds it is
     /// killed anyway and `killed` is false too.
-    public static func runAndKill(_ product: String, _ arguments: [String], when condition: @escaping () -> Bool,
-                                  timeout: Double = 60) throws -> (output: Output, killed: Bool) {
+    public static func runAndKill(_ product: String, _ arguments: [String], environment: [String: String] = [:],
+                                  when condition: @escaping () -> Bool, timeout: Double = 60) throws -> (output: Output, killed: Bool) {
         let executable = productsFolder.appendingPathComponent(product)
         guard FileManager.default.isExecutableFile(atPath: executable.path) else {
             throw NSError(domain: "CommandRunner", code: 1, userInfo: [NSLocalizedDescriptionKey: "\(executable.path) not built; run `swift build` before the tests"])
         }
         var killed = false
-        let output = try launch(executable, arguments, input: nil, interruptAfter: nil, signal: SIGINT, environment: [:], directory: nil,
+        let output = try launch(executable, arguments, input: nil, interruptAfter: nil, signal: SIGINT, environment: environment, directory: nil,
                                 standardOutputPath: nil, timeout: nil) { process in
             let deadline = Date().addingTimeInterval(timeout)
             while process.isRunning && Date() < deadline {
