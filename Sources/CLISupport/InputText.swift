@@ -79,6 +79,8 @@ public struct InputText {
                 }
             }
         }
+        // A signal handled on another thread while the last read was under way: stop here, not after the run starts.
+        if let signal = Termination.signal { throw Failure.interrupted(signal: signal) }
         if let limit, !keepTail, kept.count > limit {
             return InputText(text: "", bytesRead: total, wasCut: true)   // refused by the caller: no text to check
         }
