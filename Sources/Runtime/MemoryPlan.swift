@@ -110,48 +110,60 @@ public struct MemoryPlan: Sendable {
            let kilobytes = Int(line.split(separator: " ", omittingEmptySubsequences: true)[1]) {
             candidates.append(kilobytes * 1024)
         }
-        candidates += cgroupLimits().map { max(0, $0.limit - $0.usage) }
+        candidates += cgroupLimits().map { max(0, $0.limit - max(0, $0.usage - $0.pageCache)) }
         return candidates.min()
     }
 
-    /// What the hard memory limit of this process's cgroup (v2 or v1, the tightest of its own and its parents' that
-    /// this process can read) leaves for a run of this process: the limit less what everything else in the cgroup
-    /// uses (its usage less this process's resident size, which the plan's `runtime` already counts). Past it the
-    /// kernel's OOM killer ends the process, so a plan over it is refused before loading. nil without a limit.
+    /// What the hard memory limit of this process's cgroup (v2 or v1) leaves for a run of this process: the limit
+    /// less the memory others in the cgroup hold that the kernel cannot reclaim (its usage less its page cache, which
+    /// is given back under pressure, less this process's own anonymous memory, which the plan's `runtime` counts).
+    /// Past it the kernel's OOM killer ends the process, so a plan over it is refused before loading. nil without a
+    /// limit.
     public static var cgroupAllowance: Int? {
-        let own = residentBytes() ?? 0
-        return cgroupLimits().map { max(0, $0.limit - max(0, $0.usage - own)) }.min()
+        let own = anonymousResidentBytes() ?? 0
+        return cgroupLimits().map { max(0, $0.limit - max(0, $0.usage - $0.pageCache - own)) }.min()
     }
 
-    /// The memory limits (below 2^60) and usages of this process's cgroup, from /proc/self/cgroup: v2 ("0::/path",
-    /// memory.max) and v1 ("N:memory:/path", memory.limit_in_bytes).
-    static func cgroupLimits() -> [(limit: Int, usage: Int)] {
-        var groups: [(limit: String, usage: String)] = []
+    /// The memory limits (below 2^60), usages and page cache of this process's cgroup, from /proc/self/cgroup: v2
+    /// ("0::/path": memory.max, memory.current, memory.stat's `file`) and v1 ("N:memory:/path":
+    /// memory.limit_in_bytes, memory.usage_in_bytes, memory.stat's `total_cache`).
+    static func cgroupLimits() -> [(limit: Int, usage: Int, pageCache: Int)] {
+        var groups: [(limit: String, usage: String, stat: String, cacheKey: String)] = []
         if let lines = try? String(contentsOfFile: "/proc/self/cgroup", encoding: .utf8) {
             for line in lines.split(separator: "\n") {
                 let parts = line.split(separator: ":", maxSplits: 2, omittingEmptySubsequences: false)
                 guard parts.count == 3 else { continue }
                 let path = String(parts[2])
                 if parts[0] == "0" && parts[1].isEmpty {
-                    groups.append(("/sys/fs/cgroup\(path)/memory.max", "/sys/fs/cgroup\(path)/memory.current"))
+                    let folder = "/sys/fs/cgroup\(path)"
+                    groups.append(("\(folder)/memory.max", "\(folder)/memory.current", "\(folder)/memory.stat", "file"))
                 } else if parts[1].split(separator: ",").contains("memory") {
-                    groups.append(("/sys/fs/cgroup/memory\(path)/memory.limit_in_bytes", "/sys/fs/cgroup/memory\(path)/memory.usage_in_bytes"))
+                    let folder = "/sys/fs/cgroup/memory\(path)"
+                    groups.append(("\(folder)/memory.limit_in_bytes", "\(folder)/memory.usage_in_bytes", "\(folder)/memory.stat", "total_cache"))
                 }
             }
         }
         func number(_ path: String) -> Int? {
             (try? String(contentsOfFile: path, encoding: .utf8)).flatMap { Int($0.trimmingCharacters(in: .whitespacesAndNewlines)) }
         }
+        func statValue(_ path: String, _ key: String) -> Int? {
+            let lines = (try? String(contentsOfFile: path, encoding: .utf8))?.split(separator: "\n") ?? []
+            return lines.lazy.compactMap { line -> Int? in
+                let fields = line.split(separator: " ")
+                return fields.count == 2 && fields[0] == key ? Int(fields[1]) : nil
+            }.first
+        }
         return groups.compactMap { group in
             guard let limit = number(group.limit), limit < (1 << 60) else { return nil }   // "max", or v1's "no limit" value
-            return (limit, number(group.usage) ?? 0)
+            return (limit, number(group.usage) ?? 0, statValue(group.stat, group.cacheKey) ?? 0)
         }
     }
 
-    /// This process's resident size now (VmRSS), in bytes; nil where /proc cannot be read.
-    static func residentBytes() -> Int? {
+    /// This process's anonymous resident memory now (RssAnon: heap and stacks, not its mapped files), in bytes; nil
+    /// where /proc cannot be read.
+    static func anonymousResidentBytes() -> Int? {
         guard let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8),
-              let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmRSS:") }),
+              let line = status.split(separator: "\n").first(where: { $0.hasPrefix("RssAnon:") }),
               let kilobytes = Int(line.split(separator: " ", omittingEmptySubsequences: true)[1]) else { return nil }
         return kilobytes * 1024
     }

@@ -54,6 +54,21 @@ struct MemoryCapTests {
         }
     }
 
+    @Test func pageCacheInTheCgroupIsNotCountedAsUsed() throws {
+        // A cgroup whose usage is at its limit with page cache (files written inside it), as a board's is after any
+        // large copy: the kernel gives those pages back on demand, so a small run still starts and finishes.
+        let folder = try Fixtures.temporaryDirectory("memory-cap")
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let group = try #require(MemoryCgroup(limit: Self.cap))
+        let fill = try group.runShell("dd if=/dev/zero of=\(folder.path)/fill bs=1M count=96 status=none && sync")
+        try #require(fill.status == 0, "\(fill.standardError)")
+        let run = try group.run("gpt2-edge", ["generate", "-m", Fixtures.local.appendingPathComponent("models/kjv").path,
+                                              "-p", "And it came to pass", "-n", "8", "--seed", "1", "-q"])
+        #expect(run.status == 0, "\(run.standardError)")
+        #expect(!run.standardOutput.isEmpty)
+        #expect(group.oomKills == 0)
+    }
+
     @Test func aStatedAvailableMemoryThatIsNotASizeIsRefused() throws {
         let run = try CommandRunner.run("gpt2-edge", ["generate", "-p", "Hi", "-n", "1"], environment: ["GPT2EDGE_AVAILABLE_MEMORY": "lots"])
         #expect(run.status == 1)

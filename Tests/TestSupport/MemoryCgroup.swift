@@ -54,6 +54,11 @@ public final class MemoryCgroup {
     }
 
     /// Writes a control file in place (cgroup files cannot be replaced, only written).
+    /// Runs a shell command line inside the cgroup.
+    public func runShell(_ script: String) throws -> CommandRunner.Output {
+        try CommandRunner.runTool("/bin/sh", ["-c", "echo $$ > \"$0\"/cgroup.procs && exec /bin/sh -c \"$1\"", path, script])
+    }
+
     private static func write(_ text: String, to file: String) -> Bool {
         let descriptor = open(file, O_WRONLY)
         guard descriptor >= 0 else { return false }
