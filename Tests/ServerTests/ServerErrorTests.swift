@@ -127,3 +127,35 @@ import TestSupport
         #expect(try await server.client.get("/metrics").text.contains("gpt2edge_requests_cancelled_total 1"))
     }
 }
+
+/// Text with NUL bytes and lone surrogates in requests: NUL is text (a byte-level token like any other), in the
+/// prompt and in stop strings; a lone surrogate is either refused with a 400 naming the body, or read as the
+/// replacement character, never a crash. The server answers the next request either way.
+@Suite(.serialized) struct ServerByteLevelInputTests {
+    @Test func nulBytesAndLoneSurrogatesInRequests() async throws {
+        let server = try await TestServer.start()
+        defer { Task { await server.stop() } }
+        let client = server.client
+        let nul = try await client.post("/v1/completions", json: ["prompt": "In the\u{0}beginning", "max_tokens": 4, "temperature": 0,
+                                                                 "stop": ["\u{0}", " the"]])
+        #expect(nul.status == 200, "\(nul.text)")
+        let choices = try nul.json()["choices"] as? [[String: Any]] ?? []
+        #expect(choices.count == 1 && choices[0]["text"] is String, "\(nul.text)")
+        let text = (choices.first?["text"] as? String) ?? ""
+        let nulCount = text.utf8.filter { $0 == 0 }.count
+        #expect(nulCount == 0, "a stop string was passed: \(Array(text.utf8))")
+        // The stop list with a NUL in it still works: greedy text is ", and the p", cut before " the".
+        #expect(text == ", and", "\(Array(text.utf8))")
+        for body in [#"{"prompt": "abc\ud800", "max_tokens": 2}"#, #"{"prompt": "\udc00", "max_tokens": 2}"#,
+                     #"{"prompt": "x", "max_tokens": 2, "stop": ["\ud83d"]}"#] {
+            let response = try await client.send("POST", "/v1/completions", headers: ["Content-Type": "application/json"], body: Data(body.utf8))
+            #expect(response.status == 200 || response.status == 400, "\(body) → \(response.status) \(response.text)")
+            if response.status == 400 {
+                let message = (try response.json()["error"] as? [String: Any])?["message"] as? String ?? ""
+                #expect(!message.isEmpty, "\(response.text)")
+            }
+        }
+        let after = try await client.post("/v1/completions", json: ["prompt": "And God said", "max_tokens": 2])
+        #expect(after.status == 200, "\(after.text)")
+    }
+}
