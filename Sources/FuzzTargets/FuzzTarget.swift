@@ -23,6 +23,9 @@ package enum FuzzTarget: String, CaseIterable, Sendable {
     /// The tokenizer on the fixture vocabulary: encode the input as text, decode it as ids (in and out of the
     /// vocabulary), stream those ids' bytes, and map tokens back to character offsets.
     case tokenizer
+    /// vocab.json and merges.txt (the input split at its first NUL byte: the vocabulary before it, the merges after)
+    /// read into a tokenizer as a .gqz's or a folder's are, which then encodes and decodes a text.
+    case vocabulary
     /// An HTTP request body to the server: `POST /v1/completions` decoded and checked as the endpoint does (prompts
     /// tokenized, ids against the vocabulary, every option's range), and `POST /v1/embeddings` decoded.
     case serverRequest = "server-request"
@@ -39,6 +42,7 @@ package enum FuzzTarget: String, CaseIterable, Sendable {
         case .safetensors: Self.safetensors(bytes)
         case .config: Self.config(bytes)
         case .tokenizer: Self.tokenizer(bytes)
+        case .vocabulary: Self.vocabulary(bytes)
         case .serverRequest: Self.serverRequest(bytes)
         case .hubResponse: Self.hubResponse(bytes)
         }
@@ -116,6 +120,15 @@ package enum FuzzTarget: String, CaseIterable, Sendable {
         for id in arbitrary where id < vocabulary { _ = decoder.append(tokenizer.tokenBytes[id]) }
         _ = decoder.finish()
         for id in arbitrary.prefix(8) { _ = try? tokenizer.spelling(of: id) }
+    }
+
+    static func vocabulary(_ bytes: [UInt8]) {
+        let split = bytes.firstIndex(of: 0) ?? bytes.endIndex
+        let merges = split < bytes.endIndex ? Data(bytes[(split + 1)...]) : Data("#version: 0.2\n".utf8)
+        guard let tokenizer = try? GPT2Tokenizer(vocabularyJSON: Data(bytes[..<split]), mergesText: merges, source: ("vocab.json", "merges.txt")) else { return }
+        let ids = tokenizer.encode("Hello world, <|endoftext|> 123 été")
+        _ = try? tokenizer.decode(ids + [tokenizer.vocabularySize - 1])
+        for id in ids.prefix(4) { _ = try? tokenizer.spelling(of: id) }
     }
 
     static func serverRequest(_ bytes: [UInt8]) {

@@ -43,7 +43,7 @@ struct SequenceGeneration<Sequence: LanguageModelSequence> {
     /// Picks the next token from `logits` (the last position's), streams its text through `onText`, and returns the
     /// tokens to run next, or nil when the sequence has ended (`finish` says why). `makeSequence` gives the empty
     /// sequence a context shift restarts on.
-    mutating func advance(logits: [Float], contextLength: Int, tokenBytes: [[UInt8]], makeSequence: () throws -> Sequence,
+    mutating func advance(logits: [Float], contextLength: Int, tokenBytes: TokenTable, makeSequence: () throws -> Sequence,
                           onText: (String) -> Void) rethrows -> Feed? {
         var logits = logits
         if generated.count < options.minNewTokens, let endOfTextID, endOfTextID < logits.count {

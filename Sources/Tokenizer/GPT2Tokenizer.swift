@@ -13,7 +13,7 @@ import Foundation
 // @unchecked: the tables are `let`s; the one mutable part, the word cache, is read and written under `cacheLock`.
 public final class GPT2Tokenizer: @unchecked Sendable {
     /// The raw bytes of each token id.
-    public let tokenBytes: [[UInt8]]
+    public let tokenBytes: TokenTable
     /// Special tokens by text, e.g. `<|endoftext|>` → 50256.
     public let specialTokens: [String: Int]
     /// The end-of-text token id, if the vocabulary has one.
@@ -27,6 +27,11 @@ public final class GPT2Tokenizer: @unchecked Sendable {
     private let merges: [UInt64: (rank: Int32, merged: Int32)]
     private let cacheLock = NSLock()
     private var cache: [[UInt8]: [Int32]] = [:]
+    /// Words whose merges are remembered (Hugging Face tokenizers keeps 10,000 too); past it the cache starts over.
+    static let cacheCapacity = 10_000
+
+    /// Bytes the tokenizer's tables hold (token bytes, merge table, byte map), without the word cache.
+    public var residentBytes: Int { tokenBytes.residentBytes + merges.capacity * 17 + 4 * idForByte.count }
 
     /// Loads `vocab.json` and `merges.txt` from a folder.
     public convenience init(folder: URL) throws {
@@ -39,84 +44,96 @@ public final class GPT2Tokenizer: @unchecked Sendable {
                       source: (vocabularyURL.path, mergesURL.path))
     }
 
-    /// Builds the tokenizer from the contents of vocab.json and merges.txt (e.g. as stored in a .gqz file).
+    /// Builds the tokenizer from the contents of vocab.json and merges.txt (e.g. as stored in a .gqz file), reading
+    /// both in one pass over their bytes: no JSON tree, no string per line.
     public convenience init(vocabularyJSON vocabularyData: Data, mergesText mergesData: Data, source: (vocabulary: String, merges: String)) throws {
-        let vocabularyURL = URL(fileURLWithPath: source.vocabulary), mergesURL = URL(fileURLWithPath: source.merges)
-        guard let object = try? JSONSerialization.jsonObject(with: vocabularyData),
-              let vocabulary = object as? [String: Any] else {
-            throw TokenizerError.malformedVocabulary(path: vocabularyURL.path, reason: "not a JSON object of token → id")
-        }
-        var spellings: [String: Int] = [:]
-        spellings.reserveCapacity(vocabulary.count)
-        for (spelling, value) in vocabulary {
-            guard let id = value as? Int, id >= 0, id < Self.largestID else {
-                throw TokenizerError.malformedVocabulary(path: vocabularyURL.path, reason: "token \(spelling.debugDescription) has id \(value), not a small non-negative integer")
+        var builder = VocabularyBuilder(path: source.vocabulary)
+        do {
+            try vocabularyData.withUnsafeBytes { raw in
+                try VocabularyJSON.forEachEntry(in: raw.bindMemory(to: UInt8.self), largestID: Self.largestID) { spelling, id in
+                    try builder.add(spelling, id: id)
+                }
             }
-            spellings[spelling] = id
+        } catch let failure as VocabularyJSON.Failure {
+            throw TokenizerError.malformedVocabulary(path: source.vocabulary, reason: failure.reason)
         }
-        guard let mergesText = String(data: mergesData, encoding: .utf8) else {
-            throw TokenizerError.malformedMerges(path: mergesURL.path, line: 0, reason: "not UTF-8")
+        let vocabulary = try builder.finish()
+        let tables = try mergesData.withUnsafeBytes { raw in
+            try Self.tables(of: vocabulary, mergesText: raw.bindMemory(to: UInt8.self), path: source.merges)
         }
-        var mergePairs: [(String, String)] = []
-        for (index, line) in mergesText.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
-            if line.hasPrefix("#version") || line.isEmpty { continue }
-            let parts = line.split(separator: " ", omittingEmptySubsequences: false)
-            guard parts.count == 2, !parts[0].isEmpty, !parts[1].isEmpty else {
-                throw TokenizerError.malformedMerges(path: mergesURL.path, line: index + 1, reason: "expected two tokens separated by one space, got \(String(line).debugDescription)")
-            }
-            mergePairs.append((String(parts[0]), String(parts[1])))
-        }
-        try self.init(spellings: spellings, merges: mergePairs, source: (vocabularyURL.path, mergesURL.path))
+        self.init(vocabulary: vocabulary, idForByte: tables.idForByte, merges: tables.merges)
+        Self.returnFreedMemory()
     }
 
     /// Builds a tokenizer from vocabulary spellings (byte-level alphabet) and merges in rank order.
-    public init(spellings: [String: Int], merges mergePairs: [(String, String)], source: (vocabulary: String, merges: String) = ("<memory>", "<memory>")) throws {
-        // Ids index the table below: a negative one, or one so large the table could not be allocated, is refused.
-        if let (spelling, id) = spellings.first(where: { $0.value < 0 || $0.value >= Self.largestID }) {
-            throw TokenizerError.malformedVocabulary(path: source.vocabulary, reason: "token \(spelling.debugDescription) has id \(id), not a small non-negative integer")
-        }
-        let size = (spellings.values.max() ?? -1) + 1
-        var tokenBytes = [[UInt8]?](repeating: nil, count: size)
-        var specials: [String: Int] = [:]
-        for (spelling, id) in spellings {
-            if spelling.hasPrefix("<|") && spelling.hasSuffix("|>") && spelling.count > 4 {
-                specials[spelling] = id
-                tokenBytes[id] = Array(spelling.utf8)
-            } else if let bytes = ByteLevel.bytes(ofSpelling: spelling) {
-                tokenBytes[id] = bytes
-            } else {
-                throw TokenizerError.malformedVocabulary(path: source.vocabulary, reason: "token \(spelling.debugDescription) uses characters outside GPT-2's byte-level alphabet")
+    public convenience init(spellings: [String: Int], merges mergePairs: [(String, String)],
+                            source: (vocabulary: String, merges: String) = ("<memory>", "<memory>")) throws {
+        var builder = VocabularyBuilder(path: source.vocabulary)
+        // Ids index the table: a negative one, or one so large the table could not be allocated, is refused.
+        for (spelling, id) in spellings.sorted(by: { $0.value < $1.value }) {
+            guard id >= 0 && id < Self.largestID else {
+                throw TokenizerError.malformedVocabulary(path: source.vocabulary, reason: "token \(spelling.debugDescription) has id \(id), not a small non-negative integer")
             }
+            try builder.add(spelling, id: id)
         }
-        if let missing = tokenBytes.firstIndex(where: { $0 == nil }) {
-            throw TokenizerError.malformedVocabulary(path: source.vocabulary, reason: "no token has id \(missing) (ids must run 0..<\(size) without gaps)")
-        }
-        self.tokenBytes = tokenBytes.map { $0! }
-        self.specialTokens = specials
+        let vocabulary = try builder.finish()
+        // As merges.txt would hold them, after its version line (so a merge's line is its rank + 2).
+        let text = Array(("#version: 0.2\n" + mergePairs.map { "\($0.0) \($0.1)\n" }.joined()).utf8)
+        let tables = try text.withUnsafeBufferPointer { try Self.tables(of: vocabulary, mergesText: $0, path: source.merges) }
+        self.init(vocabulary: vocabulary, idForByte: tables.idForByte, merges: tables.merges)
+    }
 
-        var idForByte = [Int32](repeating: -1, count: 256)
-        var idForBytes: [[UInt8]: Int32] = [:]
-        idForBytes.reserveCapacity(size)
-        let specialIDs = Set(specials.values)
-        for (id, bytes) in self.tokenBytes.enumerated() where !specialIDs.contains(id) {
-            idForBytes[bytes] = Int32(id)
-            if bytes.count == 1 { idForByte[Int(bytes[0])] = Int32(id) }
-        }
-        if let byte = idForByte.firstIndex(of: -1) {
-            throw TokenizerError.malformedVocabulary(path: source.vocabulary, reason: "no token for the single byte 0x\(String(byte, radix: 16))")
-        }
-        var merges: [UInt64: (rank: Int32, merged: Int32)] = [:]
-        merges.reserveCapacity(mergePairs.count)
-        for (rank, pair) in mergePairs.enumerated() {
-            guard let left = ByteLevel.bytes(ofSpelling: pair.0), let right = ByteLevel.bytes(ofSpelling: pair.1),
-                  let leftID = idForBytes[left], let rightID = idForBytes[right], let merged = idForBytes[left + right] else {
-                throw TokenizerError.malformedMerges(path: source.merges, line: rank + 2, reason: "merge \(pair.0) \(pair.1) names a token that is not in the vocabulary")
-            }
-            let key = UInt64(UInt32(leftID)) << 32 | UInt64(UInt32(rightID))
-            if merges[key] == nil { merges[key] = (Int32(rank), merged) }
-        }
+    private init(vocabulary: VocabularyBuilder.Vocabulary, idForByte: [Int32], merges: [UInt64: (rank: Int32, merged: Int32)]) {
+        tokenBytes = vocabulary.table
+        specialTokens = vocabulary.specials
         self.idForByte = idForByte
         self.merges = merges
+    }
+
+    /// The byte map and merge table of a built vocabulary and the text of merges.txt (one `left right` pair per
+    /// line, in rank order).
+    private static func tables(of vocabulary: VocabularyBuilder.Vocabulary, mergesText: UnsafeBufferPointer<UInt8>,
+                               path: String) throws -> (idForByte: [Int32], merges: [UInt64: (rank: Int32, merged: Int32)]) {
+        let tokenBytes = vocabulary.table
+        let specialIDs = Set(vocabulary.specials.values)
+        var idForByte = [Int32](repeating: -1, count: 256)
+        for id in tokenBytes.indices where tokenBytes.length(of: id) == 1 && !specialIDs.contains(id) {
+            let byte = Int(tokenBytes[id].first!)
+            if idForByte[byte] < 0 { idForByte[byte] = Int32(id) }
+        }
+        if let byte = idForByte.firstIndex(of: -1) {
+            throw TokenizerError.malformedVocabulary(path: vocabulary.path, reason: "no token for the single byte 0x\(String(byte, radix: 16))")
+        }
+
+        let index = TokenIndex(tokenBytes) { !specialIDs.contains($0) }
+        var merges: [UInt64: (rank: Int32, merged: Int32)] = [:]
+        merges.reserveCapacity(mergesText.count / 9)   // GPT-2's lines average about 9 bytes
+        var rank: Int32 = 0
+        var joined: [UInt8] = []
+        try MergesText.forEachRule(in: mergesText, path: path) { left, right, line in
+            joined.removeAll(keepingCapacity: true)
+            joined += left
+            joined += right
+            guard let leftID = index.id(of: left), let rightID = index.id(of: right), let merged = index.id(of: joined) else {
+                throw TokenizerError.malformedMerges(path: path, line: line, reason: "merge \(MergesText.spelling(left)) \(MergesText.spelling(right)) names a token that is not in the vocabulary")
+            }
+            let key = UInt64(UInt32(leftID)) << 32 | UInt64(UInt32(rightID))
+            if merges[key] == nil { merges[key] = (rank, merged) }
+            rank += 1
+        }
+        return (idForByte, merges)
+    }
+
+    /// Gives the heap that reading the files used and freed back to the system (glibc keeps freed memory otherwise,
+    /// and it would stay in the process's resident size for the whole run).
+    static func returnFreedMemory() {
+        #if os(Linux)
+        // malloc_trim is glibc's (not in Swift's Glibc module): looked up, and skipped under another C library.
+        typealias Trim = @convention(c) (Int) -> Int32
+        if let symbol = dlsym(UnsafeMutableRawPointer(bitPattern: 0), "malloc_trim") {
+            _ = unsafeBitCast(symbol, to: Trim.self)(0)
+        }
+        #endif
     }
 
     // MARK: Encoding
@@ -174,7 +191,7 @@ public final class GPT2Tokenizer: @unchecked Sendable {
             }
             let pieceIDs = bytePairMerge(piece)
             cacheLock.lock()
-            if cache.count > 200_000 { cache.removeAll(keepingCapacity: true) }
+            if cache.count >= Self.cacheCapacity { cache.removeAll(keepingCapacity: true) }
             cache[key] = pieceIDs
             cacheLock.unlock()
             for id in pieceIDs { ids.append(Int(id)) }
@@ -243,7 +260,7 @@ extension GPT2Tokenizer {
     public func tokenCount(of tokens: [Int], within byteCount: Int) -> Int {
         var budget = byteCount, count = 0
         for token in tokens {
-            let length = tokenBytes[token].count
+            let length = tokenBytes.length(of: token)
             guard length <= budget else { break }
             budget -= length
             count += 1

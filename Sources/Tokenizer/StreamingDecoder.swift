@@ -13,7 +13,7 @@ public struct StreamingDecoder: Sendable {
     public init() {}
 
     /// Adds one token's bytes and returns the text that is now complete.
-    public mutating func append(_ bytes: [UInt8]) -> String {
+    public mutating func append<Bytes: Sequence>(_ bytes: Bytes) -> String where Bytes.Element == UInt8 {
         pending += bytes
         let cut = completePrefixLength(pending)
         guard cut > 0 else { return "" }

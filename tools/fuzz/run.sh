@@ -4,7 +4,7 @@
 # any of them that an input reaches is reported as a crash with the input that caused it.
 #
 #   tools/fuzz/run.sh [--seconds N] [--parallel] [--merge] [TARGET...]
-#       targets: gqz gqz-index safetensors config tokenizer server-request hub-response (default: all)
+#       targets: gqz gqz-index safetensors config tokenizer vocabulary server-request hub-response (default: all)
 #
 # Builds gpt2-fuzz into .build/fuzz, then runs each target for N seconds (default 60) starting from its committed
 # corpus (tools/fuzz/corpus/TARGET), which is replayed first: a committed input that crashes fails at once.
@@ -29,7 +29,7 @@ while [ $# -gt 0 ]; do
         *) targets+=("$1"); shift ;;
     esac
 done
-[ ${#targets[@]} -gt 0 ] || targets=(gqz gqz-index safetensors config tokenizer server-request hub-response)
+[ ${#targets[@]} -gt 0 ] || targets=(gqz gqz-index safetensors config tokenizer vocabulary server-request hub-response)
 for target in "${targets[@]}"; do
     [ -d "tools/fuzz/corpus/$target" ] || { echo "run.sh: no target $target (no tools/fuzz/corpus/$target)" >&2; exit 64; }
 done
@@ -71,7 +71,7 @@ fuzz() {
     local dictionary=()
     case "$target" in
         gqz) dictionary=(-dict=tools/fuzz/gqz.dict) ;;
-        gqz-index|safetensors|config|server-request) dictionary=(-dict=tools/fuzz/json.dict) ;;
+        gqz-index|safetensors|config|server-request|vocabulary) dictionary=(-dict=tools/fuzz/json.dict) ;;
         hub-response) dictionary=(-dict=tools/fuzz/hub.dict) ;;
     esac
     echo "== $target: $seconds s from tools/fuzz/corpus/$target ($(ls "tools/fuzz/corpus/$target" | wc -l) inputs)"
