@@ -53,4 +53,14 @@ import TestSupport
         let batch = try CommandRunner.run("gpt2-edge", ["generate", "-m", Self.kjv, "--prompts-file", prompts.path, "-n", "4"])
         #expect(batch.status == 1 && batch.standardError.contains("UTF-8"), "\(batch.standardError)")
     }
+
+    @Test func idsOutsideTheVocabularyAreRefusedByValue() throws {
+        let micro = Fixtures.local.appendingPathComponent("models/micro").path
+        let outside = try CommandRunner.run("gpt2-edge", ["logits", "-m", micro, "--ids", "1,99999"])
+        #expect(outside.status == 1 && outside.standardError.contains("token id 99999 is outside the model's vocabulary (0..<50257)"), "\(outside.standardError)")
+        for bad in ["-3", "99999999999999999999999"] {
+            let run = try CommandRunner.run("gpt2-edge", ["logits", "-m", micro, "--ids", "1,\(bad)"])
+            #expect(run.status == 64 && run.standardError.contains("--ids: \"\(bad)\" is not a token id"), "\(run.standardError)")
+        }
+    }
 }

@@ -19,6 +19,8 @@ import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 TOKENIZER = os.path.join(ROOT, "Tests", "Fixtures", "tokenizer")
+# gpt2-edge reads a tokenizer from a model: the micro fixture carries GPT-2's vocab.json and merges.txt unchanged.
+MODEL = os.path.join(ROOT, "Tests", "Fixtures", "models", "micro")
 
 
 def corpus(limit_bytes):
@@ -68,11 +70,11 @@ def main():
         start = time.perf_counter()
         hf.encode_batch(documents)
         hf_batch_times.append(time.perf_counter() - start)
-        out = subprocess.run([args.binary, "tokenize", "-m", TOKENIZER, "-f", path, "--count-only"],
+        out = subprocess.run([args.binary, "tokenize", "-m", MODEL, "-f", path, "--count-only"],
                              check=True, capture_output=True, text=True).stdout
         ours = json.loads(out)
         ours_times.append(ours["seconds"])
-    ids = json.loads(subprocess.run([args.binary, "tokenize", "-m", TOKENIZER, "-f", path],
+    ids = json.loads(subprocess.run([args.binary, "tokenize", "-m", MODEL, "-f", path],
                                     check=True, capture_output=True, text=True).stdout)["ids"]
     os.unlink(path)
     same = ids == hf_ids
