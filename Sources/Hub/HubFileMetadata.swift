@@ -38,9 +38,14 @@ package struct HubFileMetadata: Equatable, Sendable {
         guard !etag.isEmpty, etag.count <= 128, etag.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "-") }) else {
             throw HubClient.HubError.missingMetadata(url: url.absoluteString, header: "a usable ETag (got \(rawETag.prefix(200)))")
         }
+        // The content's size: X-Linked-Size (LFS files), else the answer's own Content-Length, which describes the
+        // file only when the answer is not a redirect (a redirect's Content-Length is its own empty body's).
+        let isRedirect = (300..<400).contains(status)
         var expectedSize: Int64?
-        if let rawSize = header("X-Linked-Size") ?? header("Content-Length") {
-            guard let size = Int64(rawSize.trimmingCharacters(in: .whitespaces)), size >= 0 else {
+        if let rawSize = header("X-Linked-Size") ?? (isRedirect ? nil : header("Content-Length")) {
+            // A header sent twice arrives joined with ", ": the same value twice is that value.
+            let values = Set(rawSize.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) })
+            guard values.count == 1, let size = Int64(values.first!), size >= 0 else {
                 throw HubClient.HubError.missingMetadata(url: url.absoluteString, header: "a usable size (got \(rawSize.prefix(200)))")
             }
             expectedSize = size
@@ -48,13 +53,21 @@ package struct HubFileMetadata: Equatable, Sendable {
         // Content comes from the redirect target when there is one (a CDN: no token sent to another host).
         var contentURL = url
         var sendsToken = true
-        if (300..<400).contains(status), let location = header("Location"),
-           let target = URL(string: location, relativeTo: endpoint)?.absoluteURL,
-           let scheme = target.scheme?.lowercased(), scheme == "http" || scheme == "https", target.host != nil {
+        if isRedirect, let location = header("Location") {
+            guard let target = URL(string: location, relativeTo: endpoint)?.absoluteURL,
+                  let scheme = target.scheme?.lowercased(), scheme == "http" || scheme == "https", target.host != nil else {
+                throw HubClient.HubError.missingMetadata(url: url.absoluteString, header: "a usable Location (got \(location.prefix(200)))")
+            }
             contentURL = target
-            sendsToken = target.host == endpoint.host && target.port == endpoint.port && scheme == endpoint.scheme?.lowercased()
+            sendsToken = target.host?.lowercased() == endpoint.host?.lowercased() && scheme == endpoint.scheme?.lowercased()
+                && effectivePort(target) == effectivePort(endpoint)
         }
         return HubFileMetadata(commit: commit, etag: etag, expectedSize: expectedSize, contentURL: contentURL, sendsToken: sendsToken)
+    }
+
+    /// The port a URL connects to: its own, or its scheme's default (so https://h and https://h:443 are one place).
+    private static func effectivePort(_ url: URL) -> Int? {
+        url.port ?? (url.scheme?.lowercased() == "https" ? 443 : url.scheme?.lowercased() == "http" ? 80 : nil)
     }
 
     /// huggingface_hub's ETag normalization: drop a weak `W/` prefix and the quotes.

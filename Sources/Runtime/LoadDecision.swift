@@ -18,8 +18,8 @@ public struct LoadDecision: Sendable {
     public let available: Int?
     /// The policy's limit (`LoadPolicy.memoryLimit`).
     public let memoryLimit: Int?
-    /// What this process's cgroup's hard limit leaves for the run (`MemoryPlan.cgroupAllowance`); nil without one.
-    public let cgroupAllowance: Int?
+    /// The hard memory limit of this process's cgroup (`MemoryPlan.cgroupLimit`); nil without one.
+    public let cgroupLimit: Int?
     /// Layers are streamed because the resident plan did not fit (`layers: .automatic`).
     public let switchedToStreaming: Bool
     /// Why the load must not start (the plan exceeds `memoryLimit`, or the cgroup's hard limit), or nil.
@@ -28,7 +28,7 @@ public struct LoadDecision: Sendable {
     /// Whether the load would start.
     public var fits: Bool { refusal == nil }
     /// The bytes the decision was made against: the lower of `memoryLimit` and `available`.
-    public var limit: Int? { Self.lower(Self.lower(memoryLimit, available), cgroupAllowance) }
+    public var limit: Int? { Self.lower(memoryLimit, available) }
 
     /// The lower of two limits, either of which may be unknown.
     static func lower(_ a: Int?, _ b: Int?) -> Int? { [a, b].compactMap { $0 }.min() }
@@ -58,12 +58,12 @@ extension LoadPolicy {
     /// (clamped to the context) with prompt passes of at most `promptTokens` tokens: plans it resident, and with `.automatic` layers, streamed
     /// when resident does not fit the lower of `memoryLimit` and `available`. Only headers are read.
     ///
-    /// A plan over `memoryLimit` is refused, and so is one over `cgroupAllowance` (the hard limit of this process's
-    /// cgroup, less what others in it use): past that the kernel's OOM killer would end the run part-way. A plan over
-    /// `available` alone (MemAvailable, an estimate) is not refused.
+    /// A plan over `memoryLimit` is refused, and so is one whose unreclaimable part is over `cgroupLimit` (the hard limit
+    /// of this process's cgroup): past that the kernel's OOM killer would end the run part-way. A plan over `available`
+    /// alone (MemAvailable or the cgroup's free part now, estimates that other processes change) is not refused.
     public func decide(for source: ModelSource, contextPositions: Int, promptTokens: Int, sequences: Int = 1,
                        available: Int? = MemoryPlan.availableBytes,
-                       cgroupAllowance: Int? = MemoryPlan.cgroupAllowance) throws -> LoadDecision {
+                       cgroupLimit: Int? = MemoryPlan.cgroupLimit) throws -> LoadDecision {
         let context = try effectiveContextLength(for: source)
         if layers == .streamed && source.isFolder { throw LoadedModel.LoadError.streamingNeedsGQZ(source.name) }
         func plan(streamed: Bool) throws -> MemoryPlan {
@@ -72,7 +72,7 @@ extension LoadPolicy {
             plan.modelContextLength = context
             return plan
         }
-        let limit = LoadDecision.lower(LoadDecision.lower(memoryLimit, available), cgroupAllowance) ?? .max
+        let limit = LoadDecision.lower(memoryLimit, available) ?? .max
         let resident = try plan(streamed: false)
         var chosen = layers == .streamed ? try plan(streamed: true) : resident
         var streamingTotal = layers == .streamed ? chosen.total : nil
@@ -86,12 +86,16 @@ extension LoadPolicy {
             }
         }
         let refusal = memoryLimit.flatMap { Self.refusal(plan: chosen, limit: $0, named: memoryLimitName, streamingTotal: streamingTotal) }
-            ?? cgroupAllowance.flatMap {
-                Self.refusal(plan: chosen, limit: $0, named: "this process's cgroup (its hard memory limit, less what else in it uses)",
-                             streamingTotal: streamingTotal)
-            }
+            ?? cgroupLimit.flatMap { Self.cgroupRefusal(plan: chosen, limit: $0) }
         return LoadDecision(plan: chosen, residentTotal: resident.total, streamingTotal: streamingTotal, available: available,
-                            memoryLimit: memoryLimit, cgroupAllowance: cgroupAllowance, switchedToStreaming: switched, refusal: refusal)
+                            memoryLimit: memoryLimit, cgroupLimit: cgroupLimit, switchedToStreaming: switched, refusal: refusal)
+    }
+
+    /// Why the load must not start under a cgroup's hard limit, or nil when the plan's unreclaimable part fits it.
+    private static func cgroupRefusal(plan: MemoryPlan, limit: Int) -> String? {
+        guard plan.unreclaimable > limit else { return nil }
+        func mib(_ bytes: Int) -> String { String(format: "%.1f MiB", Double(bytes) / 1_048_576) }
+        return "this run needs about \(mib(plan.unreclaimable)) but the memory limit of this process's cgroup is \(mib(limit)); nothing was loaded."
     }
 
     /// Why the load must not start under `limit`, or nil when the plan fits.

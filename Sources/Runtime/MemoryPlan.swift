@@ -24,7 +24,13 @@ public struct MemoryPlan: Sendable {
     /// Sequences the run holds at once, each with its own KV cache (several prompts, samples or beams).
     public var sequences = 1
 
+    /// Weight bytes mapped from the model's files rather than copied (float32 safetensors): counted in `weights`,
+    /// but the kernel can drop and reread those pages, so they do not count against a cgroup's hard limit.
+    public var mappedWeights = 0
+
     public var total: Int { weights + kvCache + activations + tokenizer + runtime }
+    /// What the kernel cannot reclaim: `total` less `mappedWeights`. A hard memory limit below it ends the run.
+    public var unreclaimable: Int { total - mappedWeights }
 
     /// Measured resident size of `gpt2-edge` with a tiny model, before weights. Re-measured when the runtime
     /// redesign opened a model's files once instead of three to five times (the kjv int8 run's peak went from 35.6 to
@@ -49,9 +55,12 @@ public struct MemoryPlan: Sendable {
                             sequences: sequences, threads: threads, cachePrecision: cachePrecision, streamLayers: streamLayers)
         case .folder(let checkpoint):
             // float32 in memory: mapped in place when the file is float32, converted otherwise; 4 bytes each either way.
-            let weights = try checkpoint.validateTensors(for: source.config).reduce(0) { $0 + 4 * $1.info.shape.reduce(1, *) }
-            return plan(config: source.config, weights: weights, contextPositions: contextPositions, promptTokens: promptTokens,
-                        sequences: sequences, threads: threads, cachePrecision: cachePrecision ?? .f32)
+            let tensors = try checkpoint.validateTensors(for: source.config)
+            let weights = tensors.reduce(0) { $0 + 4 * $1.info.shape.reduce(1, *) }
+            var result = plan(config: source.config, weights: weights, contextPositions: contextPositions, promptTokens: promptTokens,
+                              sequences: sequences, threads: threads, cachePrecision: cachePrecision ?? .f32)
+            result.mappedWeights = tensors.filter { $0.info.dtype == .f32 }.reduce(0) { $0 + 4 * $1.info.shape.reduce(1, *) }
+            return result
         }
     }
 
@@ -104,9 +113,11 @@ public struct MemoryPlan: Sendable {
         entries.filter { !$0.name.hasPrefix("tokenizer/") }.reduce(0) { $0 + $1.rawBytes }
     }
 
-    /// What this machine lets a process use now: MemAvailable, or the cgroup (v2 or v1) limit minus its usage
-    /// when that is lower. nil where neither can be read.
+    /// What this machine lets a process use now: MemAvailable, or the cgroup (v2 or v1) limit less what the cgroup
+    /// holds that the kernel cannot reclaim (its usage less its page cache), when that is lower; GPT2EDGE_AVAILABLE_MEMORY
+    /// instead when it is set. nil where none can be read.
     public static var availableBytes: Int? {
+        if let stated = statedAvailableBytes() { return stated }
         var candidates: [Int] = []
         if let meminfo = try? String(contentsOfFile: "/proc/meminfo", encoding: .utf8),
            let line = meminfo.split(separator: "\n").first(where: { $0.hasPrefix("MemAvailable:") }),
@@ -117,14 +128,27 @@ public struct MemoryPlan: Sendable {
         return candidates.min()
     }
 
-    /// What the hard memory limit of this process's cgroup (v2 or v1) leaves for a run of this process: the limit
-    /// less the memory others in the cgroup hold that the kernel cannot reclaim (its usage less its page cache, which
-    /// is given back under pressure, less this process's own anonymous memory, which the plan's `runtime` counts).
-    /// Past it the kernel's OOM killer ends the process, so a plan over it is refused before loading. nil without a
-    /// limit.
-    public static var cgroupAllowance: Int? {
-        let own = anonymousResidentBytes() ?? 0
-        return cgroupLimits().map { max(0, $0.limit - max(0, $0.usage - $0.pageCache - own)) }.min()
+    /// The hard memory limit of this process's cgroup (v2 or v1; the tightest this process can read), or
+    /// GPT2EDGE_AVAILABLE_MEMORY when it is set; nil without a limit. Past it the kernel's OOM killer ends the process,
+    /// so a plan whose unreclaimable part is over it is refused before loading.
+    public static var cgroupLimit: Int? {
+        if let stated = statedAvailableBytes() { return stated }
+        return cgroupLimits().map(\.limit).min()
+    }
+
+    /// GPT2EDGE_AVAILABLE_MEMORY as bytes ("512M", "2G", "1.5GiB", "4096B"): what the plan takes as this machine's
+    /// memory instead of MemAvailable and the cgroup's limit (for a container whose limit cannot be read, and for
+    /// tests that make the plan wrong on purpose). Unset, empty or not a size: nil (`gpt2-edge` refuses a value that
+    /// is not a size with its own message).
+    public static func statedAvailableBytes(_ environment: [String: String] = ProcessInfo.processInfo.environment) -> Int? {
+        guard let text = environment["GPT2EDGE_AVAILABLE_MEMORY"]?.trimmingCharacters(in: .whitespaces).uppercased(), !text.isEmpty else { return nil }
+        let gib = 1_073_741_824.0, mib = 1_048_576.0, kib = 1024.0
+        let units: [(String, Double)] = [("GIB", gib), ("MIB", mib), ("KIB", kib), ("GB", gib), ("MB", mib),
+                                         ("KB", kib), ("G", gib), ("M", mib), ("K", kib), ("B", 1)]
+        guard let (suffix, factor) = units.first(where: { text.hasSuffix($0.0) }),
+              let number = Double(text.dropLast(suffix.count).trimmingCharacters(in: .whitespaces)),
+              number.isFinite, number > 0, number * factor < 4e18 else { return nil }
+        return Int(number * factor)
     }
 
     /// The memory limits (below 2^60), usages and page cache of this process's cgroup, from /proc/self/cgroup: v2
@@ -162,15 +186,6 @@ public struct MemoryPlan: Sendable {
         }
     }
 
-    /// This process's anonymous resident memory now (RssAnon: heap and stacks, not its mapped files), in bytes; nil
-    /// where /proc cannot be read.
-    static func anonymousResidentBytes() -> Int? {
-        guard let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8),
-              let line = status.split(separator: "\n").first(where: { $0.hasPrefix("RssAnon:") }),
-              let kilobytes = Int(line.split(separator: " ", omittingEmptySubsequences: true)[1]) else { return nil }
-        return kilobytes * 1024
-    }
-
     /// A table of the plan, in MiB.
     public var description: String {
         func mib(_ bytes: Int) -> String { String(format: "%8.1f MiB", Double(bytes) / 1_048_576) }
@@ -196,6 +211,7 @@ extension MemoryPlan: Encodable {
         case cachePrecision = "kv_cache_type"
         case streamsLayers = "layer_streaming"
         case sequences
+        case mappedWeights = "mapped_weights"
     }
 
     public func encode(to encoder: any Encoder) throws {
@@ -210,5 +226,6 @@ extension MemoryPlan: Encodable {
         try json.encode(cachePrecision.rawValue, forKey: .cachePrecision)
         try json.encode(streamsLayers, forKey: .streamsLayers)
         try json.encode(sequences, forKey: .sequences)
+        try json.encode(mappedWeights, forKey: .mappedWeights)
     }
 }

@@ -31,6 +31,7 @@ public struct TokenTable: RandomAccessCollection, Sendable {
 /// Token ids by their bytes, in one open-addressing table over a `TokenTable` (no array per key): what building
 /// the merge table needs, and nothing after.
 struct TokenIndex {
+    // `hash & mask` picks the slot: a negative hash is fine, the mask keeps the low bits.
     private let table: TokenTable
     private var slots: [Int32]
     private let mask: Int
@@ -62,10 +63,12 @@ struct TokenIndex {
         return nil
     }
 
-    /// FNV-1a over the bytes.
+    /// Swift's hasher over the bytes: seeded per process, so a vocabulary crafted to collide cannot make building
+    /// the table quadratic.
     private static func hash<Bytes: Collection>(_ bytes: Bytes) -> Int where Bytes.Element == UInt8 {
-        var value: UInt64 = 0xCBF2_9CE4_8422_2325
-        for byte in bytes { value = (value ^ UInt64(byte)) &* 0x100_0000_01B3 }
-        return Int(truncatingIfNeeded: value ^ (value >> 29))
+        var hasher = Hasher()
+        for byte in bytes { hasher.combine(byte) }
+        hasher.combine(bytes.count)
+        return hasher.finalize()
     }
 }

@@ -80,7 +80,9 @@ enum MergesText {
             var end = start
             while end < text.count && text[end] != 0x0A { end += 1 }
             defer { start = end + 1 }
-            let content = UnsafeBufferPointer(rebasing: text[start..<end])
+            // A file saved with CRLF line ends reads as with LF (as Hugging Face's tokenizers and OpenAI's split() do).
+            let contentEnd = end > start && text[end - 1] == 0x0D ? end - 1 : end
+            let content = UnsafeBufferPointer(rebasing: text[start..<contentEnd])
             if content.isEmpty || content.starts(with: "#version".utf8) { continue }
             guard let space = content.firstIndex(of: 0x20), space > 0, space < content.count - 1,
                   !content[(space + 1)...].contains(0x20) else {

@@ -82,19 +82,18 @@ struct ModelOptions: ParsableArguments {
     /// The library's decision for a run of `source` with `sequences` sequences reaching `contextPositions` positions each,
     /// with prompt passes of `promptTokens`.
     func decide(_ source: ModelSource, contextPositions: Int, promptTokens: Int, sequences: Int = 1, memoryLimit: Int? = nil) throws -> LoadDecision {
-        let stated = try Self.statedAvailableMemory()
+        _ = try Self.statedAvailableMemory()   // a value that is not a size is refused here; the library reads it too
         return try namingContextSize {
             try policy(memoryLimit: memoryLimit).decide(for: source, contextPositions: contextPositions, promptTokens: promptTokens,
-                                                        sequences: sequences, available: stated ?? MemoryPlan.availableBytes,
-                                                        cgroupAllowance: stated ?? MemoryPlan.cgroupAllowance)
+                                                        sequences: sequences)
         }
     }
 
     /// GPT2EDGE_AVAILABLE_MEMORY (a size: 512M, 2G): what the memory plan takes as this machine's available memory
-    /// instead of MemAvailable and the cgroup's limit (it replaces both). For a container whose limit the process cannot read, and for
-    /// tests that make the plan wrong on purpose (the kernel's OOM killer then ends the run: MemoryCapTests).
+    /// instead of MemAvailable and the cgroup's limit (`MemoryPlan.statedAvailableBytes`); refused here when it is set
+    /// but not a size (empty is unset).
     static func statedAvailableMemory(_ environment: [String: String] = ProcessInfo.processInfo.environment) throws -> Int? {
-        guard let text = environment["GPT2EDGE_AVAILABLE_MEMORY"] else { return nil }
+        guard let text = environment["GPT2EDGE_AVAILABLE_MEMORY"], !text.trimmingCharacters(in: .whitespaces).isEmpty else { return nil }
         do { return try ByteSize(parsing: text).bytes } catch let error as ByteSize.Invalid {
             throw CLIError("GPT2EDGE_AVAILABLE_MEMORY=\(text): \(error.description)")
         }

@@ -89,12 +89,14 @@ struct Serve: AsyncParsableCommand {
         let slots = parallel ?? ServerMemoryPlan.slotsFitting(probe, limit: probe.limit, config: source.config)
         let decision = try modelOptions.decide(source, contextPositions: context, promptTokens: prefillChunk + slots, memoryLimit: nil)
         let plan = ServerMemoryPlan.plan(decision, slots: slots, config: source.config)
-        // Over --max-memory, or over the cgroup's hard limit (the OOM killer would end the server part-way): refused.
-        let limits = [maxMemory.map { ($0.bytes, "--max-memory") },
-                      decision.cgroupAllowance.map { ($0, "this process's cgroup (its hard memory limit, less what else in it uses)") }]
-        let refusal = limits.compactMap { $0 }.first { plan.total > $0.0 }.map { limit, name in
-            String(format: "%d slots of %d positions need about %.1f MiB but %@ allows %.1f MiB; nothing was loaded. ",
-                   slots, context, Double(plan.total) / 1_048_576, name, Double(limit) / 1_048_576)
+        // Over --max-memory, or (what the kernel cannot reclaim) over the cgroup's hard limit, where the OOM killer
+        // would end the server part-way: refused.
+        let unreclaimable = plan.total - decision.plan.mappedWeights
+        let limits = [maxMemory.map { ($0.bytes, plan.total, "--max-memory allows") },
+                      decision.cgroupLimit.map { ($0, unreclaimable, "the memory limit of this process's cgroup is") }]
+        let refusal = limits.compactMap { $0 }.first { $0.1 > $0.0 }.map { limit, needed, name in
+            String(format: "%d slots of %d positions need about %.1f MiB but %@ %.1f MiB; nothing was loaded. ",
+                   slots, context, Double(needed) / 1_048_576, name, Double(limit) / 1_048_576)
                 + "Fewer slots (--parallel), a shorter --ctx-size, --kv-cache int8 or a 4-bit file need less."
         }
         if dryRun {

@@ -31,7 +31,7 @@ struct MemoryCapTests {
         let group = try #require(MemoryCgroup(limit: Self.cap))
         let run = try group.run("gpt2-edge", Self.bigJob(promptsFile: prompts))
         #expect(run.status == 1, "\(run.standardError)")
-        #expect(run.standardError.contains("but this process's cgroup (its hard memory limit, less what else in it uses) allows"), "\(run.standardError)")
+        #expect(run.standardError.contains("but the memory limit of this process's cgroup is 64.0 MiB"), "\(run.standardError)")
         #expect(run.standardError.contains("nothing was loaded"))
         for line in ["weights", "KV cache", "total"] { #expect(run.standardError.contains(line), "the plan's \(line) line") }
         #expect(run.standardOutput.isEmpty)
@@ -73,5 +73,28 @@ struct MemoryCapTests {
         let run = try CommandRunner.run("gpt2-edge", ["generate", "-p", "Hi", "-n", "1"], environment: ["GPT2EDGE_AVAILABLE_MEMORY": "lots"])
         #expect(run.status == 1)
         #expect(run.standardError.contains("GPT2EDGE_AVAILABLE_MEMORY=lots: lots is not a size"), "\(run.standardError)")
+        // Empty is unset, as CI templates leave it.
+        let empty = try CommandRunner.run("gpt2-edge", ["generate", "-p", "Hi", "-n", "1", "-q"], environment: ["GPT2EDGE_AVAILABLE_MEMORY": ""])
+        #expect(empty.status == 0, "\(empty.standardError)")
     }
+
+    @Test func mappedFloat32WeightsDoNotCountAgainstTheLimit() throws {
+        // A float32 folder's weights are the file's pages, mapped: the kernel can drop and reread them, so a cap
+        // below the whole plan but above the rest of it still runs (flags-untied: float32 safetensors).
+        let micro = Fixtures.local.appendingPathComponent("models/flags-untied").path
+        let dry = try CommandRunner.run("gpt2-edge", ["generate", "-m", micro, "-p", "Hi", "-n", "1", "--dry-run", "--json"],
+                                        environment: ["GPT2EDGE_AVAILABLE_MEMORY": "1G"])
+        let plan = try JSONSerialization.jsonObject(with: Data(dry.standardOutput.utf8)) as? [String: Any] ?? [:]
+        let total = try #require(plan["total"] as? Int, "\(dry.standardOutput)"), weights = try #require(plan["weights"] as? Int)
+        #expect(plan["mapped_weights"] as? Int == weights, "flags-untied's weights are float32 safetensors: \(dry.standardOutput)")
+        let between = String(total - weights / 2)   // below the plan, above its unreclaimable part
+        let run = try CommandRunner.run("gpt2-edge", ["generate", "-m", micro, "-p", "!", "-n", "1", "-q"],   // "!" is id 0 of its 300
+                                        environment: ["GPT2EDGE_AVAILABLE_MEMORY": between + "B"])
+        #expect(run.status == 0, "\(run.standardError)")
+        let kjv = try CommandRunner.run("gpt2-edge", ["generate", "-m", Self.kjvPath, "-p", "Hi", "-n", "1", "-q"],
+                                        environment: ["GPT2EDGE_AVAILABLE_MEMORY": "1M"])
+        #expect(kjv.status == 1 && kjv.standardError.contains("cgroup is 1.0 MiB"), "\(kjv.standardError)")
+    }
+
+    static let kjvPath = Fixtures.local.appendingPathComponent("models/kjv").path
 }

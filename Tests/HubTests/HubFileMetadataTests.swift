@@ -32,6 +32,10 @@ import Testing
         #expect(found.etag == "1b3-ab")
         #expect(found.contentURL.absoluteString == "https://huggingface.co/api/resolve-cache/gpt2/config.json")
         #expect(found.sendsToken)
+        #expect(found.expectedSize == nil, "a redirect's Content-Length is its own body's, not the file's")
+        // The hub's own host with its default port written out is still the hub.
+        let explicit = try #require(try Self.interpret(302, ["X-Repo-Commit": Self.commit, "ETag": "\"a1\"", "Location": "https://huggingface.co:443/x"]))
+        #expect(explicit.sendsToken)
     }
 
     @Test func aRedirectToAnotherSchemeOrPortDoesNotGetTheToken() throws {
@@ -40,9 +44,10 @@ import Testing
             #expect(found.contentURL.absoluteString == location)
             #expect(!found.sendsToken, "\(location)")
         }
-        // Not a web address at all: the content is asked of the original URL.
-        let odd = try #require(try Self.interpret(302, ["X-Repo-Commit": Self.commit, "ETag": "\"a1\"", "Location": "file:///etc/passwd"]))
-        #expect(odd.contentURL == Self.url)
+        // Not a web address at all: refused, not fetched (nor the original URL asked again with the token).
+        #expect(throws: HubClient.HubError.missingMetadata(url: Self.url.absoluteString, header: "a usable Location (got file:///etc/passwd)")) {
+            try Self.interpret(302, ["X-Repo-Commit": Self.commit, "ETag": "\"a1\"", "Location": "file:///etc/passwd"])
+        }
     }
 
     @Test func aMissingFileIsNilUnlessRequired() throws {
@@ -81,6 +86,11 @@ import Testing
         }
         #expect(try Self.interpret(200, ["X-Repo-Commit": Self.commit, "ETag": "\"a1\""])?.expectedSize == nil)
         #expect(try Self.interpret(200, ["X-Repo-Commit": Self.commit, "ETag": "\"a1\"", "Content-Length": "0"])?.expectedSize == 0)
+        // One header sent twice, joined by the HTTP stack: the same value is that value, two values are refused.
+        #expect(try Self.interpret(200, ["X-Repo-Commit": Self.commit, "ETag": "\"a1\"", "Content-Length": "665, 665"])?.expectedSize == 665)
+        #expect(throws: HubClient.HubError.self) {
+            try Self.interpret(200, ["X-Repo-Commit": Self.commit, "ETag": "\"a1\"", "Content-Length": "665, 700"])
+        }
     }
 
     @Test func shardNamesThatLeaveTheSnapshotAreRefused() throws {

@@ -73,6 +73,9 @@ import TestSupport
         let vocabulary = Self.vocabulary(#", "Ġt": 256, "Ġth": 257"#)
         let tokenizer = try Self.load(vocabulary, Data("#version: 0.2\nĠ t\nĠt h\n".utf8))
         #expect(tokenizer.encode(" th") == [257])
+        // Saved with CRLF line ends: the same rules.
+        let crlf = try Self.load(vocabulary, Data("#version: 0.2\r\nĠ t\r\nĠt h\r\n".utf8))
+        #expect(crlf.encode(" th") == [257])
         func refusal(_ text: String) -> String {
             do { _ = try Self.load(vocabulary, Data(text.utf8)); return "loaded" } catch { return "\(error)" }
         }
