@@ -28,14 +28,24 @@ enum ByteLevel {
         return map
     }()
 
-    /// The raw bytes of a token spelled in the byte-level alphabet, or nil if it uses other characters.
-    static func bytes(ofSpelling spelling: String) -> [UInt8]? {
-        var bytes: [UInt8] = []
-        bytes.reserveCapacity(spelling.unicodeScalars.count)
+    /// Appends the raw bytes of a token spelled in the byte-level alphabet to `bytes`; false (with `bytes` as it
+    /// was) if the spelling uses other characters.
+    static func appendBytes(ofSpelling spelling: String, to bytes: inout [UInt8]) -> Bool {
+        let start = bytes.count
         for scalar in spelling.unicodeScalars {
-            guard let byte = byte(for: scalar) else { return nil }
+            guard let byte = byte(for: scalar) else {
+                bytes.removeSubrange(start...)
+                return false
+            }
             bytes.append(byte)
         }
-        return bytes
+        return true
+    }
+
+    /// Raw bytes spelled in the byte-level alphabet, as vocab.json and merges.txt spell them.
+    static func spelling<Bytes: Sequence>(of bytes: Bytes) -> String where Bytes.Element == UInt8 {
+        var spelling = String.UnicodeScalarView()
+        for byte in bytes { spelling.append(characterForByte[Int(byte)]) }
+        return String(spelling)
     }
 }

@@ -75,8 +75,6 @@ extension GPT2Tokenizer {
     /// without aggregation.
     public func spelling(of id: Int) throws -> String {
         guard id >= 0 && id < tokenBytes.count else { throw TokenizerError.unknownTokenID(id, vocabularySize: tokenBytes.count) }
-        var spelling = String.UnicodeScalarView()
-        for byte in tokenBytes[id] { spelling.append(ByteLevel.characterForByte[Int(byte)]) }
-        return String(spelling)
+        return ByteLevel.spelling(of: tokenBytes[id])
     }
 }

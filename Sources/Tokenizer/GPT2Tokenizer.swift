@@ -115,7 +115,7 @@ public final class GPT2Tokenizer: @unchecked Sendable {
             joined += left
             joined += right
             guard let leftID = index.id(of: left), let rightID = index.id(of: right), let merged = index.id(of: joined) else {
-                throw TokenizerError.malformedMerges(path: path, line: line, reason: "merge \(MergesText.spelling(left)) \(MergesText.spelling(right)) names a token that is not in the vocabulary")
+                throw TokenizerError.malformedMerges(path: path, line: line, reason: "merge \(ByteLevel.spelling(of: left)) \(ByteLevel.spelling(of: right)) names a token that is not in the vocabulary")
             }
             let key = UInt64(UInt32(leftID)) << 32 | UInt64(UInt32(rightID))
             if merges[key] == nil { merges[key] = (rank, merged) }

@@ -26,13 +26,8 @@ struct VocabularyBuilder {
         if spelling.hasPrefix("<|") && spelling.hasSuffix("|>") && spelling.count > 4 {
             specials[spelling] = id
             bytes += spelling.utf8
-        } else {
-            for scalar in spelling.unicodeScalars {
-                guard let byte = ByteLevel.byte(for: scalar) else {
-                    throw TokenizerError.malformedVocabulary(path: path, reason: "token \(spelling.debugDescription) uses characters outside GPT-2's byte-level alphabet")
-                }
-                bytes.append(byte)
-            }
+        } else if !ByteLevel.appendBytes(ofSpelling: spelling, to: &bytes) {
+            throw TokenizerError.malformedVocabulary(path: path, reason: "token \(spelling.debugDescription) uses characters outside GPT-2's byte-level alphabet")
         }
         guard bytes.count < Int(Int32.max) else {
             throw TokenizerError.malformedVocabulary(path: path, reason: "the tokens' bytes add up to more than 2 GiB")
@@ -88,27 +83,19 @@ enum MergesText {
                   !content[(space + 1)...].contains(0x20) else {
                 throw TokenizerError.malformedMerges(path: path, line: line, reason: "expected two tokens separated by one space, got \(String(decoding: content, as: UTF8.self).debugDescription)")
             }
-            let parts = [UnsafeBufferPointer(rebasing: content[..<space]), UnsafeBufferPointer(rebasing: content[(space + 1)...])]
-            for (part, isLeft) in zip(parts, [true, false]) {
+            // Each side's bytes, decoded from the byte-level alphabet into a buffer reused from line to line.
+            func decode(_ part: UnsafeBufferPointer<UInt8>, into bytes: inout [UInt8]) throws {
                 guard let spelling = String(validating: part, as: UTF8.self) else {
                     throw TokenizerError.malformedMerges(path: path, line: line, reason: "not UTF-8")
                 }
-                var bytes: [UInt8] = isLeft ? left : right
                 bytes.removeAll(keepingCapacity: true)
-                for scalar in spelling.unicodeScalars {
-                    guard let byte = ByteLevel.byte(for: scalar) else {
-                        throw TokenizerError.malformedMerges(path: path, line: line, reason: "merge \(String(decoding: content, as: UTF8.self)) names a token that is not in the vocabulary")
-                    }
-                    bytes.append(byte)
+                guard ByteLevel.appendBytes(ofSpelling: spelling, to: &bytes) else {
+                    throw TokenizerError.malformedMerges(path: path, line: line, reason: "merge \(String(decoding: content, as: UTF8.self)) names a token that is not in the vocabulary")
                 }
-                if isLeft { left = bytes } else { right = bytes }
             }
+            try decode(UnsafeBufferPointer(rebasing: content[..<space]), into: &left)
+            try decode(UnsafeBufferPointer(rebasing: content[(space + 1)...]), into: &right)
             try body(left, right, line)
         }
-    }
-
-    /// A token's bytes spelled in the byte-level alphabet again (for messages).
-    static func spelling(_ bytes: [UInt8]) -> String {
-        String(String.UnicodeScalarView(bytes.map { ByteLevel.characterForByte[Int($0)] }))
     }
 }
