@@ -125,7 +125,7 @@ public final class GPT2Model: @unchecked Sendable {
                   epsilon: config.layerNormEpsilon, output: finalInput)
         let vocabulary = config.vocabularySize
         let logits = FloatBuffer(count: rows * vocabulary)
-        languageModelHead.apply(input: finalInput, rows: rows, bias: nil, output: logits, pool: pool)
+        try languageModelHead.apply(input: finalInput, rows: rows, output: logits, pool: pool)
         let logitRows = wanted.flatMap { Array($0) }   // the residual row of each logits row
         try checkFinite(logits, rows: rows, width: vocabulary, producedBy: "ln_f/lm_head") { positions[logitRows[$0]] }
         var results: [[Float]] = []
@@ -174,8 +174,8 @@ public final class GPT2Model: @unchecked Sendable {
         let hidden = FloatBuffer(count: count * inner)
 
         let positions = batch.flatMap { Array($0.cache.length..<($0.cache.length + $0.tokens.count)) }
-        embed(tokens: batch.flatMap(\.tokens), positions: positions,
-              tokenTable: weights.tokenEmbedding, positionTable: weights.positionEmbedding, width: c, output: residual)
+        try weights.tokenEmbedding.copyRows(batch.flatMap(\.tokens), into: residual, width: c)
+        addPositionEmbeddings(positions: positions, table: weights.positionEmbedding, width: c, output: residual)
         // The residual stream is checked for NaN and infinity after the embeddings and after every block (rows × C
         // values against a block's rows × 12·C² multiply-adds), so corrupt weights are named by the block that
         // first produced a non-finite value instead of surfacing as garbage tokens.

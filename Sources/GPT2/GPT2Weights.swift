@@ -27,12 +27,12 @@ public struct GPT2Weights: Sendable {
         return layers[index]
     }
 
-    public var tokenEmbedding: WeightMatrix     // [vocab, C]: rows are entries
+    public var tokenEmbedding: VocabularyMatrix     // [vocab, C]: rows are entries
     public var positionEmbedding: FloatBuffer   // [n_positions, C]
     public var layers: [Layer]
     public var finalNormGain, finalNormBias: FloatBuffer
     /// C → vocab; the token embedding itself when tied; nil for a model without one (a classifier, a bare GPT2Model).
-    public var languageModelHead: WeightMatrix?
+    public var languageModelHead: VocabularyMatrix?
     /// The task heads the model's file carries (`GPT2HeadKind`), each float32.
     public var heads: [GPT2HeadKind: GPT2Head] = [:]
 
@@ -45,14 +45,14 @@ public struct GPT2Weights: Sendable {
     /// Bytes of weights a forward pass reads for one token: every matrix once (the float32 vectors, under 1%, are left out).
     public var bytesPerToken: Int {
         if let streamer { return streamer.matrixBytesPerToken + (languageModelHead?.byteCount ?? 0) }
-        return residentMatrices.reduce(0) { $0 + $1.byteCount }
+        return residentMatrices.reduce(0) { $0 + $1.byteCount } + (languageModelHead.flatMap { $0.resident == nil ? $0.byteCount : nil } ?? 0)
     }
 
     /// Every matrix a forward pass reads once per token, when all are resident (empty with a layer streamer).
     public var residentMatrices: [WeightMatrix] {
         guard streamer == nil else { return [] }
         return layers.flatMap { [$0.attentionWeight, $0.attentionProjectionWeight, $0.feedForwardWeight, $0.feedForwardProjectionWeight] }
-            + (languageModelHead.map { [$0] } ?? [])
+            + (languageModelHead?.resident.map { [$0] } ?? [])
     }
 
     /// Whether a name (canonical, as in `expectedTensors`) is a matrix of a linear layer in Conv1D terms,
@@ -81,10 +81,16 @@ public struct GPT2Weights: Sendable {
 
     /// Binds weights by name: `matrix(name, inFeatures, outFeatures)` and `vector(name)` return tensors
     /// already checked against their expected shapes. With a `streamer`, the blocks are left to it. `shape(name)` gives
-    /// the shape of a tensor the source holds (nil when absent): the task heads present are bound too.
+    /// the shape of a tensor the source holds (nil when absent): the task heads present are bound too. `rowFrames(name)`
+    /// streams a vocabulary matrix (wte, lm_head) a frame at a time instead of binding it resident, when it returns one.
     public init(config: GPT2Config, matrix: (String, Int, Int) throws -> WeightMatrix, vector: (String) throws -> FloatBuffer,
-                streamer: (any LayerStreamer)? = nil, shape: (String) -> [Int]? = { _ in nil }) throws {
-        tokenEmbedding = try matrix("wte.weight", config.embeddingWidth, config.vocabularySize)
+                streamer: (any LayerStreamer)? = nil, shape: (String) -> [Int]? = { _ in nil },
+                rowFrames: (String) throws -> (any RowFrameStreamer)? = { _ in nil }) throws {
+        func vocabularyMatrix(_ name: String) throws -> VocabularyMatrix {
+            if let frames = try rowFrames(name) { return .streamed(frames) }
+            return .resident(try matrix(name, config.embeddingWidth, config.vocabularySize))
+        }
+        tokenEmbedding = try vocabularyMatrix("wte.weight")
         positionEmbedding = try vector("wpe.weight")
         self.streamer = streamer
         layers = streamer != nil ? [] : try (0..<config.layerCount).map { i in
@@ -95,7 +101,7 @@ public struct GPT2Weights: Sendable {
         if !config.task.hasLanguageModelHead {
             languageModelHead = nil
         } else {
-            languageModelHead = config.tiedEmbeddings ? tokenEmbedding : try matrix("lm_head.weight", config.embeddingWidth, config.vocabularySize)
+            languageModelHead = config.tiedEmbeddings ? tokenEmbedding : try vocabularyMatrix("lm_head.weight")
         }
         for (kind, rows) in try Self.headShapes(config: config, shape: shape) {
             heads[kind] = GPT2Head(kind: kind, weight: try matrix(kind.weightName, config.embeddingWidth, rows),

@@ -10,6 +10,14 @@ extension GQZEntry: Codable {
         case groupSize = "group_size"
         case storedBytes = "stored_bytes"
         case rawBytes = "raw_bytes"
+        case frameRows = "frame_rows"
+        case frames
+    }
+
+    /// A row frame as JSON: `{"stored_bytes": …, "crc32": …}` (its rows and offset follow from its place in the list).
+    enum FrameKeys: String, CodingKey {
+        case storedBytes = "stored_bytes"
+        case crc32
     }
 
     public init(from decoder: any Decoder) throws {
@@ -56,8 +64,39 @@ extension GQZEntry: Codable {
             throw invalid("unknown scheme \(scheme)\(groupSize.map { " with group size \($0)" } ?? "")")
         }
         guard raw == expected else { throw invalid("raw_bytes is \(raw), but \(scheme) \(shape) needs \(expected)") }
+        var frameRows: Int?
+        var frames: [Frame] = []
+        if json.contains(.frameRows) || json.contains(.frames) {
+            guard let known = WeightScheme(name: scheme, groupSize: groupSize), shape.count == 2 else {
+                throw invalid("only a two-dimensional f32, q8 or q4 tensor can be stored in row frames")
+            }
+            let rowsPerFrame = try count(.frameRows)
+            guard rowsPerFrame >= 1 else { throw invalid("frame_rows is 0") }
+            let frameCount = (rows + rowsPerFrame - 1) / rowsPerFrame
+            guard case .array(let list)? = value(.frames), list.count == frameCount else {
+                throw invalid("frames must list \(frameCount) frames (\(rows) rows, \(rowsPerFrame) a frame)")
+            }
+            var frameOffset = offset
+            for (k, item) in list.enumerated() {
+                guard case .object(let fields) = item, let storedBytes = fields[FrameKeys.storedBytes.rawValue]?.wholeNumber(below: 9e15),
+                      storedBytes > 0, let frameCRC = fields[FrameKeys.crc32.rawValue]?.wholeNumber(below: 9e15), frameCRC <= Int(UInt32.max) else {
+                    throw invalid("frame \(k) needs a stored_bytes above 0 and a 32-bit crc32")
+                }
+                guard storedBytes <= stored - (frameOffset - offset) else {
+                    throw invalid("its frames hold more than its stored_bytes \(stored)")
+                }
+                let frameRange = (k * rowsPerFrame)..<min(rows, (k + 1) * rowsPerFrame)
+                frames.append(Frame(rows: frameRange, offset: frameOffset, storedBytes: storedBytes,
+                                    rawBytes: known.payloadBytes(rows: frameRange.count, columns: columns), crc32: UInt32(frameCRC)))
+                frameOffset += storedBytes
+            }
+            guard frameOffset - offset == stored else {
+                throw invalid("its frames hold \(frameOffset - offset) bytes, but stored_bytes is \(stored)")
+            }
+            frameRows = rowsPerFrame
+        }
         self.init(name: name, shape: shape, scheme: scheme, groupSize: groupSize, offset: offset,
-                  storedBytes: stored, rawBytes: raw, crc32: UInt32(crc))
+                  storedBytes: stored, rawBytes: raw, crc32: UInt32(crc), frameRows: frameRows, frames: frames)
     }
 
     public func encode(to encoder: any Encoder) throws {
@@ -70,6 +109,15 @@ extension GQZEntry: Codable {
         try json.encode(storedBytes, forKey: .storedBytes)
         try json.encode(rawBytes, forKey: .rawBytes)
         try json.encode(Int(crc32), forKey: .crc32)
+        if let frameRows {
+            try json.encode(frameRows, forKey: .frameRows)
+            var list = json.nestedUnkeyedContainer(forKey: .frames)
+            for frame in frames {
+                var item = list.nestedContainer(keyedBy: FrameKeys.self)
+                try item.encode(frame.storedBytes, forKey: .storedBytes)
+                try item.encode(Int(frame.crc32), forKey: .crc32)
+            }
+        }
     }
 }
 

@@ -87,26 +87,54 @@ public final class GQZFile: @unchecked Sendable {
     /// content checksum (libzstd's XXH64 of the decompressed bytes). The index's CRC-32 of the same bytes is left
     /// to `verify()`: on a gpt2-xl int8 load it cost 1.8 of 5.8 seconds and caught nothing the frame's checksum
     /// does not.
+    ///
+    /// A row-framed entry's frames are decompressed one by one and their scales and quants put where §5 puts them.
     public func readPayload(_ entry: GQZEntry, into destination: UnsafeMutableRawBufferPointer) throws {
         precondition(destination.count == entry.rawBytes)
+        guard !entry.frames.isEmpty, let scheme = entry.weightScheme else {
+            return try decompressFrame(at: entry.offset, storedBytes: entry.storedBytes, into: destination, tensor: entry.name)
+        }
+        let (rows, columns) = entry.rowsAndColumns
+        let staging = UnsafeMutableRawBufferPointer.allocate(byteCount: entry.largestFrameRawBytes, alignment: 64)
+        defer { staging.deallocate() }
+        for k in entry.frames.indices {
+            let frame = entry.frames[k]
+            let part = UnsafeMutableRawBufferPointer(rebasing: staging[0..<frame.rawBytes])
+            try readFrame(entry, k, into: part)
+            let (scales, quants) = scheme.byteRanges(ofRows: frame.rows, rows: rows, columns: columns)
+            UnsafeMutableRawBufferPointer(rebasing: destination[scales]).copyMemory(from: UnsafeRawBufferPointer(rebasing: part[0..<scales.count]))
+            UnsafeMutableRawBufferPointer(rebasing: destination[quants]).copyMemory(from: UnsafeRawBufferPointer(rebasing: part[scales.count...]))
+        }
+    }
+
+    /// Decompresses frame `k` of a row-framed entry (`entry.frames[k]`): the payload of its rows alone, their scales then
+    /// their quants (formats/GQZ.md §4), into `destination` (exactly the frame's `rawBytes` long).
+    public func readFrame(_ entry: GQZEntry, _ k: Int, into destination: UnsafeMutableRawBufferPointer) throws {
+        let frame = entry.frames[k]
+        precondition(destination.count == frame.rawBytes)
+        try decompressFrame(at: frame.offset, storedBytes: frame.storedBytes, into: destination, tensor: entry.name)
+    }
+
+    /// Decompresses the zstd frame of `storedBytes` at `offset` into `destination`, which it must fill exactly.
+    private func decompressFrame(at frameOffset: Int, storedBytes: Int, into destination: UnsafeMutableRawBufferPointer, tensor: String) throws {
         do {
             switch source {
             case .memory:
-                let frame = try Self.read(source: source, path: path, offset: entry.offset, count: entry.storedBytes)
+                let frame = try Self.read(source: source, path: path, offset: frameOffset, count: storedBytes)
                 try ZstdFrame.requireChecksummedHeader(frame[...])
                 try ZstdFrame.decompress(frame, into: destination)
             case .file:
                 // From the file a megabyte at a time: never the whole compressed tensor beside its decompressed bytes.
-                try ZstdFrame.decompress(frameBytes: entry.storedBytes, read: { offset, buffer in
-                    try Self.read(source: source, path: path, offset: entry.offset + offset, into: buffer)
+                try ZstdFrame.decompress(frameBytes: storedBytes, read: { offset, buffer in
+                    try Self.read(source: source, path: path, offset: frameOffset + offset, into: buffer)
                 }, into: destination)
             }
         } catch let failure as ZstdFrame.Failure {
-            throw GQZError.corruptPayload(path: path, tensor: entry.name, reason: failure.description)
+            throw GQZError.corruptPayload(path: path, tensor: tensor, reason: failure.description)
         } catch GQZError.corruptPreamble(_, let reason) {
             // The index was checked against the file's size when it was opened: a read past the end now means the
             // file changed under us (a streamed run re-reads every block on every pass).
-            throw GQZError.corruptPayload(path: path, tensor: entry.name, reason: "\(reason); the file is shorter than when it was opened (truncated or replaced while in use?)")
+            throw GQZError.corruptPayload(path: path, tensor: tensor, reason: "\(reason); the file is shorter than when it was opened (truncated or replaced while in use?)")
         }
     }
 
@@ -117,6 +145,16 @@ public final class GQZFile: @unchecked Sendable {
         var problems: [GQZError] = []
         for entry in entries {
             do {
+                for k in entry.frames.indices {
+                    let frame = entry.frames[k]
+                    var part = [UInt8](repeating: 0, count: frame.rawBytes)
+                    try part.withUnsafeMutableBytes { try readFrame(entry, k, into: $0) }
+                    let crc = CRC32.checksum(part)
+                    guard crc == frame.crc32 else {
+                        throw GQZError.corruptPayload(path: path, tensor: entry.name, reason: "frame \(k) (rows \(frame.rows.lowerBound)..<\(frame.rows.upperBound)): "
+                                                      + "CRC-32 is \(String(crc, radix: 16)), the index says \(String(frame.crc32, radix: 16))")
+                    }
+                }
                 var buffer = [UInt8](repeating: 0, count: entry.rawBytes)
                 try buffer.withUnsafeMutableBytes { try readPayload(entry, into: $0) }
                 let crc = CRC32.checksum(buffer)
@@ -200,6 +238,14 @@ public final class GQZFile: @unchecked Sendable {
             guard stored <= ZstdFrame.compressBound(entry.rawBytes) else {
                 throw GQZError.invalidEntry(path: path, tensor: entry.name,
                                             reason: "stored_bytes \(stored) is larger than zstd can produce for \(entry.rawBytes) bytes")
+            }
+            if !entry.frames.isEmpty && version < GQZFormat.rowFramesVersion {
+                throw GQZError.invalidEntry(path: path, tensor: entry.name,
+                                            reason: "it is stored in row frames, which need format version \(GQZFormat.rowFramesVersion); the file is version \(version)")
+            }
+            if let frame = entry.frames.first(where: { $0.storedBytes > ZstdFrame.compressBound($0.rawBytes) }) {
+                throw GQZError.invalidEntry(path: path, tensor: entry.name, reason: "the frame of rows \(frame.rows.lowerBound)..<\(frame.rows.upperBound) "
+                                            + "has stored_bytes \(frame.storedBytes), larger than zstd can produce for \(frame.rawBytes) bytes")
             }
             guard names.insert(entry.name).inserted else {
                 throw GQZError.invalidEntry(path: path, tensor: entry.name, reason: "the name appears twice")

@@ -1,4 +1,5 @@
 import Foundation
+import WeightFormat
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
@@ -63,15 +64,36 @@ public final class GQZWriter {
     }
 
     /// Compresses and appends one payload. `scheme` and `groupSize` describe it for readers (formats/GQZ.md §4).
+    /// With `frameRows` (a two-dimensional f32, q8 or q4 tensor), the payload is stored as row frames of that many rows,
+    /// each the payload of its rows alone, so a reader can decompress any frame by itself; the file is then version 2.
     @discardableResult
-    public func add(name: String, shape: [Int], scheme: String, groupSize: Int?, payload: [UInt8]) throws -> GQZEntry {
+    public func add(name: String, shape: [Int], scheme: String, groupSize: Int?, payload: [UInt8], frameRows: Int? = nil) throws -> GQZEntry {
         if let failure { throw failure }
         precondition(!finished, "writer already finished")
         guard !names.contains(name) else { throw GQZError.writeFailed(path: destination.path, reason: "tensor \(name) added twice") }
-        let frame = try ZstdFrame.compress(payload, level: compressionLevel)
-        let entry = GQZEntry(name: name, shape: shape, scheme: scheme, groupSize: groupSize, offset: offset,
-                             storedBytes: frame.count, rawBytes: payload.count, crc32: CRC32.checksum(payload))
-        try write(frame)
+        let crc = CRC32.checksum(payload)
+        guard let frameRows, let weightScheme = WeightScheme(name: scheme, groupSize: groupSize), shape.count == 2, shape[0] > frameRows else {
+            let frame = try ZstdFrame.compress(payload, level: compressionLevel)
+            let entry = GQZEntry(name: name, shape: shape, scheme: scheme, groupSize: groupSize, offset: offset,
+                                 storedBytes: frame.count, rawBytes: payload.count, crc32: crc)
+            try write(frame)
+            entries.append(entry)
+            names.insert(name)
+            return entry
+        }
+        precondition(frameRows >= 1 && payload.count == weightScheme.payloadBytes(rows: shape[0], columns: shape[1]))
+        let start = offset
+        var frames: [GQZEntry.Frame] = []
+        for first in stride(from: 0, to: shape[0], by: frameRows) {
+            let rows = first..<min(shape[0], first + frameRows)
+            let (scales, quants) = weightScheme.byteRanges(ofRows: rows, rows: shape[0], columns: shape[1])
+            let part = Array(payload[scales]) + Array(payload[quants])
+            let frame = try ZstdFrame.compress(part, level: compressionLevel)
+            frames.append(GQZEntry.Frame(rows: rows, offset: offset, storedBytes: frame.count, rawBytes: part.count, crc32: CRC32.checksum(part)))
+            try write(frame)
+        }
+        let entry = GQZEntry(name: name, shape: shape, scheme: scheme, groupSize: groupSize, offset: start, storedBytes: offset - start,
+                             rawBytes: payload.count, crc32: crc, frameRows: frameRows, frames: frames)
         entries.append(entry)
         names.insert(name)
         return entry
@@ -87,7 +109,9 @@ public final class GQZWriter {
     public func finish<Metadata: Encodable>(metadata: Metadata, requiredFeatures: [String] = []) throws {
         if let failure { throw failure }
         precondition(!finished, "writer already finished")
-        let index = GQZIndex(format: "gqz", version: Int(GQZFormat.version), requiredFeatures: requiredFeatures, metadata: metadata, tensors: entries)
+        // Version 1 unless an entry needs version 2 (row frames), so files without them stay readable by version-1 readers.
+        let version = entries.contains { !$0.frames.isEmpty } ? GQZFormat.rowFramesVersion : 1
+        let index = GQZIndex(format: "gqz", version: Int(version), requiredFeatures: requiredFeatures, metadata: metadata, tensors: entries)
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
         let json: Data
@@ -99,7 +123,7 @@ public final class GQZWriter {
         try write(frame)
         var preamble = GQZFormat.magic
         func append<T: FixedWidthInteger>(_ value: T) { withUnsafeBytes(of: value.littleEndian) { preamble += $0 } }
-        append(GQZFormat.version)
+        append(version)
         append(UInt32(0))
         append(UInt64(indexOffset))
         append(UInt64(frame.count))

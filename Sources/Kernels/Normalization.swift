@@ -46,13 +46,12 @@ public func copy(_ source: FloatBuffer, from sourceOffset: Int, to destination: 
     (destination.base + destinationOffset).update(from: source.base + sourceOffset, count: count)
 }
 
-/// `output[t] = tokenTable[tokens[t]] + positionTable[positions[t]]`, each a row of `width` floats.
-public func embed(tokens: [Int], positions: [Int], tokenTable: WeightMatrix, positionTable: FloatBuffer, width: Int, output: FloatBuffer) {
-    precondition(tokens.count == positions.count && output.count >= tokens.count * width && tokenTable.inFeatures == width)
-    for (t, (token, position)) in zip(tokens, positions).enumerated() {
-        precondition(token >= 0 && token < tokenTable.outFeatures && (position + 1) * width <= positionTable.count)
-        tokenTable.copyRow(token, into: output, at: t * width)
-        let y = output.base + t * width, b = positionTable.base + position * width
+/// `output[t] += table[positions[t]]` for every row t: the position embedding added to token rows already in `output`.
+public func addPositionEmbeddings(positions: [Int], table: FloatBuffer, width: Int, output: FloatBuffer) {
+    precondition(output.count >= positions.count * width)
+    for (t, position) in positions.enumerated() {
+        precondition(position >= 0 && (position + 1) * width <= table.count)
+        let y = output.base + t * width, b = table.base + position * width
         for i in 0..<width { y[i] += b[i] }
     }
 }

@@ -89,7 +89,7 @@ final class GQZLayerStreamer: LayerStreamer, @unchecked Sendable {
 
 /// Errors collected from concurrent work.
 // @unchecked: its array is read and written under `lock` only.
-private final class FailureList: @unchecked Sendable {
+final class FailureList: @unchecked Sendable {
     private let lock = NSLock()
     private var errors: [Error] = []
     func append(_ error: Error) { lock.lock(); errors.append(error); lock.unlock() }

@@ -160,7 +160,14 @@ public final class LoadedModel: @unchecked Sendable {
             }
         }
         let streamer = streamLayers ? GQZLayerStreamer(file: file, config: config, entry: entry, matrix: matrix, vector: floats) : nil
-        let weights = try GPT2Weights(config: config, matrix: matrix, vector: floats, streamer: streamer, shape: shape)
+        // Streamed too, when streaming: a vocabulary matrix stored in row frames (files converted before frames keep it resident).
+        func rowFrames(_ name: String) throws -> (any RowFrameStreamer)? {
+            guard streamLayers else { return nil }
+            let entry = try entry(name)
+            guard !entry.frames.isEmpty, entry.weightScheme != nil else { return nil }
+            return GQZRowFrameStreamer(file: file, entry: entry, slots: threads)
+        }
+        let weights = try GPT2Weights(config: config, matrix: matrix, vector: floats, streamer: streamer, shape: shape, rowFrames: rowFrames)
         return GPT2Model(config: config, weights: weights, threads: threads, cachePrecision: cachePrecision)
     }
 

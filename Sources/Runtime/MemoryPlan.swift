@@ -21,6 +21,8 @@ public struct MemoryPlan: Sendable {
     public var cachePrecision: KVCache.Precision
     /// Whether the plan is for layer streaming (one block resident instead of all).
     public var streamsLayers = false
+    /// Whether layer streaming streams the vocabulary matrices too (a file whose wte / lm_head are stored in row frames).
+    public var streamsVocabulary = false
     /// Sequences the run holds at once, each with its own KV cache (several prompts, samples or beams).
     public var sequences = 1
 
@@ -69,7 +71,11 @@ public struct MemoryPlan: Sendable {
     /// read per thread.
     static func forModel(in file: GQZFile, config: GPT2Config, contextPositions: Int, promptTokens: Int, sequences: Int = 1, threads: Int,
                          cachePrecision: KVCache.Precision? = nil, streamLayers: Bool = false) -> MemoryPlan {
-        var weights = residentBytes(of: file.entries.filter { !$0.name.hasPrefix("h.") })
+        let outsideBlocks = file.entries.filter { !$0.name.hasPrefix("h.") }
+        // Streaming also streams the vocabulary matrices stored in row frames: a frame per thread instead of the table.
+        let framed = streamLayers ? outsideBlocks.filter { !$0.frames.isEmpty && $0.weightScheme != nil } : []
+        var weights = residentBytes(of: outsideBlocks.filter { !framed.contains($0) })
+            + framed.reduce(0) { $0 + GQZRowFrameStreamer.residentBytes(of: $1, slots: threads) }
         if streamLayers {
             let blocks = (0..<config.layerCount).map { i in residentBytes(of: file.entries.filter { $0.name.hasPrefix("h.\(i).") }) }
             let largestFrame = file.entries.filter { $0.name.hasPrefix("h.") }.map(\.storedBytes).max() ?? 0
@@ -80,6 +86,7 @@ public struct MemoryPlan: Sendable {
         var result = plan(config: config, weights: weights, contextPositions: contextPositions, promptTokens: promptTokens,
                           sequences: sequences, threads: threads, cachePrecision: cachePrecision ?? .f16)
         result.streamsLayers = streamLayers
+        result.streamsVocabulary = !framed.isEmpty
         return result
     }
 
@@ -190,7 +197,7 @@ public struct MemoryPlan: Sendable {
     public var description: String {
         func mib(_ bytes: Int) -> String { String(format: "%8.1f MiB", Double(bytes) / 1_048_576) }
         return """
-        weights      \(mib(weights))\(streamsLayers ? "  (layer streaming: one block resident)" : "")
+        weights      \(mib(weights))\(streamsLayers ? "  (layer streaming: one block resident\(streamsVocabulary ? ", the vocabulary a frame at a time" : ""))" : "")
         KV cache     \(mib(kvCache))  (\(cachePrecision.rawValue), \(contextPositions) positions\(sequences > 1 ? " × \(sequences) sequences" : ""))
         activations  \(mib(activations))
         tokenizer    \(mib(tokenizer))
@@ -210,6 +217,7 @@ extension MemoryPlan: Encodable {
         case contextPositions = "context_positions"
         case cachePrecision = "kv_cache_type"
         case streamsLayers = "layer_streaming"
+        case streamsVocabulary = "vocabulary_streaming"
         case sequences
         case mappedWeights = "mapped_weights"
     }
@@ -225,6 +233,7 @@ extension MemoryPlan: Encodable {
         try json.encode(contextPositions, forKey: .contextPositions)
         try json.encode(cachePrecision.rawValue, forKey: .cachePrecision)
         try json.encode(streamsLayers, forKey: .streamsLayers)
+        try json.encode(streamsVocabulary, forKey: .streamsVocabulary)
         try json.encode(sequences, forKey: .sequences)
         try json.encode(mappedWeights, forKey: .mappedWeights)
     }

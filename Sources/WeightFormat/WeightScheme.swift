@@ -84,6 +84,16 @@ public enum WeightScheme: Sendable, Equatable, Hashable, CustomStringConvertible
         case .int8, .int4: return scaleBytes(rows: rows, columns: columns) + rows * quantBytesPerRow(columns: columns)
         }
     }
+
+    /// Where rows `range` of a `rows × columns` payload lie in it: their scales (empty for float32) and their quants.
+    /// The two ranges, one after the other, are the payload of those rows alone (a row frame, formats/GQZ.md §4).
+    public func byteRanges(ofRows range: Range<Int>, rows: Int, columns: Int) -> (scales: Range<Int>, quants: Range<Int>) {
+        precondition(range.lowerBound >= 0 && range.upperBound <= rows)
+        let scaleRow = 2 * groupsPerRow(columns: columns), rowBytes = quantBytesPerRow(columns: columns)
+        let quantStart = scaleBytes(rows: rows, columns: columns)
+        return (scaleRow * range.lowerBound..<scaleRow * range.upperBound,
+                quantStart + rowBytes * range.lowerBound..<quantStart + rowBytes * range.upperBound)
+    }
 }
 
 /// Bits of one stored integer of a quantized scheme.

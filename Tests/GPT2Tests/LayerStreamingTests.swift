@@ -6,14 +6,19 @@ import TestSupport
 /// Layer streaming (`--low-memory`): the same logits as the resident model, blocks decompressed on demand, and
 /// damage in a block found when that block is first needed.
 @Suite struct LayerStreamingTests {
-    @Test(arguments: [("kjv", 8), ("micro", 4), ("flags-untied", 8)])
-    func streamingGivesTheResidentModelsLogits(model: String, bits: Int) throws {
+    /// Each model with its vocabulary matrices in row frames (streamed too: 1024 rows a frame, or 100 rows for the
+    /// small vocabularies, a partial last frame each time) and in one frame (a version-1 file: kept resident).
+    @Test(arguments: [("kjv", 8, 1024), ("micro", 4, 1024), ("flags-untied", 8, 100), ("kjv", 8, 0), ("flags-untied", 8, 0)])
+    func streamingGivesTheResidentModelsLogits(model: String, bits: Int, frameRows: Int) throws {
         let directory = try Fixtures.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: directory) }
-        let path = try Fixtures.converted(model, bits: bits, into: directory)
+        let path = try Fixtures.converted(model, bits: bits, into: directory, frameRows: frameRows > 0 ? frameRows : nil)
         let resident = try LoadedModel.load(path: path, threads: 2)
         let streamed = try LoadedModel.load(path: path, threads: 2, streamLayers: true)
         #expect(streamed.network.weights.layers.isEmpty && streamed.network.weights.streamer != nil)
+        #expect((streamed.network.weights.tokenEmbedding.resident == nil) == (frameRows > 0))
+        #expect((streamed.network.weights.languageModelHead?.resident == nil) == (frameRows > 0))
+        #expect(resident.network.weights.tokenEmbedding.resident != nil)
         #expect(streamed.network.weights.bytesPerToken == resident.network.weights.bytesPerToken)
         let vocabulary = resident.config.vocabularySize
         let tokens = (0..<12).map { ($0 * 37 + 5) % vocabulary }
@@ -22,6 +27,40 @@ import TestSupport
         #expect(try resident.network.forward(tokens: tokens, cache: a) == streamed.network.forward(tokens: tokens, cache: b))
         for token in [11 % vocabulary, 262 % vocabulary, 3] {
             #expect(try resident.network.forward(tokens: [token], cache: a) == streamed.network.forward(tokens: [token], cache: b))
+        }
+    }
+
+    /// With wte in row frames the streamed plan holds a frame per thread instead of the table, and says so.
+    @Test func streamingTheVocabularyShrinksThePlan() throws {
+        let directory = try Fixtures.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let framed = try ModelSource.open(path: Fixtures.converted("kjv", bits: 8, into: directory))
+        let plain = try ModelSource.open(path: Fixtures.converted("kjv", bits: 8, into: directory, frameRows: nil))
+        func plan(_ source: ModelSource, streaming: Bool = true) throws -> MemoryPlan {
+            try MemoryPlan.forModel(source, contextPositions: 64, promptTokens: 8, threads: 2, streamLayers: streaming)
+        }
+        let wte = try framed.gqzFile!.entry("wte.weight")
+        #expect(wte.frames.count == 4 && wte.largestFrameRawBytes == 1024 * (192 + 2 * 6))
+        #expect(try plan(framed).streamsVocabulary && !(try plan(plain).streamsVocabulary))
+        #expect(try plan(plain).weights - plan(framed).weights == wte.rawBytes - 2 * wte.largestFrameRawBytes)
+        #expect(try plan(framed, streaming: false).weights == plan(plain, streaming: false).weights)   // resident: the same
+        #expect(try plan(framed).description.contains("the vocabulary a frame at a time"))
+    }
+
+    /// A damaged frame of the streamed embedding is found when a token of that frame is looked up, naming wte.weight.
+    @Test func damageInAVocabularyFrameIsReportedWhenItIsNeeded() throws {
+        let directory = try Fixtures.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let path = try Fixtures.converted("kjv", bits: 8, into: directory)
+        let frame = try GQZFile(path: path).entry("wte.weight").frames[2]   // tokens 2048..<3072
+        var bytes = try Data(contentsOf: URL(fileURLWithPath: path))
+        bytes[frame.offset + frame.storedBytes / 2] ^= 0x5A
+        try bytes.write(to: URL(fileURLWithPath: path))
+        let streamed = try LoadedModel.load(path: path, threads: 2, streamLayers: true)
+        #expect {
+            _ = try streamed.network.forward(tokens: [5, 2500], cache: streamed.network.makeCache())
+        } throws: { error in
+            "\(error)".contains("wte.weight")
         }
     }
 

@@ -6,25 +6,28 @@ import TestSupport
 @testable import Quantization
 
 /// `formats/example.gqz` and `formats/example.json` (the values it stands for) are the spec's worked example,
-/// also read by the independent Python reader `tools/formats/gqz-read.py`. Regenerate both with
+/// also read by the independent Python reader `tools/formats/gqz-read.py`; `formats/example-frames.gqz` holds the same
+/// tensors with the matrices in row frames (a version-2 file) and stands for the same values. Regenerate them with
 /// `GQZ_REGENERATE_EXAMPLE=1 swift test --filter ExampleFileTests`.
 @Suite struct ExampleFileTests {
     static let gqz = Fixtures.repositoryRoot.appendingPathComponent("formats/example.gqz")
+    static let framed = Fixtures.repositoryRoot.appendingPathComponent("formats/example-frames.gqz")
     static let expected = Fixtures.repositoryRoot.appendingPathComponent("formats/example.json")
 
-    static let specs: [(name: String, shape: [Int], scheme: WeightScheme)] = [
-        ("matrix.q8", [3, 40], .int8(groupSize: 32)),      // a partial second group
-        ("matrix.q4", [2, 64], .int4(groupSize: 32)),
-        ("matrix.q4.g64", [2, 70], .int4(groupSize: 64)),
-        ("vector.f32", [5], .float32),
+    /// Each tensor and the rows of its frames in example-frames.gqz (nil: one frame).
+    static let specs: [(name: String, shape: [Int], scheme: WeightScheme, frameRows: Int?)] = [
+        ("matrix.q8", [3, 40], .int8(groupSize: 32), 2),      // a partial second group; frames of 2 rows and 1
+        ("matrix.q4", [2, 64], .int4(groupSize: 32), 1),
+        ("matrix.q4.g64", [2, 70], .int4(groupSize: 64), 1),
+        ("vector.f32", [5], .float32, nil),
     ]
 
     static func values(_ index: Int, count: Int) -> [Float] {
         (0..<count).map { i in Float(sin(Double(index * 100 + i) * 0.7) * (i % 11 == 3 ? 4 : 1)) }
     }
 
-    static func write() throws {
-        let writer = try GQZWriter(destination: gqz)
+    static func write(to url: URL, frames: Bool) throws {
+        let writer = try GQZWriter(destination: url)
         var expected: [String: Any] = [:]
         for (index, spec) in specs.enumerated() {
             let rows = spec.shape.count == 2 ? spec.shape[0] : 1, columns = spec.shape.last!
@@ -32,7 +35,8 @@ import TestSupport
             let payload = TensorQuantizer.quantize(rows: rows, columns: columns, scheme: spec.scheme) { r, out in
                 for c in 0..<columns { out[c] = source[r * columns + c] }
             }
-            try writer.add(name: spec.name, shape: spec.shape, scheme: spec.scheme.name, groupSize: spec.scheme.groupSize, payload: payload)
+            try writer.add(name: spec.name, shape: spec.shape, scheme: spec.scheme.name, groupSize: spec.scheme.groupSize, payload: payload,
+                           frameRows: frames ? spec.frameRows : nil)
             expected[spec.name] = TensorQuantizer.dequantize(payload, rows: rows, columns: columns, scheme: spec.scheme).map(Double.init)
         }
         let text = Array("vocab-or-merges bytes\n".utf8)
@@ -42,9 +46,13 @@ import TestSupport
         try JSONSerialization.data(withJSONObject: expected, options: [.sortedKeys, .prettyPrinted]).write(to: Self.expected)
     }
 
-    @Test func exampleFileDecodesToItsDescription() throws {
-        if ProcessInfo.processInfo.environment["GQZ_REGENERATE_EXAMPLE"] == "1" { try Self.write() }
-        let file = try GQZFile(path: Self.gqz.path)
+    @Test(arguments: [false, true])
+    func exampleFileDecodesToItsDescription(frames: Bool) throws {
+        let url = frames ? Self.framed : Self.gqz
+        if ProcessInfo.processInfo.environment["GQZ_REGENERATE_EXAMPLE"] == "1" { try Self.write(to: url, frames: frames) }
+        let file = try GQZFile(path: url.path)
+        #expect(file.version == (frames ? 2 : 1))
+        #expect(file.entries.filter { !$0.frames.isEmpty }.count == (frames ? 3 : 0))
         let expected = try Fixtures.json(Self.expected)
         #expect(file.verify().isEmpty)
         for spec in Self.specs {

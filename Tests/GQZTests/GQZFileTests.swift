@@ -83,8 +83,8 @@ import TestSupport
         _ = try Self.writeSample(to: url)
         let bytes = Array(try Data(contentsOf: url))
         var newer = bytes
-        newer[8] = 2
-        #expect(Self.openError(newer, at: probe) == .unsupportedVersion(path: probe.path, version: 2, supported: 1))
+        newer[8] = 3
+        #expect(Self.openError(newer, at: probe) == .unsupportedVersion(path: probe.path, version: 3, supported: 2))
         let featured = try Self.rewriteIndex(of: bytes) { $0["required_features"] = ["sparse-tensors"] }
         #expect(Self.openError(featured, at: probe) == .unsupportedFeatures(path: probe.path, features: ["sparse-tensors"]))
         // Unknown keys, at the top level and in entries, are ignored.

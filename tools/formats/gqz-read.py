@@ -16,7 +16,7 @@ import sys
 import zlib
 
 MAGIC = b"GQZ\x00\r\n\x1a\n"
-SUPPORTED_VERSION = 1
+SUPPORTED_VERSION = 2   # version 2: entries may be stored in row frames (GQZ.md §4)
 MAX_INDEX = 64 << 20
 
 
@@ -57,6 +57,32 @@ def payload_size(scheme, shape, group_size):
     raise FormatError(f"unknown scheme {scheme} / group size {group_size}")
 
 
+def row_bytes(e):
+    """Bytes of one row's quants (or floats) in an entry's payload (GQZ.md §5)."""
+    columns, scheme, group = e["shape"][-1], e["scheme"], e.get("group_size")
+    if scheme == "f32":
+        return 4 * columns
+    groups = -(-columns // group)
+    return groups * group if scheme == "q8" else groups * group // 2
+
+
+def check_frames(e, version):
+    """A row-framed entry (GQZ.md §4, version 2): frame_rows, one frame per run of rows, frames filling stored_bytes."""
+    name = e["name"]
+    if version < 2:
+        raise FormatError(f"{name}: row frames need version 2")
+    if e["scheme"] not in ("f32", "q8", "q4") or len(e["shape"]) != 2:
+        raise FormatError(f"{name}: only a two-dimensional f32, q8 or q4 tensor has row frames")
+    rows, step = e["shape"][0], e.get("frame_rows")
+    if not isinstance(step, int) or step < 1:
+        raise FormatError(f"{name}: frame_rows must be a positive integer")
+    frames = e.get("frames")
+    if not isinstance(frames, list) or len(frames) != -(-rows // step):
+        raise FormatError(f"{name}: frames must list one frame per {step} rows")
+    if any(f.get("stored_bytes", 0) <= 0 for f in frames) or sum(f["stored_bytes"] for f in frames) != e["stored_bytes"]:
+        raise FormatError(f"{name}: the frames do not fill stored_bytes")
+
+
 class GQZ:
     def __init__(self, path):
         self.path = path
@@ -88,6 +114,8 @@ class GQZ:
                 raise FormatError(f"{name}: frame outside the payload area")
             if e["raw_bytes"] != payload_size(e["scheme"], e["shape"], e.get("group_size")):
                 raise FormatError(f"{name}: raw_bytes does not match scheme and shape")
+            if "frame_rows" in e or "frames" in e:
+                check_frames(e, version)
             spans.append((e["offset"], e["offset"] + e["stored_bytes"], name))
             self.entries[name] = e
         spans.sort()
@@ -97,10 +125,32 @@ class GQZ:
 
     def payload(self, name):
         e = self.entries[name]
-        raw = zstd_decompress(self.data[e["offset"]:e["offset"] + e["stored_bytes"]], e["raw_bytes"])
+        if "frame_rows" in e:
+            raw = self.framed_payload(e)
+        else:
+            raw = zstd_decompress(self.data[e["offset"]:e["offset"] + e["stored_bytes"]], e["raw_bytes"])
         if zlib.crc32(raw) != e["crc32"]:
             raise FormatError(f"{name}: CRC-32 mismatch")
         return raw
+
+    def framed_payload(self, e):
+        """A row-framed entry's payload in the layout of §5: each frame holds its rows' scales, then their quants."""
+        rows, columns = e["shape"]
+        total_scales = payload_size(e["scheme"], e["shape"], e.get("group_size")) - rows * row_bytes(e)
+        scales, quants = bytearray(), bytearray()
+        offset = e["offset"]
+        for k, frame in enumerate(e["frames"]):
+            count = min(rows, (k + 1) * e["frame_rows"]) - k * e["frame_rows"]
+            size = payload_size(e["scheme"], [count, columns], e.get("group_size"))
+            part = zstd_decompress(self.data[offset:offset + frame["stored_bytes"]], size)
+            if zlib.crc32(part) != frame["crc32"]:
+                raise FormatError(f"{e['name']}: CRC-32 mismatch in frame {k}")
+            split = size - count * row_bytes(e)
+            scales += part[:split]
+            quants += part[split:]
+            offset += frame["stored_bytes"]
+        assert len(scales) == total_scales
+        return bytes(scales + quants)
 
     def values(self, name):
         """The tensor's values, row-major, as Python floats (bytes entries as a string)."""
