@@ -66,9 +66,10 @@ extension LoadPolicy {
                        cgroupLimit: Int? = MemoryPlan.cgroupLimit) throws -> LoadDecision {
         let context = try effectiveContextLength(for: source)
         if layers == .streamed && source.isFolder { throw LoadedModel.LoadError.streamingNeedsGQZ(source.name) }
-        func plan(streamed: Bool) throws -> MemoryPlan {
+        func plan(streamed: Bool, vocabulary: Bool = true) throws -> MemoryPlan {
             var plan = try MemoryPlan.forModel(source, contextPositions: min(contextPositions, context), promptTokens: promptTokens,
-                                               sequences: sequences, threads: threads, cachePrecision: cachePrecision, streamLayers: streamed)
+                                               sequences: sequences, threads: threads, cachePrecision: cachePrecision, streamLayers: streamed,
+                                               streamVocabulary: vocabulary)
             plan.modelContextLength = context
             return plan
         }
@@ -78,10 +79,12 @@ extension LoadPolicy {
         var streamingTotal = layers == .streamed ? chosen.total : nil
         var switched = false
         if layers == .automatic && resident.total > limit && !source.isFolder {
-            let streaming = try plan(streamed: true)
+            // The blocks streamed with the vocabulary resident first (a token then decompresses only the blocks), then
+            // everything streamed.
+            let blocksOnly = try plan(streamed: true, vocabulary: false), streaming = try plan(streamed: true)
             streamingTotal = streaming.total
-            if streaming.total <= limit {
-                chosen = streaming
+            if let fitting = [blocksOnly, streaming].first(where: { $0.total <= limit }) {
+                chosen = fitting
                 switched = true
             }
         }

@@ -75,7 +75,8 @@ public final class LoadedModel: @unchecked Sendable {
         var network: GPT2Model
         switch source.storage {
         case .gqz(let file):
-            network = try loadGQZ(file, config: source.config, threads: policy.threads, streamLayers: streamLayers, kernel: policy.kernel,
+            network = try loadGQZ(file, config: source.config, threads: policy.threads, streamLayers: streamLayers,
+                                  streamVocabulary: decision.plan.streamsVocabulary, kernel: policy.kernel,
                                   cachePrecision: policy.cachePrecision ?? .f16)
         case .folder(let checkpoint):
             if streamLayers { throw LoadError.streamingNeedsGQZ(source.name) }
@@ -113,7 +114,7 @@ public final class LoadedModel: @unchecked Sendable {
     /// Binds a `.gqz` file's tensors: every one decompressed (and checksummed) straight into the memory the kernels
     /// read, or, with `streamLayers`, the blocks left in the file for `GQZLayerStreamer`. `config` is the file's own,
     /// already checked against its tensors.
-    static func loadGQZ(_ file: GQZFile, config: GPT2Config, threads: Int, streamLayers: Bool, kernel: MatrixKernel,
+    static func loadGQZ(_ file: GQZFile, config: GPT2Config, threads: Int, streamLayers: Bool, streamVocabulary: Bool = true, kernel: MatrixKernel,
                         cachePrecision: KVCache.Precision) throws -> GPT2Model {
         let path = file.path
         var expected: [String: [Int]] = [:]
@@ -160,9 +161,10 @@ public final class LoadedModel: @unchecked Sendable {
             }
         }
         let streamer = streamLayers ? GQZLayerStreamer(file: file, config: config, entry: entry, matrix: matrix, vector: floats) : nil
-        // Streamed too, when streaming: a vocabulary matrix stored in row frames (files converted before frames keep it resident).
+        // Streamed too, when streaming (unless the plan keeps it resident): a vocabulary matrix stored in row frames (files
+        // converted before frames keep it resident).
         func rowFrames(_ name: String) throws -> (any RowFrameStreamer)? {
-            guard streamLayers else { return nil }
+            guard streamLayers && streamVocabulary else { return nil }
             let entry = try entry(name)
             guard !entry.frames.isEmpty, entry.weightScheme != nil else { return nil }
             return GQZRowFrameStreamer(file: file, entry: entry, slots: threads)

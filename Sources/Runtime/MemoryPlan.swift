@@ -48,13 +48,15 @@ public struct MemoryPlan: Sendable {
 
     /// The plan for `source` (only headers are read), generating up to `contextPositions` positions (clamped to the
     /// model's context) with prompt passes of at most `promptTokens` tokens; with `streamLayers` (a .gqz only), one
-    /// block resident instead of all.
+    /// block resident instead of all, and unless `streamVocabulary` is false, a frame of each row-framed vocabulary matrix.
     public static func forModel(_ source: ModelSource, contextPositions: Int, promptTokens: Int, sequences: Int = 1, threads: Int,
-                                cachePrecision: KVCache.Precision? = nil, streamLayers: Bool = false) throws -> MemoryPlan {
+                                cachePrecision: KVCache.Precision? = nil, streamLayers: Bool = false,
+                                streamVocabulary: Bool = true) throws -> MemoryPlan {
         switch source.storage {
         case .gqz(let file):
             return forModel(in: file, config: source.config, contextPositions: contextPositions, promptTokens: promptTokens,
-                            sequences: sequences, threads: threads, cachePrecision: cachePrecision, streamLayers: streamLayers)
+                            sequences: sequences, threads: threads, cachePrecision: cachePrecision, streamLayers: streamLayers,
+                            streamVocabulary: streamVocabulary)
         case .folder(let checkpoint):
             // float32 in memory: mapped in place when the file is float32, converted otherwise; 4 bytes each either way.
             let tensors = try checkpoint.validateTensors(for: source.config)
@@ -70,10 +72,10 @@ public struct MemoryPlan: Sendable {
     /// below) is known; with `streamLayers`, only one block (the largest) is counted, plus a compressed frame being
     /// read per thread.
     static func forModel(in file: GQZFile, config: GPT2Config, contextPositions: Int, promptTokens: Int, sequences: Int = 1, threads: Int,
-                         cachePrecision: KVCache.Precision? = nil, streamLayers: Bool = false) -> MemoryPlan {
+                         cachePrecision: KVCache.Precision? = nil, streamLayers: Bool = false, streamVocabulary: Bool = true) -> MemoryPlan {
         let outsideBlocks = file.entries.filter { !$0.name.hasPrefix("h.") }
         // Streaming also streams the vocabulary matrices stored in row frames: a frame per thread instead of the table.
-        let framed = streamLayers ? outsideBlocks.filter { !$0.frames.isEmpty && $0.weightScheme != nil } : []
+        let framed = streamLayers && streamVocabulary ? outsideBlocks.filter { !$0.frames.isEmpty && $0.weightScheme != nil } : []
         var weights = residentBytes(of: outsideBlocks.filter { !framed.contains($0) })
             + framed.reduce(0) { $0 + GQZRowFrameStreamer.residentBytes(of: $1, slots: threads) }
         if streamLayers {

@@ -69,6 +69,18 @@ import TestSupport
         #expect(model.network.weights.residentMatrices.isEmpty)   // the blocks stay in the file
         #expect(!(try Self.greedyText(model)).isEmpty)
 
+        // Room for the streamed blocks beside the whole vocabulary (wte in row frames): only the blocks are streamed, so a
+        // token decompresses less; a byte less and the vocabulary is streamed too.
+        let blocksOnlyTotal = try MemoryPlan.forModel(source, contextPositions: 64, promptTokens: 4, threads: 1, streamLayers: true,
+                                                      streamVocabulary: false).total
+        #expect(streamingTotal < blocksOnlyTotal && blocksOnlyTotal < roomy.residentTotal)
+        let roomForBlocks = try policy.decide(for: source, contextPositions: 64, promptTokens: 4, available: blocksOnlyTotal)
+        #expect(roomForBlocks.plan.streamsLayers && !roomForBlocks.plan.streamsVocabulary && roomForBlocks.switchedToStreaming)
+        #expect(try LoadedModel.load(source, policy: policy, decision: roomForBlocks).network.weights.tokenEmbedding.resident != nil)
+        let roomForLess = try policy.decide(for: source, contextPositions: 64, promptTokens: 4, available: blocksOnlyTotal - 1)
+        #expect(roomForLess.plan.streamsLayers && roomForLess.plan.streamsVocabulary && roomForLess.fits)
+        #expect(try LoadedModel.load(source, policy: policy, decision: roomForLess).network.weights.tokenEmbedding.resident == nil)
+
         // Under a memory limit below even the streamed plan: refused before anything is read, naming the sizes.
         var capped = policy
         capped.memoryLimit = streamingTotal / 2
