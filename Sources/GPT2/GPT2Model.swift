@@ -137,6 +137,24 @@ public final class GPT2Model: @unchecked Sendable {
         return results
     }
 
+    /// Loads what a streamed forward pass loads, without computing anything: every block in turn (layer streaming) and
+    /// every frame of a streamed LM head (or, without one, of the streamed embedding). Returns the weight bytes it
+    /// decompressed (0 when nothing streams): what streamed decode is bounded by, measured alone (`gpt2-edge bench`).
+    public func loadStreamedWeights() throws -> Int {
+        try withForwardLock {
+            var bytes = 0
+            if let streamer = weights.streamer {
+                for index in 0..<config.layerCount { _ = try streamer.layer(index) }
+                bytes += streamer.matrixBytesPerToken
+            }
+            if case .streamed(let frames)? = weights.languageModelHead ?? weights.tokenEmbedding as VocabularyMatrix? {
+                try frames.forEachFrame(Array(0..<frames.frameCount)) { _, _ in }
+                bytes += frames.bytesPerPass
+            }
+            return bytes
+        }
+    }
+
     /// The lock every forward pass holds (the pool and the layer streamer's slot are shared).
     func withForwardLock<R>(_ body: () throws -> R) rethrows -> R {
         forwardLock.lock()

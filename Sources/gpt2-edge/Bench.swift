@@ -18,6 +18,11 @@ struct Bench: ParsableCommand {
         reads nothing. Decode's share of the ceiling is (weight bytes read per token × decode tok/s) ÷ bandwidth. \
         Peak RSS is taken before any buffer is allocated, so it is the model's.
 
+        With --low-memory, decode is bounded by decompression instead: the same run also times loading everything a \
+        streamed token loads (every block, every frame of a streamed LM head) without computing, two passes before \
+        each repetition and two after, on the same threads. Its median is the decompression ceiling in tok/s \
+        (bytes decompressed per token ÷ the measured rate), and decode's share of it is reported beside.
+
         """ + ExitCodes.summary
     )
 
@@ -57,7 +62,17 @@ struct Bench: ParsableCommand {
         let tokens = (0..<prompt).map { ($0 &* 7919 &+ 13) % config.vocabularySize }
         var promptRates: [Double] = [], decodeRates: [Double] = []
         let resident = model.network.weights.residentMatrices, pool = model.network.pool
-        var bandwidthPasses: [Double] = [], productPasses: [Double] = []
+        var bandwidthPasses: [Double] = [], productPasses: [Double] = [], decompressionPasses: [Double] = []
+        var decompressedBytes = 0
+        let streams = model.network.weights.streamer != nil && model.accelerator == nil
+        /// Two passes of loading the streamed weights alone (seconds each).
+        func sampleDecompression() throws {
+            for _ in 0..<2 {
+                let start = DispatchTime.now().uptimeNanoseconds
+                decompressedBytes = try model.network.loadStreamedWeights()
+                decompressionPasses.append(Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9)
+            }
+        }
         // The probe measures the CPU's ceiling; on a GPU it would only cost seconds.
         let onCPU = model.accelerator == nil
         /// Two probe passes over the resident weights, and with --products two passes of the products alone.
@@ -67,6 +82,7 @@ struct Bench: ParsableCommand {
         }
         for _ in 0..<repetitions {
             if onCPU && !resident.isEmpty { samplePasses() }
+            if streams { try sampleDecompression() }
             let sequence = try model.makeSequence()   // on the GPU when one is attached (--device)
             var start = DispatchTime.now().uptimeNanoseconds
             var logits = try model.forward(sequence, tokens)
@@ -78,6 +94,9 @@ struct Bench: ParsableCommand {
             decodeRates.append(Double(generate) / (Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9))
         }
         let peak = ProcessMemory.peakResidentBytes
+        if streams { try sampleDecompression() }
+        let decompressionSeconds = decompressionPasses.isEmpty ? nil : median(decompressionPasses)
+        let decompressionCeiling = decompressionSeconds.map { 1 / $0 }
         if onCPU {
             if resident.isEmpty { bandwidthPasses += MemoryBandwidth.readPasses(passes: 5, pool: pool) } else { samplePasses() }
         }
@@ -103,6 +122,10 @@ struct Bench: ParsableCommand {
                 matrixProductsBandwidth: productRate, matrixProductsPasses: productPasses,
                 // The ceiling is the CPU's; on a GPU it says nothing about decode.
                 decodeCeiling: onCPU ? ceiling : nil, decodeShareOfCeiling: onCPU ? decodeMean / ceiling : nil,
+                decompressedBytesPerToken: streams ? decompressedBytes : nil,
+                decompressionPassesSeconds: decompressionPasses,
+                decompressionBytesPerSecond: decompressionSeconds.map { Double(decompressedBytes) / $0 },
+                decompressionCeiling: decompressionCeiling, decodeShareOfDecompressionCeiling: decompressionCeiling.map { decodeMean / $0 },
                 poolDispatchMicroseconds: dispatch * 1e6, poolSitOuts: pool.sitOuts, memoryPlan: plan)))
             return
         }
@@ -121,6 +144,11 @@ struct Bench: ParsableCommand {
             line(String(format: "load %.0f ms, peak RSS %@; weights read per token %.1f MB; read bandwidth %.1f GB/s (%@) → decode ceiling %.1f tok/s; decode at %.0f%% of it",
                          model.loadSeconds * 1000, ProcessMemory.format(peak), Double(bytesPerToken) / 1e6, bandwidth / 1e9, probe,
                          ceiling, 100 * decodeMean / ceiling))
+            if let decompressionSeconds, let decompressionCeiling {
+                line(String(format: "streamed: %.1f MB decompressed per token at %.2f GB/s (loading it alone, median of %d passes, %d threads) → decompression ceiling %.1f tok/s; decode at %.0f%% of it",
+                             Double(decompressedBytes) / 1e6, Double(decompressedBytes) / decompressionSeconds / 1e9, decompressionPasses.count,
+                             model.network.pool.threadCount, decompressionCeiling, 100 * decodeMean / decompressionCeiling))
+            }
             if let productRate {
                 line(String(format: "matrix products alone: %.1f GB/s (median of %d passes), %.0f%% of the read bandwidth",
                              productRate / 1e9, productPasses.count, 100 * productRate / bandwidth))

@@ -122,6 +122,12 @@ struct BenchReport: Encodable {
     var matrixProductsPasses: [Double]
     @Nullable var decodeCeiling: Double?
     @Nullable var decodeShareOfCeiling: Double?
+    /// Streamed runs: what a token decompresses, the passes that loaded it alone, their rate, the tok/s that allows.
+    @Nullable var decompressedBytesPerToken: Int?
+    var decompressionPassesSeconds: [Double]
+    @Nullable var decompressionBytesPerSecond: Double?
+    @Nullable var decompressionCeiling: Double?
+    @Nullable var decodeShareOfDecompressionCeiling: Double?
     var poolDispatchMicroseconds: Double
     var poolSitOuts: Int
     var memoryPlan: MemoryPlan
@@ -140,6 +146,11 @@ struct BenchReport: Encodable {
         case bandwidthProbe = "bandwidth_probe"
         case matrixProductsBandwidth = "matrix_products_bytes_per_second"
         case matrixProductsPasses = "matrix_products_passes_bytes_per_second"
+        case decompressedBytesPerToken = "decompressed_bytes_per_token"
+        case decompressionPassesSeconds = "decompression_passes_seconds"
+        case decompressionBytesPerSecond = "decompression_bytes_per_second"
+        case decompressionCeiling = "decompression_ceiling_tokens_per_second"
+        case decodeShareOfDecompressionCeiling = "decode_share_of_decompression_ceiling"
         case decodeCeiling = "decode_ceiling_tokens_per_second"
         case decodeShareOfCeiling = "decode_share_of_ceiling"
         case poolDispatchMicroseconds = "pool_dispatch_microseconds"

@@ -111,6 +111,29 @@ import TestSupport
 
 
 @Suite struct BenchEndToEndTests {
+    /// A streamed run also loads its streamed weights alone (two passes before each repetition, two after): every block
+    /// and the LM head's frames, the bytes a token reads; a resident run reports none of it.
+    @Test func benchOfAStreamedRunReportsTheDecompressionCeiling() throws {
+        let folder = try Fixtures.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let gqz = folder.appendingPathComponent("micro.gqz").path
+        let micro = Fixtures.local.appendingPathComponent("models/micro").path
+        #expect(try CommandRunner.run("gpt2-quant", ["convert", micro, "-o", gqz, "-q"]).status == 0)
+        func bench(_ extra: [String]) throws -> [String: Any] {
+            let run = try CommandRunner.run("gpt2-edge", ["bench", "-m", gqz, "-p", "4", "-n", "4", "-r", "2", "--json"] + extra)
+            #expect(run.status == 0, "\(run.standardError)")
+            return try JSONSerialization.jsonObject(with: Data(run.standardOutput.utf8)) as! [String: Any]
+        }
+        let streamed = try bench(["--low-memory"])
+        #expect(streamed["decompressed_bytes_per_token"] as? Int == streamed["weight_bytes_per_token"] as? Int)
+        let passes = streamed["decompression_passes_seconds"] as! [Double]
+        #expect(passes.count == 2 * 2 + 2 && passes.allSatisfy { $0 > 0 }, "\(passes)")
+        #expect((streamed["decompression_ceiling_tokens_per_second"] as! Double) > 0)
+        #expect((streamed["memory_plan"] as! [String: Any])["vocabulary_streaming"] as? Bool == true)
+        let resident = try bench([])
+        #expect(resident["decompressed_bytes_per_token"] is NSNull && (resident["decompression_passes_seconds"] as! [Double]).isEmpty)
+    }
+
     @Test func benchReportsSpeedsAndTheRoofline() throws {
         let run = try CommandRunner.run("gpt2-edge", ["bench", "-m", Fixtures.local.appendingPathComponent("models/micro").path,
                                                       "-p", "8", "-n", "8", "-r", "2", "--json"])
