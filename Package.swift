@@ -49,7 +49,7 @@ let package = Package(
         .target(name: "CUDAInt8", exclude: ["cuda"], linkerSettings: [.linkedLibrary("dl")]),
 
         // The leaf: weight schemes (f32, q8/gN, q4/gN), their sizes and the byte layout of a quantized group.
-        .target(name: "WeightFormat"),
+        .target(name: "WeightFormat", swiftSettings: optimizedInDebug),
         // SIMD hot loops on raw buffers, the thread pool.
         .target(name: "Kernels", dependencies: ["CKernelSupport", "WeightFormat"], swiftSettings: optimizedInDebug),
         // Scale search, channel scaling, quantizing a tensor.

@@ -1,15 +1,15 @@
 import GQZ
 import Kernels
 
-/// What `--version` prints: the release, the .gqz format it reads and writes, and how int8/int4 matrices are
+/// What `--version` prints: the release, the .gqz format versions it reads (it writes the newest a file needs), and how int8/int4 matrices are
 /// multiplied in this build (what llama.cpp users check first when comparing speeds).
 public enum Version {
     /// This release of gpt2-edge (the git tag consumers depend on).
     public static let release = "0.1.0"
 
-    /// One line for `--version`, e.g. "0.1.0 (.gqz format 1; int8/int4 kernels: integer dot product, AVX512-VNNI)".
+    /// One line for `--version`, e.g. "0.1.0 (.gqz formats 1-2; int8/int4 kernels: integer dot product, AVX512-VNNI)".
     public static func line() -> String {
-        "\(release) (.gqz format \(GQZFormat.version); int8/int4 kernels: \(kernelDescription))"
+        "\(release) (.gqz formats 1-\(GQZFormat.version); int8/int4 kernels: \(kernelDescription))"
     }
 
     /// The kernel path chosen at run time, with the instruction this build was compiled for.

@@ -38,6 +38,10 @@ public struct ConversionOptions: Sendable {
     /// (a version-1 file). 1024 rows: 0.8 MB a frame for gpt2 int8, 1.6 MB for gpt2-xl.
     public var vocabularyFrameRows: Int? = ConversionOptions.defaultFrameRows
     public static let defaultFrameRows = 1024
+    /// How the q8/q4 matrices' bytes are stored: in the integer kernels' panels (the default: loading skips packing, and
+    /// streamed blocks run the same integer products as resident ones), or row by row (with `vocabularyFrameRows` nil,
+    /// a version-1 file).
+    public var layout: GQZEntry.Layout = .panels16
     /// Least-squares scale search instead of plain absmax.
     public var scaleSearch: Bool = true
     public var threads: Int = CPUInfo.physicalCoreCount
@@ -113,6 +117,9 @@ public enum ModelConverter {
         guard options.bits == 8 || options.bits == 4 else { throw ConversionError.invalidOption("bits must be 8 or 4, got \(options.bits)") }
         let bodyScheme = try options.scheme(bits: options.bits)
         let embeddingScheme = try options.scheme(bits: options.resolvedEmbeddingBits)
+        if options.layout == .panels16, let frameRows = options.vocabularyFrameRows, frameRows % PanelLayout.height != 0 {
+            throw ConversionError.invalidOption("frame rows must be a multiple of \(PanelLayout.height) in the panel layout, got \(frameRows)")
+        }
 
         // Headers, shapes and the tokenizer are checked before a byte is written; values (NaN, infinity) as each tensor comes up.
         let checkpoint = try HFCheckpoint(folder: folder)
@@ -206,8 +213,9 @@ public enum ModelConverter {
             }
             let storedShape = shape.count == 1 ? shape : [rows, columns]
             let framed = name == "wte.weight" || name == "lm_head.weight"
+            let panels = options.layout == .panels16 && scheme.bits != nil && storedShape.count == 2
             record(try writer.add(name: name, shape: storedShape, scheme: scheme.name, groupSize: scheme.groupSize, payload: payload,
-                                  frameRows: framed ? options.vocabularyFrameRows : nil))
+                                  frameRows: framed ? options.vocabularyFrameRows : nil, layout: panels ? .panels16 : .rows))
             file.releasePages(of: info.name)
         }
         progress(expected.count, expected.count, "index")

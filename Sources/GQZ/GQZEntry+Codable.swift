@@ -11,7 +11,7 @@ extension GQZEntry: Codable {
         case storedBytes = "stored_bytes"
         case rawBytes = "raw_bytes"
         case frameRows = "frame_rows"
-        case frames
+        case frames, layout
     }
 
     /// A row frame as JSON: `{"stored_bytes": …, "crc32": …}` (its rows and offset follow from its place in the list).
@@ -95,8 +95,18 @@ extension GQZEntry: Codable {
             }
             frameRows = rowsPerFrame
         }
+        var layout = Layout.rows
+        if json.contains(.layout) {
+            guard case .string(let text)? = value(.layout) else { throw invalid("layout is not a string") }
+            guard let known = Layout(rawValue: text) else { throw invalid("layout \"\(text)\" is not one of \"rows\", \"panels16\"") }
+            if known == .panels16 {
+                guard scheme == "q8" || scheme == "q4", shape.count == 2 else { throw invalid("only a two-dimensional q8 or q4 tensor has the panels16 layout") }
+                guard (frameRows ?? 16) % 16 == 0 else { throw invalid("a panels16 entry's frame_rows must be a multiple of 16, not \(frameRows!)") }
+            }
+            layout = known
+        }
         self.init(name: name, shape: shape, scheme: scheme, groupSize: groupSize, offset: offset,
-                  storedBytes: stored, rawBytes: raw, crc32: UInt32(crc), frameRows: frameRows, frames: frames)
+                  storedBytes: stored, rawBytes: raw, crc32: UInt32(crc), frameRows: frameRows, frames: frames, layout: layout)
     }
 
     public func encode(to encoder: any Encoder) throws {
@@ -109,6 +119,7 @@ extension GQZEntry: Codable {
         try json.encode(storedBytes, forKey: .storedBytes)
         try json.encode(rawBytes, forKey: .rawBytes)
         try json.encode(Int(crc32), forKey: .crc32)
+        if layout != .rows { try json.encode(layout.rawValue, forKey: .layout) }
         if let frameRows {
             try json.encode(frameRows, forKey: .frameRows)
             var list = json.nestedUnkeyedContainer(forKey: .frames)

@@ -88,11 +88,18 @@ public final class GQZFile: @unchecked Sendable {
     /// to `verify()`: on a gpt2-xl int8 load it cost 1.8 of 5.8 seconds and caught nothing the frame's checksum
     /// does not.
     ///
-    /// A row-framed entry's frames are decompressed one by one and their scales and quants put where §5 puts them.
-    public func readPayload(_ entry: GQZEntry, into destination: UnsafeMutableRawBufferPointer) throws {
+    /// A row-framed entry's frames are decompressed one by one and their scales and quants put where §5 puts them. A
+    /// payload stored in the panel layout is given back row-major, unless `keepingLayout` (the integer kernels read the
+    /// panels as they are: whole panels, since row frames of a panels16 entry start at multiples of 16 rows).
+    public func readPayload(_ entry: GQZEntry, into destination: UnsafeMutableRawBufferPointer, keepingLayout: Bool = false) throws {
         precondition(destination.count == entry.rawBytes)
         guard !entry.frames.isEmpty, let scheme = entry.weightScheme else {
-            return try decompressFrame(at: entry.offset, storedBytes: entry.storedBytes, into: destination, tensor: entry.name)
+            try decompressFrame(at: entry.offset, storedBytes: entry.storedBytes, into: destination, tensor: entry.name)
+            if entry.layout == .panels16 && !keepingLayout, let scheme = entry.weightScheme {
+                let (rows, columns) = entry.rowsAndColumns
+                PanelLayout.unpack(destination, rows: rows, columns: columns, scheme: scheme, workers: ProcessInfo.processInfo.activeProcessorCount)
+            }
+            return
         }
         let (rows, columns) = entry.rowsAndColumns
         let staging = UnsafeMutableRawBufferPointer.allocate(byteCount: entry.largestFrameRawBytes, alignment: 64)
@@ -100,7 +107,7 @@ public final class GQZFile: @unchecked Sendable {
         for k in entry.frames.indices {
             let frame = entry.frames[k]
             let part = UnsafeMutableRawBufferPointer(rebasing: staging[0..<frame.rawBytes])
-            try readFrame(entry, k, into: part)
+            try readFrame(entry, k, into: part, keepingLayout: keepingLayout)
             let (scales, quants) = scheme.byteRanges(ofRows: frame.rows, rows: rows, columns: columns)
             UnsafeMutableRawBufferPointer(rebasing: destination[scales]).copyMemory(from: UnsafeRawBufferPointer(rebasing: part[0..<scales.count]))
             UnsafeMutableRawBufferPointer(rebasing: destination[quants]).copyMemory(from: UnsafeRawBufferPointer(rebasing: part[scales.count...]))
@@ -108,11 +115,15 @@ public final class GQZFile: @unchecked Sendable {
     }
 
     /// Decompresses frame `k` of a row-framed entry (`entry.frames[k]`): the payload of its rows alone, their scales then
-    /// their quants (formats/GQZ.md §4), into `destination` (exactly the frame's `rawBytes` long).
-    public func readFrame(_ entry: GQZEntry, _ k: Int, into destination: UnsafeMutableRawBufferPointer) throws {
+    /// their quants (formats/GQZ.md §4), into `destination` (exactly the frame's `rawBytes` long); row-major unless
+    /// `keepingLayout` (a panels16 entry's frame is in panels by itself).
+    public func readFrame(_ entry: GQZEntry, _ k: Int, into destination: UnsafeMutableRawBufferPointer, keepingLayout: Bool = false) throws {
         let frame = entry.frames[k]
         precondition(destination.count == frame.rawBytes)
         try decompressFrame(at: frame.offset, storedBytes: frame.storedBytes, into: destination, tensor: entry.name)
+        if entry.layout == .panels16 && !keepingLayout, let scheme = entry.weightScheme {
+            PanelLayout.unpack(destination, rows: frame.rows.count, columns: entry.rowsAndColumns.columns, scheme: scheme)
+        }
     }
 
     /// Decompresses the zstd frame of `storedBytes` at `offset` into `destination`, which it must fill exactly.
@@ -148,7 +159,7 @@ public final class GQZFile: @unchecked Sendable {
                 for k in entry.frames.indices {
                     let frame = entry.frames[k]
                     var part = [UInt8](repeating: 0, count: frame.rawBytes)
-                    try part.withUnsafeMutableBytes { try readFrame(entry, k, into: $0) }
+                    try part.withUnsafeMutableBytes { try readFrame(entry, k, into: $0, keepingLayout: true) }
                     let crc = CRC32.checksum(part)
                     guard crc == frame.crc32 else {
                         throw GQZError.corruptPayload(path: path, tensor: entry.name, reason: "frame \(k) (rows \(frame.rows.lowerBound)..<\(frame.rows.upperBound)): "
@@ -156,7 +167,7 @@ public final class GQZFile: @unchecked Sendable {
                     }
                 }
                 var buffer = [UInt8](repeating: 0, count: entry.rawBytes)
-                try buffer.withUnsafeMutableBytes { try readPayload(entry, into: $0) }
+                try buffer.withUnsafeMutableBytes { try readPayload(entry, into: $0, keepingLayout: true) }
                 let crc = CRC32.checksum(buffer)
                 guard crc == entry.crc32 else {
                     throw GQZError.corruptPayload(path: path, tensor: entry.name,
@@ -239,9 +250,10 @@ public final class GQZFile: @unchecked Sendable {
                 throw GQZError.invalidEntry(path: path, tensor: entry.name,
                                             reason: "stored_bytes \(stored) is larger than zstd can produce for \(entry.rawBytes) bytes")
             }
-            if !entry.frames.isEmpty && version < GQZFormat.rowFramesVersion {
+            if entry.needsVersion2 && version < GQZFormat.rowFramesVersion {
+                let what = entry.frames.isEmpty ? "in the panels16 layout, which needs" : "in row frames, which need"
                 throw GQZError.invalidEntry(path: path, tensor: entry.name,
-                                            reason: "it is stored in row frames, which need format version \(GQZFormat.rowFramesVersion); the file is version \(version)")
+                                            reason: "it is stored \(what) format version \(GQZFormat.rowFramesVersion); the file is version \(version)")
             }
             if let frame = entry.frames.first(where: { $0.storedBytes > ZstdFrame.compressBound($0.rawBytes) }) {
                 throw GQZError.invalidEntry(path: path, tensor: entry.name, reason: "the frame of rows \(frame.rows.lowerBound)..<\(frame.rows.upperBound) "

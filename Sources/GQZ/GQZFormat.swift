@@ -5,7 +5,8 @@ public enum GQZFormat {
     public static let magic: [UInt8] = [0x47, 0x51, 0x5A, 0x00, 0x0D, 0x0A, 0x1A, 0x0A]
     /// The highest version this code reads. It writes version 1 unless an entry is stored in row frames (version 2).
     public static let version: UInt32 = 2
-    /// The first version whose entries may be stored in row frames (`frame_rows`, formats/GQZ.md §4).
+    /// The first version whose entries may be stored in row frames (`frame_rows`, formats/GQZ.md §4) or in the integer
+    /// kernels' panel layout (`layout`, §5).
     public static let rowFramesVersion: UInt32 = 2
     /// Bytes before the first payload.
     public static let preambleSize = 40
@@ -40,6 +41,16 @@ public struct GQZEntry: Sendable, Equatable {
     public let frameRows: Int?
     /// A row-framed entry's frames in row order, one after another from `offset`; empty when it is one frame.
     public let frames: [Frame]
+    /// How a q8/q4 payload's bytes are ordered: §5's row-major layout, or the integer kernels' panels (version 2).
+    public let layout: Layout
+
+    /// The byte order of a q8/q4 payload (formats/GQZ.md §5).
+    public enum Layout: String, Sendable, Equatable {
+        /// Row by row: every scale, then every row's quants (the only layout of version 1).
+        case rows
+        /// Each whole 16-row panel interleaved for the integer kernels (`PanelLayout`); each row frame by itself.
+        case panels16
+    }
 
     /// One frame of a row-framed entry: the payload of rows `rows` alone (their scales, then their quants), compressed.
     public struct Frame: Sendable, Equatable {
@@ -51,7 +62,7 @@ public struct GQZEntry: Sendable, Equatable {
     }
 
     init(name: String, shape: [Int], scheme: String, groupSize: Int?, offset: Int, storedBytes: Int, rawBytes: Int, crc32: UInt32,
-         frameRows: Int? = nil, frames: [Frame] = []) {
+         frameRows: Int? = nil, frames: [Frame] = [], layout: Layout = .rows) {
         self.name = name
         self.shape = shape
         self.scheme = scheme
@@ -62,6 +73,7 @@ public struct GQZEntry: Sendable, Equatable {
         self.crc32 = crc32
         self.frameRows = frameRows
         self.frames = frames
+        self.layout = layout
     }
 
     /// The tensor's weight scheme; nil for raw bytes (the tokenizer files).
@@ -70,6 +82,8 @@ public struct GQZEntry: Sendable, Equatable {
     public var compressionRatio: Double { storedBytes > 0 ? Double(rawBytes) / Double(storedBytes) : 0 }
     /// Rows and columns of a two-dimensional tensor (one row for a vector).
     public var rowsAndColumns: (rows: Int, columns: Int) { (shape.count == 2 ? shape[0] : 1, shape.last ?? 0) }
+    /// Whether reading the entry needs version 2 (row frames, the panel layout).
+    public var needsVersion2: Bool { !frames.isEmpty || layout != .rows }
     /// The largest frame decompressed: the whole payload, or the largest row frame.
     public var largestFrameRawBytes: Int { frames.map(\.rawBytes).max() ?? rawBytes }
 }

@@ -63,19 +63,32 @@ public final class GQZWriter {
         if !finished { discard() }
     }
 
-    /// Compresses and appends one payload. `scheme` and `groupSize` describe it for readers (formats/GQZ.md §4).
-    /// With `frameRows` (a two-dimensional f32, q8 or q4 tensor), the payload is stored as row frames of that many rows,
-    /// each the payload of its rows alone, so a reader can decompress any frame by itself; the file is then version 2.
+    /// Compresses and appends one payload, given in §5's row-major layout. `scheme` and `groupSize` describe it for
+    /// readers (formats/GQZ.md §4). With `frameRows` (a two-dimensional f32, q8 or q4 tensor with more rows), the payload
+    /// is stored as row frames of that many rows, each the payload of its rows alone, so a reader can decompress any
+    /// frame by itself. With `layout: .panels16` (q8/q4, frameRows a multiple of 16), the payload, or each frame, is
+    /// stored in the integer kernels' panel layout. Either makes the file version 2.
     @discardableResult
-    public func add(name: String, shape: [Int], scheme: String, groupSize: Int?, payload: [UInt8], frameRows: Int? = nil) throws -> GQZEntry {
+    public func add(name: String, shape: [Int], scheme: String, groupSize: Int?, payload: [UInt8], frameRows: Int? = nil,
+                    layout: GQZEntry.Layout = .rows) throws -> GQZEntry {
         if let failure { throw failure }
         precondition(!finished, "writer already finished")
         guard !names.contains(name) else { throw GQZError.writeFailed(path: destination.path, reason: "tensor \(name) added twice") }
-        let crc = CRC32.checksum(payload)
-        guard let frameRows, let weightScheme = WeightScheme(name: scheme, groupSize: groupSize), shape.count == 2, shape[0] > frameRows else {
-            let frame = try ZstdFrame.compress(payload, level: compressionLevel)
+        let weightScheme = WeightScheme(name: scheme, groupSize: groupSize)
+        precondition(layout == .rows || (weightScheme?.bits != nil && shape.count == 2 && (frameRows ?? 16) % 16 == 0),
+                     "the panel layout is for two-dimensional q8/q4 tensors, in frames of a multiple of 16 rows")
+        /// The bytes as stored for rows `rows` of the payload: their part of it, in panels when asked.
+        func stored(_ part: [UInt8], rows: Int) -> [UInt8] {
+            guard layout == .panels16, let weightScheme else { return part }
+            var packed = part
+            packed.withUnsafeMutableBytes { PanelLayout.pack($0, rows: rows, columns: shape[1], scheme: weightScheme) }
+            return packed
+        }
+        guard let frameRows, let weightScheme, shape.count == 2, shape[0] > frameRows else {
+            let bytes = stored(payload, rows: shape.count == 2 ? shape[0] : 1)
+            let frame = try ZstdFrame.compress(bytes, level: compressionLevel)
             let entry = GQZEntry(name: name, shape: shape, scheme: scheme, groupSize: groupSize, offset: offset,
-                                 storedBytes: frame.count, rawBytes: payload.count, crc32: crc)
+                                 storedBytes: frame.count, rawBytes: bytes.count, crc32: CRC32.checksum(bytes), layout: layout)
             try write(frame)
             entries.append(entry)
             names.insert(name)
@@ -84,16 +97,19 @@ public final class GQZWriter {
         precondition(frameRows >= 1 && payload.count == weightScheme.payloadBytes(rows: shape[0], columns: shape[1]))
         let start = offset
         var frames: [GQZEntry.Frame] = []
+        var whole = [UInt8](repeating: 0, count: payload.count)   // the payload as stored, for its CRC-32
         for first in stride(from: 0, to: shape[0], by: frameRows) {
             let rows = first..<min(shape[0], first + frameRows)
             let (scales, quants) = weightScheme.byteRanges(ofRows: rows, rows: shape[0], columns: shape[1])
-            let part = Array(payload[scales]) + Array(payload[quants])
+            let part = stored(Array(payload[scales]) + Array(payload[quants]), rows: rows.count)
+            whole.replaceSubrange(scales, with: part[..<scales.count])
+            whole.replaceSubrange(quants, with: part[scales.count...])
             let frame = try ZstdFrame.compress(part, level: compressionLevel)
             frames.append(GQZEntry.Frame(rows: rows, offset: offset, storedBytes: frame.count, rawBytes: part.count, crc32: CRC32.checksum(part)))
             try write(frame)
         }
         let entry = GQZEntry(name: name, shape: shape, scheme: scheme, groupSize: groupSize, offset: start, storedBytes: offset - start,
-                             rawBytes: payload.count, crc32: crc, frameRows: frameRows, frames: frames)
+                             rawBytes: payload.count, crc32: CRC32.checksum(whole), frameRows: frameRows, frames: frames, layout: layout)
         entries.append(entry)
         names.insert(name)
         return entry
@@ -109,8 +125,8 @@ public final class GQZWriter {
     public func finish<Metadata: Encodable>(metadata: Metadata, requiredFeatures: [String] = []) throws {
         if let failure { throw failure }
         precondition(!finished, "writer already finished")
-        // Version 1 unless an entry needs version 2 (row frames), so files without them stay readable by version-1 readers.
-        let version = entries.contains { !$0.frames.isEmpty } ? GQZFormat.rowFramesVersion : 1
+        // Version 1 unless an entry needs version 2 (row frames, the panel layout), so files without them stay readable by version-1 readers.
+        let version = entries.contains { $0.needsVersion2 } ? GQZFormat.rowFramesVersion : 1
         let index = GQZIndex(format: "gqz", version: Int(version), requiredFeatures: requiredFeatures, metadata: metadata, tensors: entries)
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]

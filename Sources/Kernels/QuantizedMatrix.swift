@@ -27,8 +27,10 @@ public final class QuantizedMatrix: @unchecked Sendable {
     /// The scheme the payload is stored in.
     public var scheme: WeightScheme { WeightScheme(bits: bits, groupSize: groupSize) }
 
-    /// Allocates the matrix and lets `fill` write its payload bytes (e.g. straight from a decompressor).
-    public init(rows: Int, columns: Int, groupSize: Int, bits: IntegerBits, fill: (UnsafeMutableRawBufferPointer) throws -> Void) rethrows {
+    /// Allocates the matrix and lets `fill` write its payload bytes (e.g. straight from a decompressor); `packed`: they
+    /// are in the panel layout already (a `.gqz` entry stored so), not row-major.
+    public init(rows: Int, columns: Int, groupSize: Int, bits: IntegerBits, packed: Bool = false,
+                fill: (UnsafeMutableRawBufferPointer) throws -> Void) rethrows {
         precondition(rows > 0 && columns > 0 && groupSize % 32 == 0)
         self.rows = rows
         self.columns = columns
@@ -44,6 +46,7 @@ public final class QuantizedMatrix: @unchecked Sendable {
         quants = (storage + scaleBytes).bindMemory(to: UInt8.self, capacity: rows * rowBytes)
         // Every property is set, so if `fill` throws, deinit runs and frees the storage.
         try fill(UnsafeMutableRawBufferPointer(start: storage, count: byteCount))
+        if packed { packedRows = PanelLayout.packedRows(rows) }
     }
 
     deinit { storage.deallocate() }

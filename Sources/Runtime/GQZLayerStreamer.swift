@@ -5,7 +5,10 @@ import Kernels
 
 /// Layer streaming from a `.gqz` file: the blocks stay compressed on disk and each is decompressed (its twelve
 /// tensors in parallel) into one reusable slot when the forward pass reaches it, so a model needs memory for
-/// one block instead of all of them. Every token pays for decompressing every block. (Decompressing block
+/// one block instead of all of them. Every token pays for decompressing every block. Matrices stored in the panel
+/// layout (formats/GQZ.md §5) are decompressed straight into it for the integer kernels, so a streamed block runs the
+/// same products as a resident one; a row-major file's streamed blocks take the float kernels (packing them on every
+/// pass would cost more than it saves). (Decompressing block
 /// i + 1 during block i's compute is not built: it needs a second slot, and on gpt2-xl a block's decode
 /// compute is ~2 ms against ~11 ms to decompress it, so overlap could hide ~15% at most.)
 // @unchecked: the slot changes only inside `layer(_:)`, which the model calls from its forward pass, and the model
@@ -13,6 +16,8 @@ import Kernels
 final class GQZLayerStreamer: LayerStreamer, @unchecked Sendable {
     private let file: GQZFile
     private let config: GPT2Config
+    /// Matrices stored in the panel layout are read as they are for the integer kernels (else row-major, float kernels).
+    private let keepsPanels: Bool
     private let entry: (String) throws -> GQZEntry
     private let matrix: (String, Int, Int) throws -> WeightMatrix
     private let vector: (String) throws -> FloatBuffer
@@ -22,10 +27,11 @@ final class GQZLayerStreamer: LayerStreamer, @unchecked Sendable {
 
     /// `config` must be the file's own, already checked against its tensors (`GQZFile.gpt2Config()`), since
     /// its n_layer sizes the loop below.
-    init(file: GQZFile, config: GPT2Config, entry: @escaping (String) throws -> GQZEntry,
+    init(file: GQZFile, config: GPT2Config, keepsPanels: Bool, entry: @escaping (String) throws -> GQZEntry,
          matrix: @escaping (String, Int, Int) throws -> WeightMatrix, vector: @escaping (String) throws -> FloatBuffer) {
         self.file = file
         self.config = config
+        self.keepsPanels = keepsPanels
         self.entry = entry
         self.matrix = matrix
         self.vector = vector
@@ -75,7 +81,11 @@ final class GQZLayerStreamer: LayerStreamer, @unchecked Sendable {
         for (suffix, weight) in matrices {
             let entry = try entry(p + suffix)
             guard case .quantized(let stored) = weight, entry.weightScheme == stored.scheme, entry.rawBytes == stored.byteCount else { return false }
-            jobs.append { try stored.overwrite { try self.file.readPayload(entry, into: $0) } }
+            if entry.layout == .panels16 && keepsPanels {
+                jobs.append { try stored.overwritePacked { try self.file.readPayload(entry, into: $0, keepingLayout: true) } }
+            } else {
+                jobs.append { try stored.overwrite { try self.file.readPayload(entry, into: $0) } }
+            }
         }
         let failures = FailureList()
         let work = jobs

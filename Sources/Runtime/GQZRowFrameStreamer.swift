@@ -14,6 +14,8 @@ final class GQZRowFrameStreamer: RowFrameStreamer, @unchecked Sendable {
     private let file: GQZFile
     private let entry: GQZEntry
     private let scheme: WeightScheme
+    /// Frames stored in the panel layout are read as they are, for the integer kernels.
+    private let keepsPanels: Bool
     let rows: Int
     let columns: Int
     let frameRows: Int
@@ -22,11 +24,12 @@ final class GQZRowFrameStreamer: RowFrameStreamer, @unchecked Sendable {
     private var slots: [(frame: Int, matrix: WeightMatrix?)]
 
     /// `entry` must be a row-framed two-dimensional f32, q8 or q4 entry already checked against the model's config.
-    init(file: GQZFile, entry: GQZEntry, slots: Int) {
+    init(file: GQZFile, entry: GQZEntry, slots: Int, keepsPanels: Bool) {
         precondition(!entry.frames.isEmpty && entry.frameRows != nil && entry.weightScheme != nil && slots >= 1)
         self.file = file
         self.entry = entry
         scheme = entry.weightScheme!
+        self.keepsPanels = keepsPanels && entry.layout == .panels16
         (rows, columns) = entry.rowsAndColumns
         frameRows = entry.frameRows!
         self.slots = Array(repeating: (-1, nil), count: min(slots, entry.frames.count))
@@ -85,6 +88,8 @@ final class GQZRowFrameStreamer: RowFrameStreamer, @unchecked Sendable {
         switch matrix {
         case .outIn(let buffer, _, _):
             try buffer.withUnsafeMutableBytes { try file.readFrame(entry, frame, into: $0) }
+        case .quantized(let stored) where keepsPanels:
+            try stored.overwritePacked { try file.readFrame(entry, frame, into: $0, keepingLayout: true) }
         case .quantized(let stored):
             try stored.overwrite { try file.readFrame(entry, frame, into: $0) }
         case .inOut:

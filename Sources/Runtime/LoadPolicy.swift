@@ -34,7 +34,7 @@ public struct LoadPolicy: Sendable, Equatable {
     /// Threads of the forward pass.
     public var threads: Int
     public var layers: Layers
-    /// How int8/int4 matrices are multiplied (streamed layers always take the float kernels).
+    /// How int8/int4 matrices are multiplied (streamed layers stored row-major take the float kernels).
     public var kernel: MatrixKernel
     /// KV cache precision; nil: float16 for `.gqz` models, float32 for float32 folders (the reference path).
     public var cachePrecision: KVCache.Precision?

@@ -104,7 +104,8 @@ public final class LoadedModel: @unchecked Sendable {
     /// the layers resident unless `streamLayers` (a .gqz file only: the blocks stay compressed in the file and are
     /// decompressed one at a time during each forward pass, memory for one block instead of all of them, at the
     /// cost of decompressing every block for every token). `kernel`: how int8/int4 matrices are multiplied
-    /// (`.integer` packs them at load time; streamed layers always take the float kernels).
+    /// (`.integer` packs them at load time, or reads the panels a file stores; streamed layers stored row-major take the
+    /// float kernels).
     public static func load(path: String, threads: Int, streamLayers: Bool = false, kernel: MatrixKernel = .preferred) throws -> LoadedModel {
         let source = try ModelSource.open(path: path)
         let policy = LoadPolicy(threads: threads, layers: streamLayers ? .streamed : .resident, kernel: kernel)
@@ -152,22 +153,26 @@ public final class LoadedModel: @unchecked Sendable {
             case .float32:
                 return .outIn(try floats(name), inFeatures: inFeatures, outFeatures: outFeatures)
             case .int8(let groupSize), .int4(let groupSize):
-                let quantized = try QuantizedMatrix(rows: outFeatures, columns: inFeatures, groupSize: groupSize,
-                                                    bits: entry.weightScheme!.bits!) { try file.readPayload(entry, into: $0) }
+                // Panels stored in the file go to the integer kernels as they are (resident or streamed: the same products);
+                // a row-major payload is packed at load for them, except when streamed (every pass would pay for it).
+                let keepsPanels = entry.layout == .panels16 && kernel == .integer
+                let quantized = try QuantizedMatrix(rows: outFeatures, columns: inFeatures, groupSize: groupSize, bits: entry.weightScheme!.bits!,
+                                                    packed: keepsPanels) { try file.readPayload(entry, into: $0, keepingLayout: keepsPanels) }
                 if kernel == .integer && !streamLayers { quantized.packForIntegerDot() }
                 return .quantized(quantized)
             case nil:
                 throw GQZError.invalidEntry(path: path, tensor: name, reason: "scheme \(entry.scheme) cannot hold a weight matrix")
             }
         }
-        let streamer = streamLayers ? GQZLayerStreamer(file: file, config: config, entry: entry, matrix: matrix, vector: floats) : nil
+        let streamer = streamLayers ? GQZLayerStreamer(file: file, config: config, keepsPanels: kernel == .integer, entry: entry,
+                                                       matrix: matrix, vector: floats) : nil
         // Streamed too, when streaming (unless the plan keeps it resident): a vocabulary matrix stored in row frames (files
         // converted before frames keep it resident).
         func rowFrames(_ name: String) throws -> (any RowFrameStreamer)? {
             guard streamLayers && streamVocabulary else { return nil }
             let entry = try entry(name)
             guard !entry.frames.isEmpty, entry.weightScheme != nil else { return nil }
-            return GQZRowFrameStreamer(file: file, entry: entry, slots: threads)
+            return GQZRowFrameStreamer(file: file, entry: entry, slots: threads, keepsPanels: kernel == .integer)
         }
         let weights = try GPT2Weights(config: config, matrix: matrix, vector: floats, streamer: streamer, shape: shape, rowFrames: rowFrames)
         return GPT2Model(config: config, weights: weights, threads: threads, cachePrecision: cachePrecision)

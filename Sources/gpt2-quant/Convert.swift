@@ -43,8 +43,11 @@ struct Convert: ParsableCommand {
     @Option(parsing: .unconditional, help: "zstd compression level (1-19).")
     var level: Int32 = 3
 
-    @Option(parsing: .unconditional, help: "Rows per frame of the token embedding and LM head, so that --low-memory can stream them (0: one frame each, a version-1 file that older readers load).")
+    @Option(parsing: .unconditional, help: "Rows per frame of the token embedding and LM head, so that --low-memory can stream them (0: one frame each).")
     var frameRows: Int = ConversionOptions.defaultFrameRows
+
+    @Flag(help: "Store the quantized matrices row by row instead of in the integer kernels' panels (with --frame-rows 0: a version-1 file that older readers load).")
+    var rowMajor = false
 
     @Flag(help: "Plain absmax scales instead of the least-squares scale search.")
     var noScaleSearch = false
@@ -71,6 +74,9 @@ struct Convert: ParsableCommand {
         guard (1...19).contains(level) else { throw ValidationError("--level must be between 1 and 19, got \(level)") }
         guard calibrationTokens >= 16 else { throw ValidationError("--calibration-tokens must be at least 16, got \(calibrationTokens)") }
         guard frameRows >= 0 else { throw ValidationError("--frame-rows must be 0 or more, got \(frameRows)") }
+        guard rowMajor || frameRows % 16 == 0 else {
+            throw ValidationError("--frame-rows must be a multiple of 16 in the panel layout (or pass --row-major), got \(frameRows)")
+        }
         if let threads, !(1...256).contains(threads) { throw ValidationError("--threads must be between 1 and 256, got \(threads)") }
         if calibrate != nil && noChannelScaling { throw ValidationError("--calibrate feeds the channel scaling; it cannot be combined with --no-channel-scaling") }
     }
@@ -92,6 +98,7 @@ struct Convert: ParsableCommand {
                                         scaleSearch: !noScaleSearch, threads: threads ?? CPUInfo.physicalCoreCount)
         options.channelScaling = !noChannelScaling
         options.vocabularyFrameRows = frameRows > 0 ? frameRows : nil
+        options.layout = rowMajor ? .rows : .panels16
         if let calibrate {
             let text: String
             do { text = try InputText.read(path: calibrate).text }

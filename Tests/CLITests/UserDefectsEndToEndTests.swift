@@ -230,7 +230,7 @@ import TestSupport
         for product in ["gpt2-edge", "gpt2-quant"] {
             let run = try CommandRunner.run(product, ["--version"])
             #expect(run.status == 0, "\(run.standardError)")
-            #expect(run.standardOutput.hasPrefix("\(product) 0.1.0 (.gqz format 1; int8/int4 kernels: "), "\(run.standardOutput)")
+            #expect(run.standardOutput.hasPrefix("\(product) 0.1.0 (.gqz formats 1-2; int8/int4 kernels: "), "\(run.standardOutput)")
             #expect(run.standardOutput.contains("integer dot product") || run.standardOutput.contains("float ("))
         }
     }

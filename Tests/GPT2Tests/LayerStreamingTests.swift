@@ -6,19 +6,25 @@ import TestSupport
 /// Layer streaming (`--low-memory`): the same logits as the resident model, blocks decompressed on demand, and
 /// damage in a block found when that block is first needed.
 @Suite struct LayerStreamingTests {
-    /// Each model with its vocabulary matrices in row frames (streamed too: 1024 rows a frame, or 100 rows for the
-    /// small vocabularies, a partial last frame each time) and in one frame (a version-1 file: kept resident).
-    @Test(arguments: [("kjv", 8, 1024), ("micro", 4, 1024), ("flags-untied", 8, 100), ("kjv", 8, 0), ("flags-untied", 8, 0)])
-    func streamingGivesTheResidentModelsLogits(model: String, bits: Int, frameRows: Int) throws {
+    /// Each model with its vocabulary matrices in row frames (streamed too: 1024 rows a frame, or 96 rows for the
+    /// small vocabularies, a partial last frame each time) and in one frame (kept resident), with either kernels: the
+    /// file stores the integer kernels' panels, so streamed blocks run the same products as resident ones.
+    @Test(arguments: [("kjv", 8, 1024), ("micro", 4, 1024), ("flags-untied", 8, 96), ("kjv", 8, 0), ("flags-untied", 8, 0)],
+          [MatrixKernel.float, .integer])
+    func streamingGivesTheResidentModelsLogits(model: (String, Int, Int), kernel: MatrixKernel) throws {
+        let (model, bits, frameRows) = model
         let directory = try Fixtures.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: directory) }
         let path = try Fixtures.converted(model, bits: bits, into: directory, frameRows: frameRows > 0 ? frameRows : nil)
-        let resident = try LoadedModel.load(path: path, threads: 2)
-        let streamed = try LoadedModel.load(path: path, threads: 2, streamLayers: true)
+        let resident = try LoadedModel.load(path: path, threads: 2, kernel: kernel)
+        let streamed = try LoadedModel.load(path: path, threads: 2, streamLayers: true, kernel: kernel)
         #expect(streamed.network.weights.layers.isEmpty && streamed.network.weights.streamer != nil)
         #expect((streamed.network.weights.tokenEmbedding.resident == nil) == (frameRows > 0))
         #expect((streamed.network.weights.languageModelHead?.resident == nil) == (frameRows > 0))
         #expect(resident.network.weights.tokenEmbedding.resident != nil)
+        if case .quantized(let matrix) = try streamed.network.weights.layer(0).attentionWeight {
+            #expect((matrix.packedRows > 0) == (kernel == .integer))   // the stored panels, read as they are
+        }
         #expect(streamed.network.weights.bytesPerToken == resident.network.weights.bytesPerToken)
         let vocabulary = resident.config.vocabularySize
         let tokens = (0..<12).map { ($0 * 37 + 5) % vocabulary }

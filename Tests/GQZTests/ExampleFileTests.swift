@@ -14,12 +14,14 @@ import TestSupport
     static let framed = Fixtures.repositoryRoot.appendingPathComponent("formats/example-frames.gqz")
     static let expected = Fixtures.repositoryRoot.appendingPathComponent("formats/example.json")
 
-    /// Each tensor and the rows of its frames in example-frames.gqz (nil: one frame).
-    static let specs: [(name: String, shape: [Int], scheme: WeightScheme, frameRows: Int?)] = [
-        ("matrix.q8", [3, 40], .int8(groupSize: 32), 2),      // a partial second group; frames of 2 rows and 1
-        ("matrix.q4", [2, 64], .int4(groupSize: 32), 1),
-        ("matrix.q4.g64", [2, 70], .int4(groupSize: 64), 1),
-        ("vector.f32", [5], .float32, nil),
+    /// Each tensor, and in example-frames.gqz the rows of its frames (nil: one frame) and its layout.
+    static let specs: [(name: String, shape: [Int], scheme: WeightScheme, frameRows: Int?, layout: GQZEntry.Layout)] = [
+        ("matrix.q8", [3, 40], .int8(groupSize: 32), 2, .rows),      // a partial second group; frames of 2 rows and 1
+        ("matrix.q4", [2, 64], .int4(groupSize: 32), 1, .rows),
+        ("matrix.q4.g64", [2, 70], .int4(groupSize: 64), 1, .rows),
+        ("vector.f32", [5], .float32, nil, .rows),
+        ("panels.q8", [20, 40], .int8(groupSize: 32), 16, .panels16),   // one whole panel and 4 rows, in frames of 16 and 4
+        ("panels.q4.g64", [18, 70], .int4(groupSize: 64), nil, .panels16),
     ]
 
     static func values(_ index: Int, count: Int) -> [Float] {
@@ -36,7 +38,7 @@ import TestSupport
                 for c in 0..<columns { out[c] = source[r * columns + c] }
             }
             try writer.add(name: spec.name, shape: spec.shape, scheme: spec.scheme.name, groupSize: spec.scheme.groupSize, payload: payload,
-                           frameRows: frames ? spec.frameRows : nil)
+                           frameRows: frames ? spec.frameRows : nil, layout: frames ? spec.layout : .rows)
             expected[spec.name] = TensorQuantizer.dequantize(payload, rows: rows, columns: columns, scheme: spec.scheme).map(Double.init)
         }
         let text = Array("vocab-or-merges bytes\n".utf8)
@@ -52,7 +54,8 @@ import TestSupport
         if ProcessInfo.processInfo.environment["GQZ_REGENERATE_EXAMPLE"] == "1" { try Self.write(to: url, frames: frames) }
         let file = try GQZFile(path: url.path)
         #expect(file.version == (frames ? 2 : 1))
-        #expect(file.entries.filter { !$0.frames.isEmpty }.count == (frames ? 3 : 0))
+        #expect(file.entries.filter { !$0.frames.isEmpty }.count == (frames ? 4 : 0))
+        #expect(file.entries.filter { $0.layout == .panels16 }.count == (frames ? 2 : 0))
         let expected = try Fixtures.json(Self.expected)
         #expect(file.verify().isEmpty)
         for spec in Self.specs {

@@ -63,6 +63,66 @@ import TestSupport
         #expect(file.verify().isEmpty)
     }
 
+    /// The panel layout: stored in panels (each frame by itself), given back row-major unless the layout is kept, and
+    /// kept it is the same bytes `PanelLayout.pack` gives the whole matrix.
+    @Test func panelsAreStoredAsPackedAndReadBackRowMajor() throws {
+        let folder = try Fixtures.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let url = folder.appendingPathComponent("panels.gqz")
+        let writer = try GQZWriter(destination: url)
+        let scheme = WeightScheme.int4(groupSize: 32), rows = 70, columns = 64
+        let payload = Self.payload(9, rows: rows, columns: columns, scheme: scheme)
+        try writer.add(name: "framed", shape: [rows, columns], scheme: "q4", groupSize: 32, payload: payload, frameRows: 32, layout: .panels16)
+        try writer.add(name: "whole", shape: [rows, columns], scheme: "q4", groupSize: 32, payload: payload, layout: .panels16)
+        try writer.finish(metadata: [:] as JSONValue)
+        let file = try GQZFile(path: url.path)
+        #expect(file.version == 2 && file.verify().isEmpty)
+        var packed = payload
+        packed.withUnsafeMutableBytes { PanelLayout.pack($0, rows: rows, columns: columns, scheme: scheme) }
+        for name in ["framed", "whole"] {
+            let entry = try file.entry(name)
+            #expect(entry.layout == .panels16)
+            #expect(try file.payload(name) == payload, "\(name)")
+            var kept = [UInt8](repeating: 0, count: entry.rawBytes)
+            try kept.withUnsafeMutableBytes { try file.readPayload(entry, into: $0, keepingLayout: true) }
+            #expect(kept == packed, "\(name)")
+        }
+        // A frame by itself: rows 32..<64 packed as a matrix of their own.
+        let framed = try file.entry("framed")
+        var frame = [UInt8](repeating: 0, count: framed.frames[1].rawBytes)
+        try frame.withUnsafeMutableBytes { try file.readFrame(framed, 1, into: $0, keepingLayout: true) }
+        let (scales, quants) = scheme.byteRanges(ofRows: 32..<64, rows: rows, columns: columns)
+        var alone = Array(payload[scales]) + Array(payload[quants])
+        alone.withUnsafeMutableBytes { PanelLayout.pack($0, rows: 32, columns: columns, scheme: scheme) }
+        #expect(frame == alone)
+        // Refused: the layout in a version-1 file, on a float tensor, with frames that do not start at whole panels, unknown.
+        let bytes = Array(try Data(contentsOf: url))
+        func edited(_ edit: @escaping (inout [String: Any]) -> Void, version: Int? = nil) throws -> String {
+            var changed = try GQZFileTests.rewriteIndex(of: bytes) { index in
+                var tensors = index["tensors"] as! [[String: Any]]
+                edit(&tensors[0])
+                index["tensors"] = tensors
+                if let version { index["version"] = version }
+            }
+            if let version { changed[8] = UInt8(version) }
+            return GQZFileTests.openError(changed, at: folder.appendingPathComponent("p.gqz")).map { "\($0)" } ?? "opened"
+        }
+        #expect(try edited({ _ in }) == "opened")
+        #expect(try edited({ _ in }, version: 1).contains("framed"))
+        #expect(try edited({ $0["layout"] = "tiles" }).contains("layout \"tiles\" is not one of"))
+        #expect(try edited({ $0["frame_rows"] = 24; $0["frames"] = Array(($0["frames"] as! [Any]).prefix(3)) })
+            .contains("frame_rows must be a multiple of 16"))
+        let whole = try GQZFileTests.rewriteIndex(of: bytes) { index in
+            var tensors = index["tensors"] as! [[String: Any]]
+            tensors.removeFirst()
+            index["tensors"] = tensors
+            index["version"] = 1
+        }
+        var v1 = whole
+        v1[8] = 1
+        #expect(GQZFileTests.openError(v1, at: folder.appendingPathComponent("p.gqz")).map { "\($0)" }?.contains("in the panels16 layout, which needs format version 2") == true)
+    }
+
     @Test func aFileWithoutFramesIsVersionOne() throws {
         let folder = try Fixtures.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: folder) }

@@ -66,6 +66,39 @@ def row_bytes(e):
     return groups * group if scheme == "q8" else groups * group // 2
 
 
+def unpack_panels(raw, e):
+    """A panels16 payload back in the row-major layout of §5: each whole panel of 16 rows holds, per group, the 16 rows'
+    scales side by side, and its quants unit by unit (4 columns of int8, 8 of int4), 4 bytes per row in row order; an
+    int8 byte is q + 128, an int4 unit byte k holds column k of the unit (low nibble) and column 4 + k (high nibble)."""
+    rows, columns = e["shape"]
+    group = e["group_size"]
+    groups = -(-columns // group)
+    rb = row_bytes(e)
+    scale_bytes = rows * groups * 2
+    out = bytearray(raw)
+    for p in range(rows // 16):
+        base = p * 16 * groups * 2
+        for g in range(groups):
+            for r in range(16):
+                src, dst = base + 2 * (g * 16 + r), base + 2 * (r * groups + g)
+                out[dst:dst + 2] = raw[src:src + 2]
+        qbase = scale_bytes + p * 16 * rb
+        for n in range(rb // 4):
+            for r in range(16):
+                word = raw[qbase + 64 * n + 4 * r: qbase + 64 * n + 4 * r + 4]
+                row = qbase + r * rb
+                if e["scheme"] == "q8":
+                    out[row + 4 * n: row + 4 * n + 4] = bytes(b ^ 0x80 for b in word)
+                    continue
+                half, per_group = group // 2, group // 8
+                g, column = n // per_group, 8 * (n % per_group)
+                for k in range(4):
+                    for c, v in ((column + k, word[k] & 0x0F), (column + 4 + k, word[k] >> 4)):
+                        i = row + g * half + c % half
+                        out[i] = (out[i] & 0xF0) | v if c < half else (out[i] & 0x0F) | (v << 4)
+    return bytes(out)
+
+
 def check_frames(e, version):
     """A row-framed entry (GQZ.md §4, version 2): frame_rows, one frame per run of rows, frames filling stored_bytes."""
     name = e["name"]
@@ -116,6 +149,11 @@ class GQZ:
                 raise FormatError(f"{name}: raw_bytes does not match scheme and shape")
             if "frame_rows" in e or "frames" in e:
                 check_frames(e, version)
+            if e.get("layout", "rows") != "rows":
+                if e["layout"] != "panels16" or version < 2 or e["scheme"] not in ("q8", "q4") or len(e["shape"]) != 2:
+                    raise FormatError(f"{name}: layout {e['layout']} is not a version-2 panels16 q8/q4 matrix")
+                if e.get("frame_rows", 16) % 16:
+                    raise FormatError(f"{name}: a panels16 entry's frame_rows must be a multiple of 16")
             spans.append((e["offset"], e["offset"] + e["stored_bytes"], name))
             self.entries[name] = e
         spans.sort()
@@ -131,6 +169,8 @@ class GQZ:
             raw = zstd_decompress(self.data[e["offset"]:e["offset"] + e["stored_bytes"]], e["raw_bytes"])
         if zlib.crc32(raw) != e["crc32"]:
             raise FormatError(f"{name}: CRC-32 mismatch")
+        if e.get("layout", "rows") == "panels16":
+            raw = unpack_panels(raw, e)
         return raw
 
     def framed_payload(self, e):
