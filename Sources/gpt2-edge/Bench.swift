@@ -148,6 +148,8 @@ struct Bench: ParsableCommand {
                 line(String(format: "streamed: %.1f MB decompressed per token at %.2f GB/s (loading it alone, median of %d passes, %d threads) → decompression ceiling %.1f tok/s; decode at %.0f%% of it",
                              Double(decompressedBytes) / 1e6, Double(decompressedBytes) / decompressionSeconds / 1e9, decompressionPasses.count,
                              model.network.pool.threadCount, decompressionCeiling, 100 * decodeMean / decompressionCeiling))
+                line(String(format: "per decoded token: %.1f ms, of which %.1f ms loading the streamed weights (reading the file and decompressing) and %.1f ms the rest (products, attention, norms, waits)",
+                             1000 / decodeMean, 1000 * decompressionSeconds, max(0, 1000 / decodeMean - 1000 * decompressionSeconds)))
             }
             if let productRate {
                 line(String(format: "matrix products alone: %.1f GB/s (median of %d passes), %.0f%% of the read bandwidth",

@@ -36,6 +36,29 @@ import TestSupport
         }
     }
 
+    /// A checkpoint converted with its matrices in panels gives, resident, exactly the logits of the same checkpoint
+    /// converted row by row and packed at load: the panels in the file are the bytes packing makes.
+    @Test(arguments: [("kjv", 8), ("micro", 4)])
+    func storedPanelsAreWhatPackingAtLoadMakes(model: String, bits: Int) throws {
+        let directory = try Fixtures.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let panels = try Fixtures.converted(model, bits: bits, into: directory)
+        let rowsFolder = directory.appendingPathComponent("rows")
+        try FileManager.default.createDirectory(at: rowsFolder, withIntermediateDirectories: true)
+        var options = ConversionOptions(bits: bits, threads: 2)
+        options.vocabularyFrameRows = nil
+        options.layout = .rows
+        let rowsPath = rowsFolder.appendingPathComponent("m.gqz")
+        _ = try ModelConverter.convert(folder: Fixtures.local.appendingPathComponent("models/\(model)"), to: rowsPath, options: options)
+        let rowsFile = try GQZFile(path: rowsPath.path)
+        #expect(rowsFile.version == 1 && rowsFile.entries.allSatisfy { $0.layout == .rows && $0.frames.isEmpty })
+        let a = try LoadedModel.load(path: panels, threads: 2, kernel: .integer)
+        let b = try LoadedModel.load(path: rowsPath.path, threads: 2, kernel: .integer)
+        let tokens = (0..<10).map { ($0 * 53 + 3) % a.config.vocabularySize }
+        #expect(try a.network.forward(tokens: tokens, cache: a.network.makeCache(), logits: .allPositions)
+                == b.network.forward(tokens: tokens, cache: b.network.makeCache(), logits: .allPositions))
+    }
+
     /// With wte in row frames the streamed plan holds a frame per thread instead of the table, and says so.
     @Test func streamingTheVocabularyShrinksThePlan() throws {
         let directory = try Fixtures.temporaryDirectory()
