@@ -65,7 +65,9 @@ package enum FuzzTarget: String, CaseIterable, Sendable {
         var file = [UInt8]()
         func append<T: FixedWidthInteger>(_ value: T) { withUnsafeBytes(of: value.littleEndian) { file += $0 } }
         file += GQZFormat.magic
-        append(GQZFormat.version)
+        // The preamble says the version the index says (when it says one this reader knows), so both versions' checks run.
+        let stated = (try? JSONSerialization.jsonObject(with: Data(json))).flatMap { ($0 as? [String: Any])?["version"] as? Int }
+        append(stated.flatMap { (1...Int(GQZFormat.version)).contains($0) ? UInt32($0) : nil } ?? GQZFormat.version)
         append(UInt32(0))
         append(UInt64(GQZFormat.preambleSize + payloadArea.count))
         append(UInt64(frame.count))
