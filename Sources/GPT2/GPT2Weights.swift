@@ -45,7 +45,7 @@ public struct GPT2Weights: Sendable {
     /// Bytes of weights a forward pass reads for one token: every matrix once (the float32 vectors, under 1%, are left out).
     public var bytesPerToken: Int {
         if let streamer { return streamer.matrixBytesPerToken + (languageModelHead?.byteCount ?? 0) }
-        return residentMatrices.reduce(0) { $0 + $1.byteCount } + (languageModelHead.flatMap { $0.resident == nil ? $0.byteCount : nil } ?? 0)
+        return residentMatrices.reduce(0) { $0 + $1.byteCount }
     }
 
     /// Every matrix a forward pass reads once per token, when all are resident (empty with a layer streamer).

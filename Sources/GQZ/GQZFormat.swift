@@ -3,7 +3,8 @@ import WeightFormat
 public enum GQZFormat {
     /// "GQZ\0" then CR LF SUB LF (as PNG: catches text-mode transfers).
     public static let magic: [UInt8] = [0x47, 0x51, 0x5A, 0x00, 0x0D, 0x0A, 0x1A, 0x0A]
-    /// The highest version this code reads. It writes version 1 unless an entry is stored in row frames (version 2).
+    /// The highest version this code reads. It writes version 1 unless an entry is stored in row frames or in the panel
+    /// layout (version 2).
     public static let version: UInt32 = 2
     /// The first version whose entries may be stored in row frames (`frame_rows`, formats/GQZ.md §4) or in the integer
     /// kernels' panel layout (`layout`, §5).

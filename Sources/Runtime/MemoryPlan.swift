@@ -75,7 +75,8 @@ public struct MemoryPlan: Sendable {
                          cachePrecision: KVCache.Precision? = nil, streamLayers: Bool = false, streamVocabulary: Bool = true) -> MemoryPlan {
         let outsideBlocks = file.entries.filter { !$0.name.hasPrefix("h.") }
         // Streaming also streams the vocabulary matrices stored in row frames: a frame per thread instead of the table.
-        let framed = streamLayers && streamVocabulary ? outsideBlocks.filter { !$0.frames.isEmpty && $0.weightScheme != nil } : []
+        let framed = streamLayers && streamVocabulary
+            ? outsideBlocks.filter { ["wte.weight", "lm_head.weight"].contains($0.name) && !$0.frames.isEmpty && $0.weightScheme != nil } : []
         var weights = residentBytes(of: outsideBlocks.filter { !framed.contains($0) })
             + framed.reduce(0) { $0 + GQZRowFrameStreamer.residentBytes(of: $1, slots: threads) }
         if streamLayers {

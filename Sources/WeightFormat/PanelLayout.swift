@@ -41,8 +41,8 @@ public enum PanelLayout {
         guard let bits = scheme.bits, let groupSize = scheme.groupSize else { preconditionFailure("only q8/q4 payloads have panels") }
         precondition(payload.count == scheme.payloadBytes(rows: rows, columns: columns))
         let panels = rows / height
-        guard panels > 0 else { return }
         let groups = scheme.groupsPerRow(columns: columns), rowBytes = scheme.quantBytesPerRow(columns: columns)
+        guard panels > 0 && rowBytes > 0 else { return }   // no whole panel, or no columns (an empty payload)
         let base = payload.baseAddress!
         let regions = Regions(scales: base.bindMemory(to: UInt16.self, capacity: rows * groups),
                               quants: base + scheme.scaleBytes(rows: rows, columns: columns))

@@ -13,6 +13,7 @@ import TestSupport
         ("q4", [5, 64], .int4(groupSize: 64), 2),
         ("f32", [9, 3], .float32, 4),
         ("small", [3, 32], .int8(groupSize: 32), 3),    // no more rows than a frame: stored as one frame
+        ("one-row frames", [40, 32], .int8(groupSize: 32), 1),   // 40 frames: together more than zstd's bound for one
     ]
 
     static func payload(_ index: Int, rows: Int, columns: Int, scheme: WeightScheme) -> [UInt8] {
