@@ -8,14 +8,6 @@ public enum VocabularyMatrix: Sendable {
     case resident(WeightMatrix)
     case streamed(any RowFrameStreamer)
 
-    /// Entries (rows): the vocabulary size.
-    public var rows: Int {
-        switch self {
-        case .resident(let matrix): return matrix.outFeatures
-        case .streamed(let streamer): return streamer.rows
-        }
-    }
-
     /// Bytes of weights one pass over every row reads (decompressed, when streamed).
     public var byteCount: Int {
         switch self {
@@ -66,9 +58,8 @@ public enum VocabularyMatrix: Sendable {
 /// Supplies a vocabulary matrix's rows a frame at a time (`VocabularyMatrix.streamed`): frame k is rows
 /// `k · frameRows ..< min(rows, (k + 1) · frameRows)`.
 public protocol RowFrameStreamer: AnyObject, Sendable {
-    /// Rows of the whole matrix (the vocabulary size) and columns (n_embd).
+    /// Rows of the whole matrix (the vocabulary size).
     var rows: Int { get }
-    var columns: Int { get }
     /// Rows per frame (the last frame may have fewer).
     var frameRows: Int { get }
     /// Bytes decompressed by a pass over every frame.

@@ -101,6 +101,13 @@ public final class GQZFile: @unchecked Sendable {
             }
             return
         }
+        try readFrames(entry, scheme: scheme, into: destination, keepingLayout: keepingLayout)
+    }
+
+    /// A row-framed entry's frames decompressed one by one into `destination`, each frame's scales and quants where §5
+    /// puts them; `eachFrame(k, bytes)` sees every frame as read (verify checks its CRC-32 there).
+    private func readFrames(_ entry: GQZEntry, scheme: WeightScheme, into destination: UnsafeMutableRawBufferPointer, keepingLayout: Bool,
+                            eachFrame: (Int, UnsafeRawBufferPointer) throws -> Void = { _, _ in }) throws {
         let (rows, columns) = entry.rowsAndColumns
         let staging = UnsafeMutableRawBufferPointer.allocate(byteCount: entry.largestFrameRawBytes, alignment: 64)
         defer { staging.deallocate() }
@@ -108,6 +115,7 @@ public final class GQZFile: @unchecked Sendable {
             let frame = entry.frames[k]
             let part = UnsafeMutableRawBufferPointer(rebasing: staging[0..<frame.rawBytes])
             try readFrame(entry, k, into: part, keepingLayout: keepingLayout)
+            try eachFrame(k, UnsafeRawBufferPointer(part))
             let (scales, quants) = scheme.byteRanges(ofRows: frame.rows, rows: rows, columns: columns)
             UnsafeMutableRawBufferPointer(rebasing: destination[scales]).copyMemory(from: UnsafeRawBufferPointer(rebasing: part[0..<scales.count]))
             UnsafeMutableRawBufferPointer(rebasing: destination[quants]).copyMemory(from: UnsafeRawBufferPointer(rebasing: part[scales.count...]))
@@ -156,18 +164,22 @@ public final class GQZFile: @unchecked Sendable {
         var problems: [GQZError] = []
         for entry in entries {
             do {
-                for k in entry.frames.indices {
-                    let frame = entry.frames[k]
-                    var part = [UInt8](repeating: 0, count: frame.rawBytes)
-                    try part.withUnsafeMutableBytes { try readFrame(entry, k, into: $0, keepingLayout: true) }
-                    let crc = CRC32.checksum(part)
+                // Each frame's CRC-32 as it is read, then the whole payload's: every byte decompressed once.
+                func checkFrame(_ k: Int, _ part: UnsafeRawBufferPointer) throws {
+                    let frame = entry.frames[k], crc = CRC32.checksum(part)
                     guard crc == frame.crc32 else {
                         throw GQZError.corruptPayload(path: path, tensor: entry.name, reason: "frame \(k) (rows \(frame.rows.lowerBound)..<\(frame.rows.upperBound)): "
                                                       + "CRC-32 is \(String(crc, radix: 16)), the index says \(String(frame.crc32, radix: 16))")
                     }
                 }
                 var buffer = [UInt8](repeating: 0, count: entry.rawBytes)
-                try buffer.withUnsafeMutableBytes { try readPayload(entry, into: $0, keepingLayout: true) }
+                try buffer.withUnsafeMutableBytes { destination in
+                    if let scheme = entry.weightScheme, !entry.frames.isEmpty {
+                        try readFrames(entry, scheme: scheme, into: destination, keepingLayout: true, eachFrame: checkFrame)
+                    } else {
+                        try readPayload(entry, into: destination, keepingLayout: true)
+                    }
+                }
                 let crc = CRC32.checksum(buffer)
                 guard crc == entry.crc32 else {
                     throw GQZError.corruptPayload(path: path, tensor: entry.name,

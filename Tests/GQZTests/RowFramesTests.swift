@@ -35,6 +35,20 @@ import TestSupport
         return payloads
     }
 
+    /// What opening `bytes` says once its index's first entry is edited (and, given `version`, the index's and the
+    /// preamble's version set to it): the error, or "opened".
+    static func openErrorWithFirstEntry(of bytes: [UInt8], edited edit: @escaping (inout [String: Any]) -> Void, version: Int?,
+                                        at probe: URL) throws -> String {
+        var changed = try GQZFileTests.rewriteIndex(of: bytes) { index in
+            var tensors = index["tensors"] as! [[String: Any]]
+            edit(&tensors[0])
+            index["tensors"] = tensors
+            if let version { index["version"] = version }
+        }
+        if let version { changed[8] = UInt8(version) }
+        return GQZFileTests.openError(changed, at: probe).map { "\($0)" } ?? "opened"
+    }
+
     @Test func framesHoldTheirRowsAloneAndPutTogetherGiveThePayload() throws {
         let folder = try Fixtures.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: folder) }
@@ -99,14 +113,7 @@ import TestSupport
         // Refused: the layout in a version-1 file, on a float tensor, with frames that do not start at whole panels, unknown.
         let bytes = Array(try Data(contentsOf: url))
         func edited(_ edit: @escaping (inout [String: Any]) -> Void, version: Int? = nil) throws -> String {
-            var changed = try GQZFileTests.rewriteIndex(of: bytes) { index in
-                var tensors = index["tensors"] as! [[String: Any]]
-                edit(&tensors[0])
-                index["tensors"] = tensors
-                if let version { index["version"] = version }
-            }
-            if let version { changed[8] = UInt8(version) }
-            return GQZFileTests.openError(changed, at: folder.appendingPathComponent("p.gqz")).map { "\($0)" } ?? "opened"
+            try Self.openErrorWithFirstEntry(of: bytes, edited: edit, version: version, at: folder.appendingPathComponent("p.gqz"))
         }
         #expect(try edited({ _ in }) == "opened")
         #expect(try edited({ _ in }, version: 1).contains("framed"))
@@ -142,14 +149,7 @@ import TestSupport
         _ = try Self.writeSample(to: url)
         let bytes = Array(try Data(contentsOf: url))
         func edited(_ edit: @escaping (inout [String: Any]) -> Void, version: Int? = nil) throws -> String {
-            var changed = try GQZFileTests.rewriteIndex(of: bytes) { index in
-                var tensors = index["tensors"] as! [[String: Any]]
-                edit(&tensors[0])
-                index["tensors"] = tensors
-                if let version { index["version"] = version }
-            }
-            if let version { changed[8] = UInt8(version) }
-            return GQZFileTests.openError(changed, at: probe).map { "\($0)" } ?? "opened"
+            try Self.openErrorWithFirstEntry(of: bytes, edited: edit, version: version, at: probe)
         }
         #expect(try edited({ _ in }, version: 1).contains("need format version 2; the file is version 1"))
         #expect(try edited({ $0["frame_rows"] = 0 }).contains("frame_rows is 0"))
