@@ -20,10 +20,23 @@ struct GPT2EdgeCommand: AsyncParsableCommand {
         defaultSubcommand: Generate.self
     )
 
-    /// Refuses arguments that are not UTF-8 before ArgumentParser sees them already decoded (see ArgumentBytes).
-    static func main() async {
+    /// Refuses arguments that are not UTF-8 before ArgumentParser sees them already decoded (see ArgumentBytes),
+    /// then runs the subcommand. Every command but `serve` runs here, on the main thread: the kernel gives a
+    /// Ctrl-C to the main thread first, so a read of standard input there is interrupted by it (EINTR) at once. Run
+    /// on a worker thread (as ArgumentParser's own `main` does), the signal went to the idle main thread and could
+    /// be handled only after a read that had just received input had returned: the prompt ran.
+    @MainActor static func main() async {
         ArgumentBytes.refuseInvalidUTF8(program: "gpt2-edge")
-        await main(nil)
+        do {
+            var command = try parseAsRoot()
+            if var asyncCommand = command as? AsyncParsableCommand {
+                try await asyncCommand.run()
+            } else {
+                try command.run()
+            }
+        } catch {
+            exit(withError: error)
+        }
     }
 }
 

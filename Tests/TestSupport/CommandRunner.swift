@@ -14,7 +14,9 @@ public enum CommandRunner {
     public static let productsFolder: URL = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath().deletingLastPathComponent()
 
     /// Runs `product` (e.g. "gpt2-edge") with `arguments`, feeding `input` on standard input. With
-    /// `interruptAfter`, `signal` (SIGINT unless given) is sent that many seconds after the start; with
+    /// `interruptAfter`, `signal` (SIGINT unless given) is sent that many seconds after the start, and not before
+    /// the program has installed its handler for it (on Linux; a slow start would otherwise meet the default
+    /// action, or a disposition inherited from the test runner, instead of the program's handling); with
     /// `standardOutputPath`, standard output goes to that file (e.g. /dev/full) instead of a pipe; a program still
     /// running after `timeout` seconds is killed (SIGKILL) and reported as `timedOut`.
     public static func run(_ product: String, _ arguments: [String], input: String? = nil,
@@ -62,6 +64,20 @@ public enum CommandRunner {
         return (output, killed)
     }
 
+    /// Waits until `pid` catches `signal` (its bit in /proc/PID/status `SigCgt`), at most `seconds`; returns at
+    /// once where /proc cannot tell.
+    static func waitForHandler(of pid: Int32, for signal: Int32, upTo seconds: Double) {
+        let deadline = Date().addingTimeInterval(seconds)
+        while Date() < deadline {
+            guard let status = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8),
+                  let line = status.split(separator: "\n").first(where: { $0.hasPrefix("SigCgt:") }),
+                  let mask = UInt64(line.dropFirst("SigCgt:".count).trimmingCharacters(in: .whitespaces), radix: 16)
+            else { return }
+            if mask & (1 << UInt64(signal - 1)) != 0 { return }
+            usleep(5_000)
+        }
+    }
+
     private static func launch(_ executable: URL, _ arguments: [String], input: String?, interruptAfter delay: Double?, signal: Int32,
                                environment: [String: String], directory: URL?, standardOutputPath: String?, timeout: Double?,
                                whileRunning: ((Process) -> Void)? = nil) throws -> Output {
@@ -92,6 +108,7 @@ public enum CommandRunner {
         if let delay {
             // The signal comes before any input is written: while the program waits for it, or already runs (-p).
             usleep(UInt32(delay * 1_000_000))
+            waitForHandler(of: pid, for: signal, upTo: 30)
             kill(process.processIdentifier, signal)
         }
         if let input { stdin.fileHandleForWriting.write(Data(input.utf8)) }
