@@ -28,10 +28,12 @@ public final class GQZFile: @unchecked Sendable {
     private let entryByName: [String: GQZEntry]
     private let source: ByteSource
 
-    /// Where the bytes come from: an open file, or memory that lives as long as the program (an embedded model).
+    /// Where the bytes come from: an open file, or memory that lives as long as the program (an embedded model);
+    /// `mappedFromFile`: the memory is a read-only mapping of a file (the program's own .rodata), whose pages can be
+    /// handed back once read and come back from the page cache when read again.
     enum ByteSource {
         case file(Int32)
-        case memory(UnsafeRawBufferPointer)
+        case memory(UnsafeRawBufferPointer, mappedFromFile: Bool)
     }
 
     public init(path: String) throws {
@@ -55,9 +57,13 @@ public final class GQZFile: @unchecked Sendable {
     }
 
     /// A file image in memory that outlives this object (e.g. a model linked into the program); `name` labels messages.
-    public init(staticBytes bytes: UnsafeRawBufferPointer, name: String) throws {
+    /// `mappedFromFile`: the bytes are a read-only mapping of a file that nothing writes (a model in the program's
+    /// .rodata); then the whole pages of each read are given back to the kernel (MADV_DONTNEED) once copied, so a
+    /// model read again and again (streamed layers) does not keep its compressed bytes resident beside what they
+    /// decompress to. Never pass it for memory of the heap or anything written: those pages would read back as zeros.
+    public init(staticBytes bytes: UnsafeRawBufferPointer, name: String, mappedFromFile: Bool = false) throws {
         path = name
-        source = .memory(bytes)
+        source = .memory(bytes, mappedFromFile: mappedFromFile)
         fileSize = bytes.count
         (version, entries, metadata, requiredFeatures) = try Self.readIndex(source: source, path: name, fileSize: fileSize)
         entryByName = Dictionary(uniqueKeysWithValues: entries.map { ($0.name, $0) })
@@ -299,14 +305,26 @@ public final class GQZFile: @unchecked Sendable {
         }
     }
 
+    /// Gives back the whole pages inside `count` bytes from `start` of a clean read-only file mapping: they leave the
+    /// resident set and are mapped again from the page cache when next read. Pages only partly inside are kept.
+    private static func releasePages(from start: UnsafeRawPointer, count: Int) {
+        let page = Int(sysconf(Int32(_SC_PAGESIZE)))
+        let first = (Int(bitPattern: start) + page - 1) / page * page
+        let end = (Int(bitPattern: start) + count) / page * page
+        guard end > first, let address = UnsafeMutableRawPointer(bitPattern: first) else { return }
+        _ = madvise(address, end - first, Int32(MADV_DONTNEED))   // advice: a failure only leaves the pages resident
+    }
+
     private static func read(source: ByteSource, path: String, offset: Int, count: Int) throws -> [UInt8] {
         let descriptor: Int32
         switch source {
-        case .memory(let memory):
+        case .memory(let memory, let mappedFromFile):
             guard offset >= 0, count >= 0, offset <= memory.count, count <= memory.count - offset else {
                 throw GQZError.corruptPreamble(path: path, reason: "bytes \(offset)..<\(offset + count) are past the end (\(memory.count) bytes)")
             }
-            return Array(UnsafeRawBufferPointer(rebasing: memory[offset..<(offset + count)]))
+            let bytes = Array(UnsafeRawBufferPointer(rebasing: memory[offset..<(offset + count)]))
+            if mappedFromFile, let base = memory.baseAddress { releasePages(from: base + offset, count: count) }
+            return bytes
         case .file(let file):
             descriptor = file
         }

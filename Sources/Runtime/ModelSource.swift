@@ -43,8 +43,10 @@ public struct ModelSource: Sendable {
     }
 
     /// A `.gqz` image linked into the program (gpt2-edge's built-in model); `bytes` must outlive the source.
-    public static func embedded(_ bytes: UnsafeRawBufferPointer, name: String) throws -> ModelSource {
-        try ModelSource(file: GQZFile(staticBytes: bytes, name: name))
+    /// `inReadOnlyData`: the bytes are the program's own read-only data (a mapping of its file), so the pages of
+    /// each read are handed back once copied (see `GQZFile.init(staticBytes:name:mappedFromFile:)`).
+    public static func embedded(_ bytes: UnsafeRawBufferPointer, name: String, inReadOnlyData: Bool = false) throws -> ModelSource {
+        try ModelSource(file: GQZFile(staticBytes: bytes, name: name, mappedFromFile: inReadOnlyData))
     }
 
     /// An opened `.gqz` file.

@@ -71,7 +71,7 @@ struct ModelOptions: ParsableArguments {
 
     /// The model's files, opened once: -m, or the built-in model. Everything after works from the returned source.
     func openSource() throws -> ModelSource {
-        let source = try model.map { try ModelSource.open(path: $0) } ?? ModelSource.embedded(defaultModelBytes, name: defaultModelName)
+        let source = try model.map { try ModelSource.open(path: $0) } ?? ModelSource.embedded(defaultModelBytes, name: defaultModelName, inReadOnlyData: true)
         if lowMemory && source.isFolder {
             throw ValidationError("--low-memory streams the layers of a .gqz file; \(source.name) is a Hugging Face folder, which runs in float32 "
                                   + "from its memory-mapped files (convert it with gpt2-quant convert to stream it)")

@@ -245,6 +245,55 @@ import TestSupport
     }
 }
 
+#if os(Linux)
+@Suite struct MappedImageTests {
+    /// Resident kilobytes of the mapping that starts at `address` (its `Rss:` line in /proc/self/smaps).
+    static func residentKilobytes(ofMappingAt address: UnsafeRawPointer) throws -> Int {
+        guard let handle = FileHandle(forReadingAtPath: "/proc/self/smaps"), let data = try handle.readToEnd() else {
+            throw GQZError.unreadable(path: "/proc/self/smaps", reason: "cannot open it")
+        }
+        let lines = String(decoding: data, as: UTF8.self).split(separator: "\n")
+        let target = UInt(bitPattern: address)
+        func contains(_ line: Substring) -> Bool {
+            let range = line.prefix { $0 != " " }.split(separator: "-")
+            guard range.count == 2, let low = UInt(range[0], radix: 16), let high = UInt(range[1], radix: 16) else { return false }
+            return low <= target && target < high
+        }
+        guard let header = lines.firstIndex(where: contains),
+              let rss = lines[header...].first(where: { $0.hasPrefix("Rss:") })
+        else { throw GQZError.unreadable(path: "/proc/self/smaps", reason: "no mapping holds \(String(target, radix: 16))") }
+        return Int(rss.split(separator: " ", omittingEmptySubsequences: true)[1])!
+    }
+
+    /// The built-in model's file mapped read-only, as the program's .rodata holds it: read with its pages handed back,
+    /// every payload is still the file's (twice: the second time from pages mapped again), and the mapping keeps far
+    /// fewer pages resident than the same reads without handing them back.
+    @Test func pagesHandedBackReadAgainAsTheFile() throws {
+        let path = Fixtures.repositoryRoot.appendingPathComponent("Sources/CDefaultModel/default.gqz").path
+        let fromFile = try GQZFile(path: path)
+        var resident: [Bool: Int] = [:]
+        for handsBack in [false, true] {
+            let descriptor = open(path, O_RDONLY)
+            #expect(descriptor >= 0)
+            defer { close(descriptor) }
+            let size = fromFile.fileSize
+            guard let mapping = mmap(nil, size, PROT_READ, MAP_PRIVATE, descriptor, 0), mapping != MAP_FAILED else {
+                Issue.record("mmap failed: \(String(cString: strerror(errno)))"); return
+            }
+            defer { munmap(mapping, size) }
+            let image = try GQZFile(staticBytes: UnsafeRawBufferPointer(start: mapping, count: size), name: "<mapped>", mappedFromFile: handsBack)
+            for _ in 0..<2 {
+                for entry in fromFile.entries { #expect(try image.payload(entry.name) == fromFile.payload(entry.name), "\(entry.name)") }
+            }
+            resident[handsBack] = try Self.residentKilobytes(ofMappingAt: mapping)
+        }
+        let kept = resident[false]!, handedBack = resident[true]!
+        #expect(kept > fromFile.fileSize / 1024 / 2, "without handing back, \(kept) KiB of \(fromFile.fileSize / 1024) stay resident")
+        #expect(handedBack < kept / 2, "handing back kept \(handedBack) KiB resident, against \(kept) KiB without")
+    }
+}
+#endif
+
 @Suite struct GQZIndexTests {
     /// The index's exact text: compact, keys sorted, slashes escaped, floats as before (files written by earlier
     /// versions, which used JSONSerialization, are byte for byte what this writer writes).
