@@ -5,7 +5,7 @@
 #include "default_model.h"
 
 __asm__(
-    ".section .rodata\n"
+    ".section gpt2edge_default_model,\"a\"\n"   /* its own read-only section: the output .rodata can be writable (another input is) */
     ".balign 64\n"
     "gpt2edge_default_model_start:\n"
     ".incbin \"" GPT2EDGE_DEFAULT_MODEL_PATH "\"\n"
