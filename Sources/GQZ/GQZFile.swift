@@ -27,6 +27,11 @@ public final class GQZFile: @unchecked Sendable {
     public let requiredFeatures: [String]
     private let entryByName: [String: GQZEntry]
     private let source: ByteSource
+    /// Whether the pages of each read are handed back to the kernel (an image in the program's read-only data).
+    public var handsBackReadPages: Bool {
+        if case .memory(_, let mappedFromFile) = source { return mappedFromFile }
+        return false
+    }
 
     /// Where the bytes come from: an open file, or memory that lives as long as the program (an embedded model);
     /// `mappedFromFile`: the memory is a read-only mapping of a file (the program's own .rodata), whose pages can be
