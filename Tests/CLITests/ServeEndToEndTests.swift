@@ -46,9 +46,8 @@ import TestSupport
 
         /// A line of /proc/PID/status, in bytes (VmHWM: the peak resident size; VmRSS: now).
         func memory(_ field: String) throws -> Int {
-            let status = try String(contentsOfFile: "/proc/\(process.processIdentifier)/status", encoding: .utf8)
-            let line = status.split(separator: "\n").first { $0.hasPrefix(field + ":") }!
-            return Int(line.split(separator: " ", omittingEmptySubsequences: true)[1])! * 1024
+            let value = try #require(CommandRunner.statusField(field, of: process.processIdentifier), "no \(field) in /proc/PID/status")
+            return try #require(Int(value.split(separator: " ")[0]), "\(field): \(value)") * 1024
         }
 
         func stop() -> Int32 {

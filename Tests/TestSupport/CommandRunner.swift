@@ -64,15 +64,20 @@ public enum CommandRunner {
         return (output, killed)
     }
 
+    /// The value of `field` (e.g. "VmHWM", "SigCgt") in /proc/PID/status, as written; nil where /proc cannot tell.
+    public static func statusField(_ field: String, of pid: Int32) -> String? {
+        guard let status = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8),
+              let line = status.split(separator: "\n").first(where: { $0.hasPrefix(field + ":") })
+        else { return nil }
+        return line.dropFirst(field.count + 1).trimmingCharacters(in: .whitespaces)
+    }
+
     /// Waits until `pid` catches `signal` (its bit in /proc/PID/status `SigCgt`), at most `seconds`; returns at
     /// once where /proc cannot tell.
     static func waitForHandler(of pid: Int32, for signal: Int32, upTo seconds: Double) {
         let deadline = Date().addingTimeInterval(seconds)
         while Date() < deadline {
-            guard let status = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8),
-                  let line = status.split(separator: "\n").first(where: { $0.hasPrefix("SigCgt:") }),
-                  let mask = UInt64(line.dropFirst("SigCgt:".count).trimmingCharacters(in: .whitespaces), radix: 16)
-            else { return }
+            guard let mask = statusField("SigCgt", of: pid).flatMap({ UInt64($0, radix: 16) }) else { return }
             if mask & (1 << UInt64(signal - 1)) != 0 { return }
             usleep(5_000)
         }
