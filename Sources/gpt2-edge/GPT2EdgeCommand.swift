@@ -8,6 +8,11 @@ import GPT2Edge
 nonisolated(unsafe) let defaultModelBytes = UnsafeRawBufferPointer(start: gpt2edge_default_model_bytes(), count: gpt2edge_default_model_size())
 let defaultModelName = "<built-in KJV model>"
 
+/// The built-in model; its pages are handed back as they are read (they are this program's read-only data).
+func openBuiltInModel() throws -> ModelSource {
+    try ModelSource.embedded(defaultModelBytes, name: defaultModelName, inReadOnlyData: true)
+}
+
 @main
 struct GPT2EdgeCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -71,7 +76,7 @@ struct ModelOptions: ParsableArguments {
 
     /// The model's files, opened once: -m, or the built-in model. Everything after works from the returned source.
     func openSource() throws -> ModelSource {
-        let source = try model.map { try ModelSource.open(path: $0) } ?? ModelSource.embedded(defaultModelBytes, name: defaultModelName, inReadOnlyData: true)
+        let source = try model.map { try ModelSource.open(path: $0) } ?? openBuiltInModel()
         if lowMemory && source.isFolder {
             throw ValidationError("--low-memory streams the layers of a .gqz file; \(source.name) is a Hugging Face folder, which runs in float32 "
                                   + "from its memory-mapped files (convert it with gpt2-quant convert to stream it)")

@@ -34,7 +34,7 @@ struct Tokenize: ParsableCommand {
     }
 
     func run() throws {
-        let tokenizer = try (model.map { try ModelSource.open(path: $0) } ?? ModelSource.embedded(defaultModelBytes, name: defaultModelName, inReadOnlyData: true)).tokenizer
+        let tokenizer = try (model.map { try ModelSource.open(path: $0) } ?? openBuiltInModel()).tokenizer
         let input: String
         if let text { input = text } else {
             do { input = try InputText.read(path: file).text }
