@@ -27,12 +27,6 @@ public final class GQZFile: @unchecked Sendable {
     public let requiredFeatures: [String]
     private let entryByName: [String: GQZEntry]
     private let source: ByteSource
-    /// Whether the pages of each read are handed back to the kernel (an image in the program's read-only data).
-    public var handsBackReadPages: Bool {
-        if case .memory(_, let mappedFromFile) = source { return mappedFromFile }
-        return false
-    }
-
     /// Where the bytes come from: an open file, or memory that lives as long as the program (an embedded model);
     /// `mappedFromFile`: the memory is a read-only mapping of a file (the program's own .rodata), whose pages can be
     /// handed back once read and come back from the page cache when read again.
@@ -76,6 +70,15 @@ public final class GQZFile: @unchecked Sendable {
 
     deinit {
         if case .file(let descriptor) = source { close(descriptor) }
+    }
+
+    /// Memory a read of a frame of `storedBytes` holds beside its destination while it decompresses: from a file, a
+    /// stream reader (a megabyte of the file at a time, whatever the frame's size); from memory, a copy of the frame.
+    public func bytesHeldReading(frameOf storedBytes: Int) -> Int {
+        switch source {
+        case .file: return min(storedBytes, StreamReaders.chunkBytes) + StreamReaders.streamBytes
+        case .memory: return storedBytes
+        }
     }
 
     /// The entry for `name`, or an error naming the file.

@@ -67,27 +67,27 @@ public enum ZstdFrame {
 
     /// Decompresses one frame of `frameBytes` bytes that `read(offset, buffer)` delivers a piece at a time (a
     /// megabyte at most), into `destination`, which it must fill exactly: loading a tensor never holds its whole
-    /// compressed frame beside it. The frame must declare a content checksum, which libzstd verifies.
+    /// compressed frame beside it. The frame must declare a content checksum, which libzstd verifies. The stream and
+    /// its read buffer come from `StreamReaders`, so a streamed run allocates none of them per frame.
     public static func decompress(frameBytes: Int, read: (_ offset: Int, _ buffer: UnsafeMutableRawBufferPointer) throws -> Void,
                                   into destination: UnsafeMutableRawBufferPointer) throws {
-        guard let stream = ZSTD_createDStream() else { throw Failure(description: "zstd: cannot create a decompression stream") }
-        defer { ZSTD_freeDStream(stream) }
-        var chunk = [UInt8](repeating: 0, count: max(1, min(frameBytes, 1 << 20)))
+        let reader = try StreamReaders.shared.take()
+        defer { StreamReaders.shared.give(reader) }
+        try check(ZSTD_DCtx_reset(reader.stream, ZSTD_reset_session_only), "reset the decompression stream")
         var output = ZSTD_outBuffer(dst: destination.baseAddress, size: destination.count, pos: 0)
         var consumed = 0, remainingHint = 1
         while consumed < frameBytes {
-            let count = min(chunk.count, frameBytes - consumed)
-            try chunk.withUnsafeMutableBytes { try read(consumed, UnsafeMutableRawBufferPointer(rebasing: $0[0..<count])) }
-            if consumed == 0 { try requireChecksummedHeader(chunk[0..<count]) }
-            try chunk.withUnsafeBytes { source in
-                var input = ZSTD_inBuffer(src: source.baseAddress, size: count, pos: 0)
-                while input.pos < input.size {
-                    guard remainingHint != 0 else { throw Failure(description: "zstd: \(frameBytes - consumed - input.pos) bytes after the end of the frame") }
-                    let before = (input.pos, output.pos)
-                    remainingHint = ZSTD_decompressStream(stream, &output, &input)
-                    try check(remainingHint, "decompress")
-                    if (input.pos, output.pos) == before { throw Failure(description: "zstd: frame holds more than the expected \(destination.count) bytes") }
-                }
+            let count = min(reader.chunk.count, frameBytes - consumed)
+            let chunk = UnsafeMutableRawBufferPointer(rebasing: reader.chunk[0..<count])
+            try read(consumed, chunk)
+            if consumed == 0 { try requireChecksummedHeader(ArraySlice(chunk.prefix(5))) }
+            var input = ZSTD_inBuffer(src: chunk.baseAddress, size: count, pos: 0)
+            while input.pos < input.size {
+                guard remainingHint != 0 else { throw Failure(description: "zstd: \(frameBytes - consumed - input.pos) bytes after the end of the frame") }
+                let before = (input.pos, output.pos)
+                remainingHint = ZSTD_decompressStream(reader.stream, &output, &input)
+                try check(remainingHint, "decompress")
+                if (input.pos, output.pos) == before { throw Failure(description: "zstd: frame holds more than the expected \(destination.count) bytes") }
             }
             consumed += count
         }

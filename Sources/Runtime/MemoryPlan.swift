@@ -12,7 +12,7 @@ public struct MemoryPlan: Sendable {
     public var kvCache: Int
     public var activations: Int
     public var tokenizer: Int
-    /// The program, the Swift runtime and libraries, and the built-in model's pages (measured: ~27 MiB).
+    /// The program, the Swift runtime and libraries (`runtimeBytes`: measured in this process when the plan is made).
     public var runtime: Int
     /// Positions the KV cache is planned for (at most `modelContextLength`).
     public var contextPositions: Int
@@ -34,12 +34,25 @@ public struct MemoryPlan: Sendable {
     /// What the kernel cannot reclaim: `total` less `mappedWeights`. A hard memory limit below it ends the run.
     public var unreclaimable: Int { total - mappedWeights }
 
-    /// Measured resident size of `gpt2-edge` with a tiny model, before weights. Re-measured when the runtime
-    /// redesign opened a model's files once instead of three to five times (the kjv int8 run's peak went from 35.6 to
-    /// 31.0 MiB: 27 MiB), and again when `serve` linked SwiftNIO and Hummingbird into the same program: every command
-    /// now starts about 5 MiB larger (the built-in model's `generate` peaks at 37.3 MiB, the float32 kjv folder's at
-    /// 50.8), so 32 MiB keeps both plans within 10% (MemoryPlanEndToEndTests holds them to 15%).
-    public static let runtimeBytes = 32 << 20
+    /// The program itself, measured where it runs: its resident pages when the plan is made (the code and libraries
+    /// faulted in so far, the runtime's heap, the model's index) plus `runGrowthBytes`. So one plan fits whichever
+    /// program makes it (gpt2-edge, gpt2-edge-server, an app linking the library: its own memory counts as
+    /// runtime) and however it was built (dynamic, the static board build, debug); `fallbackRuntimeBytes` where
+    /// /proc is not available.
+    /// The tokenizer is parsed when a source is opened, before any plan, so the resident pages include it; it is
+    /// counted in `tokenizer` and taken out of them here (`tokenizerBytes`).
+    public static func runtimeBytes(tokenizerBytes: Int) -> Int {
+        guard let resident = ProcessMemory.residentBytes else { return fallbackRuntimeBytes + runGrowthBytes }
+        return max(0, resident - tokenizerBytes) + runGrowthBytes
+    }
+    /// What a run faults in beyond the resident pages at its plan and the plan's other parts: the code of loading,
+    /// the forward pass, sampling and output, the allocator's slack. Measured: the built-in
+    /// and kjv models' runs (resident, streamed, float32 folder; -n 8 and 100) peak 0–1.0 MiB above their plans
+    /// without it, in the dynamic, static board and debug builds alike.
+    public static let runGrowthBytes = 1 << 20
+    /// The runtime where this process's resident size cannot be read (not Linux): the dynamic release build's
+    /// resident size at its plan, about 20 MiB.
+    public static let fallbackRuntimeBytes = 20 << 20
     /// Measured resident cost of a byte-level BPE tokenizer per vocabulary entry (token bytes, merges, and the files'
     /// bytes while they are read): GPT-2's 50,257 entries add 5.3 MB to the peak of `gpt2-edge tokenize` (32.4 MB
     /// against 27.0 for the built-in model's small vocabulary, release build). It was 340 before the tables were
@@ -59,18 +72,21 @@ public struct MemoryPlan: Sendable {
                             streamVocabulary: streamVocabulary)
         case .folder(let checkpoint):
             // float32 in memory: mapped in place when the file is float32, converted otherwise; 4 bytes each either way.
+            // A float16/bfloat16 file is converted from its mapped pages, which are resident while that runs: counted
+            // too, as mapped (reclaimable) bytes. Measured: the kjv folder (7.0 MB of float16) peaked 6.6 MiB above a plan without them.
             let tensors = try checkpoint.validateTensors(for: source.config)
-            let weights = tensors.reduce(0) { $0 + 4 * $1.info.shape.reduce(1, *) }
+            let converted = tensors.filter { $0.info.dtype != .f32 }.reduce(0) { $0 + $1.info.byteRange.count }
+            let weights = tensors.reduce(0) { $0 + 4 * $1.info.elementCount } + converted
             var result = plan(config: source.config, weights: weights, contextPositions: contextPositions, promptTokens: promptTokens,
                               sequences: sequences, threads: threads, cachePrecision: cachePrecision ?? .f32)
-            result.mappedWeights = tensors.filter { $0.info.dtype == .f32 }.reduce(0) { $0 + 4 * $1.info.shape.reduce(1, *) }
+            result.mappedWeights = tensors.filter { $0.info.dtype == .f32 }.reduce(0) { $0 + 4 * $1.info.elementCount } + converted
             return result
         }
     }
 
     /// The plan for an opened .gqz file whose config (`config`, checked against its tensors: n_layer sizes the loop
-    /// below) is known; with `streamLayers`, only one block (the largest) is counted, plus a compressed frame being
-    /// read per thread.
+    /// below) is known; with `streamLayers`, only one block (the largest) is counted, plus what each
+    /// thread's read of a frame holds (`GQZFile.bytesHeldReading(frameOf:)`).
     static func forModel(in file: GQZFile, config: GPT2Config, contextPositions: Int, promptTokens: Int, sequences: Int = 1, threads: Int,
                          cachePrecision: KVCache.Precision? = nil, streamLayers: Bool = false, streamVocabulary: Bool = true) -> MemoryPlan {
         let outsideBlocks = file.entries.filter { !$0.name.hasPrefix("h.") }
@@ -82,7 +98,7 @@ public struct MemoryPlan: Sendable {
         if streamLayers {
             let blocks = (0..<config.layerCount).map { i in residentBytes(of: file.entries.filter { $0.name.hasPrefix("h.\(i).") }) }
             let largestFrame = file.entries.filter { $0.name.hasPrefix("h.") }.map(\.storedBytes).max() ?? 0
-            weights += (blocks.max() ?? 0) + threads * largestFrame
+            weights += (blocks.max() ?? 0) + threads * file.bytesHeldReading(frameOf: largestFrame)
         } else {
             weights += residentBytes(of: file.entries.filter { $0.name.hasPrefix("h.") })
         }
@@ -90,15 +106,8 @@ public struct MemoryPlan: Sendable {
                           sequences: sequences, threads: threads, cachePrecision: cachePrecision ?? .f16)
         result.streamsLayers = streamLayers
         result.streamsVocabulary = !framed.isEmpty
-        if file.handsBackReadPages { result.runtime -= handedBackImageSaving }
         return result
     }
-
-    /// What a .gqz image in the program's read-only data (the built-in model) no longer keeps resident once its
-    /// pages are handed back as they are read (`GQZFile.handsBackReadPages`). Measured on the built-in model's
-    /// `generate` (release): peaks 35.1 → 31.4 MiB resident and 33.4 → 30.3 MiB with --low-memory; 3 MiB keeps
-    /// both plans 4–7% above the peak, as `runtimeBytes` keeps runs of .gqz files.
-    static let handedBackImageSaving = 3 << 20
 
     /// The plan for a model whose config and resident weight bytes are known; `sequences` KV caches of
     /// `contextPositions` each, prompt passes of at most `promptTokens` tokens (all sequences' prompts together).
@@ -117,7 +126,7 @@ public struct MemoryPlan: Sendable {
         var plan = MemoryPlan(weights: weights,
                               kvCache: sequences * KVCache.bytes(config: config, positions: cachePositions, precision: cachePrecision),
                               activations: forward + logits + scratch, tokenizer: vocabulary * tokenizerBytesPerEntry,
-                              runtime: runtimeBytes, contextPositions: positions, modelContextLength: config.contextLength,
+                              runtime: runtimeBytes(tokenizerBytes: vocabulary * tokenizerBytesPerEntry), contextPositions: positions, modelContextLength: config.contextLength,
                               cachePrecision: cachePrecision)
         plan.sequences = sequences
         return plan
@@ -133,8 +142,15 @@ public struct MemoryPlan: Sendable {
     /// What this machine lets a process use now: MemAvailable, or the cgroup (v2 or v1) limit less what the cgroup
     /// holds that the kernel cannot reclaim (its usage less its page cache), when that is lower; GPT2EDGE_AVAILABLE_MEMORY
     /// instead when it is set. nil where none can be read.
+    /// Both estimates leave out what this process already holds, which a plan's `runtime` counts (it is the resident
+    /// size at the plan), so its anonymous pages are added back: an app with a large heap is not counted twice.
     public static var availableBytes: Int? {
         if let stated = statedAvailableBytes() { return stated }
+        return freeBytes.map { $0 + (ProcessMemory.residentAnonymousBytes ?? 0) }
+    }
+
+    /// MemAvailable or the cgroup's free part, the lower.
+    private static var freeBytes: Int? {
         var candidates: [Int] = []
         if let meminfo = try? String(contentsOfFile: "/proc/meminfo", encoding: .utf8),
            let line = meminfo.split(separator: "\n").first(where: { $0.hasPrefix("MemAvailable:") }),

@@ -6,6 +6,8 @@ public enum ProcessMemory {
     public static var peakResidentBytes: Int? { statusField("VmHWM:") }
     /// Current resident set size (VmRSS) in bytes.
     public static var residentBytes: Int? { statusField("VmRSS:") }
+    /// The anonymous part of it (RssAnon: heap, stacks; not the program's or files' mapped pages).
+    public static var residentAnonymousBytes: Int? { statusField("RssAnon:") }
 
     private static func statusField(_ name: String) -> Int? {
         guard let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8) else { return nil }

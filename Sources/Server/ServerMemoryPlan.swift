@@ -6,9 +6,10 @@ import Runtime
 /// beside one decode row per other slot), plus what the HTTP side holds.
 public enum ServerMemoryPlan {
     /// The HTTP side: SwiftNIO's event loops (one thread per core) and their buffers, Hummingbird, swift-log and the
-    /// the server's own threads. Measured: an idle `serve` of the built-in model is 46.5 MiB resident where
-    /// `generate` peaks at 37.6 MiB (debug build, 2 cores), so 9 MiB on top of `MemoryPlan.runtimeBytes` puts the plan
-    /// of a server whose slots are full within 5% of its peak (ServeEndToEndTests holds it to 15%).
+    /// server's own threads, on top of `MemoryPlan.runtimeBytes` (the server program's resident size when it plans,
+    /// which already holds its code pages). Measured: `serve --parallel 2 -c 256` of the built-in model with both
+    /// slots filled to the context peaks at 46.7 MiB against a plan of 47.0 (debug build, 2 cores); ServeEndToEndTests
+    /// holds it to 15%.
     public static let httpBytes = 9 << 20
 
     /// The plan for `slots` sequences of `decision.plan.contextPositions` positions each.
