@@ -32,13 +32,15 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-http-types", from: "1.8.0"),
     ],
     targets: [
-        // C parts: zstd, the kernels' prefetch/FMA helpers, the built-in model's bytes, the CUDA loader.
+        // C parts: zstd, the kernels' prefetch/FMA helpers, the allocator's settings, the built-in model's bytes, the CUDA loader.
         .systemLibrary(
             name: "CZstd",
             pkgConfig: "libzstd",
             providers: [.apt(["libzstd-dev"]), .brew(["zstd"])]
         ),
         .target(name: "CKernelSupport"),
+        // glibc's allocator thresholds for the programs (CLISupport.AllocatorSettings).
+        .target(name: "CAllocator"),
         // The default model, linked into gpt2-edge only (Sources/CDefaultModel/default_model.c).
         .target(
             name: "CDefaultModel",
@@ -88,7 +90,7 @@ let package = Package(
             ]
         ),
         // What both programs share: checked output, the exit-code contract, sizes, signals, bounded input, --version.
-        .target(name: "CLISupport", dependencies: ["GPT2Edge", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
+        .target(name: "CLISupport", dependencies: ["GPT2Edge", "CAllocator", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
         .executableTarget(
             name: "gpt2-edge",
             dependencies: ["GPT2Edge", "CLISupport", "CDefaultModel", "Server", .product(name: "ArgumentParser", package: "swift-argument-parser"),
