@@ -18,6 +18,7 @@ let package = Package(
         // What an app links: loading and running models, generation, conversion and evaluation.
         .library(name: "GPT2Edge", targets: ["GPT2Edge"]),
         .executable(name: "gpt2-edge", targets: ["gpt2-edge"]),
+        .executable(name: "gpt2-edge-server", targets: ["gpt2-edge-server"]),
         .executable(name: "gpt2-quant", targets: ["gpt2-quant"]),
     ],
     dependencies: [
@@ -41,7 +42,7 @@ let package = Package(
         .target(name: "CKernelSupport"),
         // glibc's allocator thresholds for the programs (CLISupport.AllocatorSettings).
         .target(name: "CAllocator"),
-        // The default model, linked into gpt2-edge only (Sources/CDefaultModel/default_model.c).
+        // The default model, linked into gpt2-edge and gpt2-edge-server only (Sources/CDefaultModel/default_model.c).
         .target(
             name: "CDefaultModel",
             exclude: ["default.gqz"],
@@ -91,10 +92,19 @@ let package = Package(
         ),
         // What both programs share: checked output, the exit-code contract, sizes, signals, bounded input, --version.
         .target(name: "CLISupport", dependencies: ["GPT2Edge", "CAllocator", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
+        // What gpt2-edge's two programs share: the options that open and load a model, the built-in model's bytes.
+        .target(name: "ModelCommandLine", dependencies: ["GPT2Edge", "CLISupport", "CDefaultModel",
+                                                         .product(name: "ArgumentParser", package: "swift-argument-parser")]),
+        // Every command but `serve`; `gpt2-edge serve` runs gpt2-edge-server in its place, so the HTTP stack's code is
+        // linked into (and mapped by) the server alone.
         .executableTarget(
             name: "gpt2-edge",
-            dependencies: ["GPT2Edge", "CLISupport", "CDefaultModel", "Server", .product(name: "ArgumentParser", package: "swift-argument-parser"),
-                           .product(name: "Logging", package: "swift-log")]
+            dependencies: ["GPT2Edge", "CLISupport", "ModelCommandLine", .product(name: "ArgumentParser", package: "swift-argument-parser")]
+        ),
+        .executableTarget(
+            name: "gpt2-edge-server",
+            dependencies: ["GPT2Edge", "CLISupport", "ModelCommandLine", "Server",
+                           .product(name: "ArgumentParser", package: "swift-argument-parser"), .product(name: "Logging", package: "swift-log")]
         ),
         .executableTarget(
             name: "gpt2-quant",

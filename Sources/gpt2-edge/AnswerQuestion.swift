@@ -2,6 +2,7 @@ import ArgumentParser
 import CLISupport
 import Foundation
 import GPT2Edge
+import ModelCommandLine
 
 /// `gpt2-edge answer` (named apart from the library's `Answer`, its result).
 struct AnswerQuestion: ParsableCommand {

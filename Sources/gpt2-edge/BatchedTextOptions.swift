@@ -1,6 +1,7 @@
 import ArgumentParser
 import CLISupport
 import GPT2Edge
+import ModelCommandLine
 
 /// What `classify` and `embed` share: many texts (`TextInputOptions`), run in batched passes of at most
 /// `--batch-tokens` real tokens, with the model loaded for the largest pass they make.

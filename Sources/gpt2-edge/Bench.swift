@@ -2,6 +2,7 @@ import ArgumentParser
 import CLISupport
 import Foundation
 import GPT2Edge
+import ModelCommandLine
 
 /// Prompt and decode speed like llama-bench, plus decode's share of this machine's memory-bandwidth ceiling.
 struct Bench: ParsableCommand {

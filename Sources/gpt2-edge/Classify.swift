@@ -2,6 +2,7 @@ import ArgumentParser
 import CLISupport
 import Foundation
 import GPT2Edge
+import ModelCommandLine
 
 struct Classify: ParsableCommand {
     static let configuration = CommandConfiguration(

@@ -2,6 +2,7 @@ import ArgumentParser
 import CLISupport
 import Foundation
 import GPT2Edge
+import ModelCommandLine
 
 /// `generate` with several prompts (-p repeated, or --prompts-file): all of them in one batch.
 extension Generate {

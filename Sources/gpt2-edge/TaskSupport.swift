@@ -2,6 +2,7 @@ import ArgumentParser
 import CLISupport
 import Foundation
 import GPT2Edge
+import ModelCommandLine
 
 // What the task commands (classify, tag, answer, choose, embed) share: where their texts come from, the model
 // opened with the head the task needs, the run sized by the memory plan, and the library's errors as messages.
@@ -28,20 +29,6 @@ func quoted(_ text: String) -> String { (try? jsonText(text)) ?? "\"\(text)\"" }
 func formatScore(_ value: Double) -> String { String(format: "%.4f", value) }
 
 extension ModelOptions {
-    /// The model's files, refused at once (before any input is read or weight loaded) when they lack the `kind` head.
-    func openSource(requiring kind: GPT2HeadKind) throws -> ModelSource {
-        let source = try openSource()
-        do { try source.requireHead(kind) } catch let error as GPT2HeadError { throw CLIError(error.description) }
-        return source
-    }
-
-    /// The model's files, refused at once when the model has no language-model head (a classifier, a bare GPT2Model).
-    func openLanguageModel() throws -> ModelSource {
-        let source = try openSource()
-        do { try source.requireLanguageModelHead() } catch let error as GPT2HeadError { throw CLIError(error.description) }
-        return source
-    }
-
     /// Loads `source` for passes of at most `passTokens` tokens (the largest pass the run makes), sized by the memory
     /// plan as `generate` sizes its prompt; a plan over `--max-memory` is refused before loading, naming `smaller`.
     func loadForTask(_ source: ModelSource, passTokens: Int, options: TaskOptions, smaller: String) throws -> LoadedModel {
