@@ -120,10 +120,12 @@ import TestSupport
         let slots = try JSONSerialization.jsonObject(with: await server.client.get("/slots").body) as! [[String: Any]]
         #expect(slots[0]["state"] as? String == "decode")
         connection.close()
-        // 250 tokens take far longer than this on the built-in model: the slot is free because the stream was dropped.
         #expect(try await server.waitForIdleSlots(seconds: 2))
+        // A run to the end leaves 252 tokens in the slot (3 of prompt, 249 of the 250 sampled fed back). The built-in
+        // model makes 250 tokens in a third of a second, and on a loaded machine most of them can come before the
+        // close is seen, so the claim is only that it stopped short of the end.
         let slotsAfter = try JSONSerialization.jsonObject(with: await server.client.get("/slots").body) as! [[String: Any]]
-        #expect((slotsAfter[0]["cache_tokens"] as? Int ?? 0) < 200)
+        #expect((slotsAfter[0]["cache_tokens"] as? Int ?? 0) < 252)
         #expect(try await server.client.get("/metrics").text.contains("gpt2edge_requests_cancelled_total 1"))
     }
 }
