@@ -34,15 +34,15 @@ public struct MemoryPlan: Sendable {
     /// What the kernel cannot reclaim: `total` less `mappedWeights`. A hard memory limit below it ends the run.
     public var unreclaimable: Int { total - mappedWeights }
 
-    /// The program itself, measured where it runs: its resident pages when the plan is made (the code and libraries
-    /// faulted in so far, the runtime's heap, the model's index) plus `runGrowthBytes`. So one plan fits whichever
-    /// program makes it (gpt2-edge, gpt2-edge-server, an app linking the library: its own memory counts as
-    /// runtime) and however it was built (dynamic, the static board build, debug); `fallbackRuntimeBytes` where
-    /// /proc is not available.
+    /// The program itself, measured where it runs: its resident pages the first time it plans a model
+    /// (`ProgramBaseline`: the code and libraries faulted in so far, the runtime's heap, the model's index) plus
+    /// `runGrowthBytes`. So one plan fits whichever program makes it (gpt2-edge, gpt2-edge-server, an app linking the
+    /// library: its own memory counts as runtime) and however it was built (dynamic, the static board build, debug);
+    /// `fallbackRuntimeBytes` where /proc is not available.
     /// The tokenizer is parsed when a source is opened, before any plan, so the resident pages include it; it is
     /// counted in `tokenizer` and taken out of them here (`tokenizerBytes`).
     public static func runtimeBytes(tokenizerBytes: Int) -> Int {
-        guard let resident = ProcessMemory.residentBytes else { return fallbackRuntimeBytes + runGrowthBytes }
+        guard let resident = ProgramBaseline.measured?.resident else { return fallbackRuntimeBytes + runGrowthBytes }
         return max(0, resident - tokenizerBytes) + runGrowthBytes
     }
     /// What a run faults in beyond the resident pages at its plan and the plan's other parts: the code of loading,
@@ -142,11 +142,12 @@ public struct MemoryPlan: Sendable {
     /// What this machine lets a process use now: MemAvailable, or the cgroup (v2 or v1) limit less what the cgroup
     /// holds that the kernel cannot reclaim (its usage less its page cache), when that is lower; GPT2EDGE_AVAILABLE_MEMORY
     /// instead when it is set. nil where none can be read.
-    /// Both estimates leave out what this process already holds, which a plan's `runtime` counts (it is the resident
-    /// size at the plan), so its anonymous pages are added back: an app with a large heap is not counted twice.
+    /// Both estimates leave out what this process already holds; a plan's `runtime` counts what it held at its first
+    /// plan (`ProgramBaseline`), so the anonymous pages of then are added back: an app with a large heap is not counted
+    /// twice, and a second model's plan still finds the first model's weights out of what is free.
     public static var availableBytes: Int? {
         if let stated = statedAvailableBytes() { return stated }
-        return freeBytes.map { $0 + (ProcessMemory.residentAnonymousBytes ?? 0) }
+        return freeBytes.map { $0 + (ProgramBaseline.measured?.anonymous ?? 0) }
     }
 
     /// MemAvailable or the cgroup's free part, the lower.
@@ -262,5 +263,15 @@ extension MemoryPlan: Encodable {
         try json.encode(streamsVocabulary, forKey: .streamsVocabulary)
         try json.encode(sequences, forKey: .sequences)
         try json.encode(mappedWeights, forKey: .mappedWeights)
+    }
+}
+
+/// This process's resident size, and its anonymous part (heap, stacks), the first time it plans a model: what the
+/// program itself holds. Taken once, so every plan a process makes counts the same runtime: a decision compares a
+/// resident plan with streamed ones, the server fits its slots to one plan and checks another, and reads of the
+/// resident size a moment apart differ by what other threads did meanwhile (by megabytes in a test process).
+enum ProgramBaseline {
+    static let measured: (resident: Int, anonymous: Int)? = ProcessMemory.residentBytes.map {
+        (resident: $0, anonymous: ProcessMemory.residentAnonymousBytes ?? 0)
     }
 }

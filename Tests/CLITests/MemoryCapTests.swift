@@ -87,10 +87,10 @@ struct MemoryCapTests {
         let plan = try JSONSerialization.jsonObject(with: Data(dry.standardOutput.utf8)) as? [String: Any] ?? [:]
         let total = try #require(plan["total"] as? Int, "\(dry.standardOutput)"), weights = try #require(plan["weights"] as? Int)
         #expect(plan["mapped_weights"] as? Int == weights, "flags-untied's weights are float32 safetensors: \(dry.standardOutput)")
-        let between = String(total - weights / 2)   // below the plan, above its unreclaimable part
-        let run = try CommandRunner.run("gpt2-edge", ["generate", "-m", micro, "-p", "!", "-n", "1", "-q"],   // "!" is id 0 of its 300
-                                        environment: ["GPT2EDGE_AVAILABLE_MEMORY": between + "B"])
-        #expect(run.status == 0, "\(run.standardError)")
+        #expect(weights > 0 && total > weights)
+        // A limit between the plan's unreclaimable part and its total is checked in-process
+        // (ModelSourceTests.mappedWeightsAreOutOfTheCgroupRefusal): the window is flags-untied's 88 KB of weights, and
+        // two processes plan with resident sizes a few hundred KB apart.
         let kjv = try CommandRunner.run("gpt2-edge", ["generate", "-m", Self.kjvPath, "-p", "Hi", "-n", "1", "-q"],
                                         environment: ["GPT2EDGE_AVAILABLE_MEMORY": "1M"])
         #expect(kjv.status == 1 && kjv.standardError.contains("cgroup is 1.0 MiB"), "\(kjv.standardError)")

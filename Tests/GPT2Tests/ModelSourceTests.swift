@@ -49,6 +49,21 @@ import TestSupport
         #expect(try Self.greedyText(model) == expected)
     }
 
+    /// A float32 folder's weights are the file's pages, mapped: the kernel can drop and reread them, so a cgroup limit
+    /// below the whole plan but above the rest of it is not refused; one byte under the rest is.
+    @Test func mappedWeightsAreOutOfTheCgroupRefusal() throws {
+        let source = try ModelSource.open(path: Fixtures.local.appendingPathComponent("models/flags-untied").path)
+        let policy = LoadPolicy(threads: 1)
+        let plan = try policy.decide(for: source, contextPositions: 2, promptTokens: 2, available: 1 << 40, cgroupLimit: nil).plan
+        #expect(plan.mappedWeights == plan.weights && plan.weights > 0)
+        let between = try policy.decide(for: source, contextPositions: 2, promptTokens: 2, available: 1 << 40,
+                                        cgroupLimit: plan.total - plan.mappedWeights / 2)
+        #expect(between.fits, "\(between.refusal ?? "")")
+        let under = try policy.decide(for: source, contextPositions: 2, promptTokens: 2, available: 1 << 40,
+                                      cgroupLimit: plan.unreclaimable - 1)
+        #expect(!under.fits)
+    }
+
     @Test func theLibraryStreamsTheLayersWhenOnlyThatFits() throws {
         let folder = try Fixtures.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: folder) }
